@@ -1,0 +1,103 @@
+"""The one error hierarchy of Constellation.
+
+Every error the tool raises on purpose is a :class:`ConstellationError`. Low-level errors
+(botocore, chromadb, SQL, torch) are re-raised as one of these with ``from exc`` and a sentence
+that tells the operator what to do next; the CLI prints that one line and exits non-zero
+(the traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ConstellationError(Exception):
+    """Base class: ``str(err)`` is the whole message, ``hint`` the next step (may be empty)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class PlanIssue:
+    """One problem in a plan file, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class PlanError(ConstellationError):
+    """A plan that cannot be used; ``issues`` lists every problem found, not only the first."""
+
+    exit_code = 2
+
+    def __init__(self, issues: list[PlanIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(f"invalid plan ({len(issues)} {noun}):\n{lines}")
+
+
+class AdapterError(ConstellationError):
+    """An adapter name that does not exist, or an adapter whose library is missing."""
+
+
+class QueueError(ConstellationError):
+    """The queue refused or failed an operation."""
+
+
+class QueueNotFound(QueueError):
+    """A queue the plan names does not exist yet."""
+
+
+class VectorIndexError(ConstellationError):
+    """The vector index refused or failed an operation."""
+
+
+class IndexNotFound(VectorIndexError):
+    """The index the plan names does not exist yet."""
+
+
+class IndexLocked(VectorIndexError):
+    """Another process holds the embedded index's writer lock."""
+
+
+class DimensionMismatch(VectorIndexError):
+    """A vector, a model or an existing index disagrees with the plan's dimension."""
+
+
+class ModelError(ConstellationError):
+    """The embedding model could not be loaded or failed to embed."""
+
+
+class ConflictError(ConstellationError):
+    """An existing resource differs from what the plan asks for; nothing was changed."""
+
+
+class StateError(ConstellationError):
+    """The migration state forbids the requested transition."""
+
+
+class GateFailed(ConstellationError):
+    """A gate between migration steps did not pass; ``checks`` holds what was measured."""
+
+    def __init__(self, message: str, hint: str = "", checks: object = None) -> None:
+        super().__init__(message, hint)
+        self.checks = checks
+
+
+class SourceError(ConstellationError):
+    """The notes source (the app's database) could not be read."""

@@ -1,0 +1,321 @@
+"""The embedded default queue: one SQLite file with SQS semantics.
+
+All queues of a plan live in one file (``<data_dir>/queue.db``). It is safe across threads and
+processes: every receive runs in an ``IMMEDIATE`` transaction, so two receivers can never take
+the same visible message, and a message stays invisible to everyone until its visibility timeout
+passes or it is deleted. WAL mode with ``synchronous=NORMAL`` survives a killed process (not a
+power cut during the last commit), which is the guarantee the worker needs.
+
+Redrive follows SQS: when a message that has already been received ``max_receive_count`` times
+comes up for another receive, it is moved to the dead-letter queue instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from constellation.errors import QueueError, QueueNotFound
+from constellation.queues.port import (
+    BatchResult,
+    Message,
+    Outgoing,
+    QueueDepth,
+    QueueInfo,
+    QueueSpec,
+    Redrive,
+)
+
+#: the embedded queue accepts what SQS accepts by default
+MAX_MESSAGE_SIZE = 256 * 1024
+_POLL_SECONDS = 0.05
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    visibility_timeout REAL NOT NULL,
+    dead_letter TEXT,
+    max_receive_count INTEGER,
+    max_message_size INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt);
+"""
+
+
+class _Database:
+    """One SQLite file, a connection per thread (sqlite3 connections are not thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self.transaction() as db:
+            db.executescript(_SCHEMA)
+
+    def connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the file's write lock from its first statement."""
+        db = self.connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise QueueError(f"queue file {self.path} is not usable: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class SqliteBroker:
+    """Creates and opens queues in one SQLite file."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._db = _Database(self.path)
+
+    def inspect(self, name: str) -> QueueInfo | None:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT visibility_timeout, dead_letter, max_receive_count, max_message_size "
+                "FROM queues WHERE name = ?",
+                (name,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        timeout, dead_letter, max_receives, max_size = row
+        redrive = Redrive(dead_letter, max_receives) if dead_letter else None
+        return QueueInfo(
+            name=name,
+            url=f"sqlite://{self.path}#{name}",
+            visibility_timeout=int(timeout),
+            redrive=redrive,
+            max_message_size=max_size,
+            depth=self._depth(name),
+        )
+
+    def create(self, spec: QueueSpec) -> QueueInfo:
+        redrive = spec.redrive
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    spec.name,
+                    spec.visibility_timeout,
+                    redrive.dead_letter if redrive else None,
+                    redrive.max_receive_count if redrive else None,
+                    MAX_MESSAGE_SIZE,
+                    self.clock(),
+                ),
+            )
+        info = self.inspect(spec.name)
+        assert info is not None
+        return info
+
+    def delete_queue(self, name: str) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM messages WHERE queue = ?", (name,))
+            db.execute("DELETE FROM queues WHERE name = ?", (name,))
+
+    def open(self, name: str) -> SqliteQueue:
+        info = self.inspect(name)
+        if info is None:
+            raise QueueNotFound(
+                f"queue {name} does not exist in {self.path}",
+                "run `constellation provision` first",
+            )
+        return SqliteQueue(self._db, info, self.clock)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _depth(self, name: str) -> QueueDepth:
+        return _depth(self._db.connection(), name, self.clock())
+
+
+class SqliteQueue:
+    """One queue inside a :class:`SqliteBroker`'s file. See :class:`~.port.Queue`."""
+
+    def __init__(self, db: _Database, info: QueueInfo, clock: Callable[[], float]) -> None:
+        self.name = info.name
+        self._db = db
+        self._info = info
+        self._clock = clock
+
+    @property
+    def max_message_size(self) -> int:
+        return self._info.max_message_size
+
+    def send(self, body: str, attributes: Mapping[str, str] | None = None) -> str:
+        result = self.send_batch([Outgoing(body, attributes or {})])
+        if result.failed:
+            raise QueueError(f"{self.name}: {result.failed[0]}")
+        return result.succeeded[0]
+
+    def send_batch(self, messages: Sequence[Outgoing]) -> BatchResult:
+        now = self._clock()
+        result = BatchResult()
+        rows = []
+        for index, message in enumerate(messages):
+            size = _size(message)
+            if size > self.max_message_size:
+                result.failed[index] = (
+                    f"message of {size} bytes is over the queue's limit of "
+                    f"{self.max_message_size} bytes"
+                )
+                continue
+            message_id = str(uuid.uuid4())
+            rows.append(
+                (message_id, self.name, message.body, json.dumps(dict(message.attributes)), now, now)
+            )
+            result.succeeded.append(message_id)
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return result
+
+    def receive(
+        self,
+        max_messages: int = 10,
+        wait_seconds: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[Message]:
+        timeout = self._info.visibility_timeout if visibility_timeout is None else visibility_timeout
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            messages = self._receive_now(max_messages, timeout)
+            if messages or time.monotonic() >= deadline:
+                return messages
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def _receive_now(self, max_messages: int, timeout: float) -> list[Message]:
+        now = self._clock()
+        redrive = self._info.redrive
+        taken: list[Message] = []
+        with self._db.transaction() as db:
+            while len(taken) < max_messages:
+                rows = db.execute(
+                    "SELECT seq, id, body, attributes, sent_at, receive_count FROM messages "
+                    "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                    (self.name, now, max_messages - len(taken)),
+                ).fetchall()
+                if not rows:
+                    break
+                for seq, message_id, body, attributes, sent_at, count in rows:
+                    if redrive is not None and count >= redrive.max_receive_count:
+                        # SQS moves it on the receive that would exceed the limit.
+                        db.execute(
+                            "UPDATE messages SET queue = ?, visible_at = ?, receipt = NULL "
+                            "WHERE seq = ?",
+                            (redrive.dead_letter, now, seq),
+                        )
+                        continue
+                    receipt = uuid.uuid4().hex
+                    db.execute(
+                        "UPDATE messages SET receipt = ?, receive_count = ?, visible_at = ? "
+                        "WHERE seq = ?",
+                        (receipt, count + 1, now + timeout, seq),
+                    )
+                    taken.append(
+                        Message(message_id, receipt, body, count + 1, sent_at, json.loads(attributes))
+                    )
+        return taken
+
+    def delete(self, receipt: str) -> None:
+        result = self.delete_batch([receipt])
+        if result.failed:
+            raise QueueError(f"{self.name}: {result.failed[0]}")
+
+    def delete_batch(self, receipts: Sequence[str]) -> BatchResult:
+        return self._per_receipt(receipts, "DELETE FROM messages WHERE queue = ? AND receipt = ?")
+
+    def change_visibility(self, receipt: str, timeout: float) -> None:
+        result = self.change_visibility_batch([receipt], timeout)
+        if result.failed:
+            raise QueueError(f"{self.name}: {result.failed[0]}")
+
+    def change_visibility_batch(self, receipts: Sequence[str], timeout: float) -> BatchResult:
+        visible_at = self._clock() + timeout
+        return self._per_receipt(
+            receipts,
+            "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
+            (visible_at,),
+        )
+
+    def _per_receipt(
+        self, receipts: Sequence[str], sql: str, leading: tuple[object, ...] = ()
+    ) -> BatchResult:
+        result = BatchResult()
+        with self._db.transaction() as db:
+            for index, receipt in enumerate(receipts):
+                if db.execute(sql, (*leading, self.name, receipt)).rowcount:
+                    result.succeeded.append(receipt)
+                else:
+                    result.failed[index] = "receipt is not valid (deleted, or received again since)"
+        return result
+
+    def depth(self) -> QueueDepth:
+        return _depth(self._db.connection(), self.name, self._clock())
+
+    def purge(self) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM messages WHERE queue = ?", (self.name,))
+
+
+def _depth(db: sqlite3.Connection, name: str, now: float) -> QueueDepth:
+    visible, in_flight = db.execute(
+        "SELECT COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0) "
+        "FROM messages WHERE queue = ?",
+        (now, now, name),
+    ).fetchone()
+    return QueueDepth(visible=int(visible), in_flight=int(in_flight))
+
+
+def _size(message: Outgoing) -> int:
+    """Bytes as SQS counts them: the body plus each attribute's name and value."""
+    extra = sum(len(k.encode()) + len(v.encode()) for k, v in message.attributes.items())
+    return len(message.body.encode()) + extra

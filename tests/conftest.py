@@ -1,0 +1,46 @@
+"""Shared fixtures: real servers and the real model are started once per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import servers
+
+# Nothing may reach the network: the model comes from site-packages, Chroma telemetry is off.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# moto accepts any credentials; the adapter still goes through boto3's standard chain.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.ManagedServer]:
+    """A moto server speaking the SQS API over HTTP on a free loopback port."""
+    server = servers.moto_server(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.ManagedServer]:
+    """`chroma run` on a free loopback port with its own data folder."""
+    base = tmp_path_factory.mktemp("chroma-server")
+    server = servers.chroma_server(base / "data", base)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
