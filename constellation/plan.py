@@ -9,6 +9,7 @@ line and the field path. Unknown keys are errors, with the closest known key sug
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -172,14 +173,17 @@ DEFAULT_MODELS = {
 }
 
 
+SourceColumn = Literal["id", "user", "content", "created", "updated"]
+
+
 class SourceConfig(Section):
     """The app's notes database, the source of truth, as a SQLAlchemy URL and a column map."""
 
     #: default: sqlite file <data_dir>/notes.db
     url: OptSecret = None
     table: str = "notes"
-    columns: dict[Literal["id", "user", "content", "created", "updated"], str] = Field(
-        default_factory=lambda: {
+    columns: dict[SourceColumn, str] = Field(
+        default_factory=lambda: {  # type: ignore[arg-type]
             "id": "id",
             "user": "user_id",
             "content": "content",
@@ -219,7 +223,7 @@ class TrafficConfig(Section):
     @field_validator("steps")
     @classmethod
     def _increasing(cls, steps: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] >= 1.0:
+        if any(b <= a for a, b in pairwise(steps)) or steps[-1] >= 1.0:
             raise ValueError("steps must increase strictly and stay below 1.0 (phase 3 is 1.0)")
         return steps
 
@@ -399,7 +403,11 @@ def load_plan(path: Path | str = DEFAULT_PLAN, env: str | None = None) -> Plan:
     file = Path(path).expanduser()
     if not file.exists():
         raise PlanError(
-            [PlanIssue(str(file), None, "", "no such plan file (give --plan or CONSTELLATION_PLAN)")]
+            [
+                PlanIssue(
+                    str(file), None, "", "no such plan file (give --plan or CONSTELLATION_PLAN)"
+                )
+            ]
         )
     source = read_plan_file(file.resolve(), env)
     if source.issues:

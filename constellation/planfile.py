@@ -117,9 +117,7 @@ def _to_python(
             result[key] = _to_python(value_node, (*path, key), source, environ)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _to_python(item, (*path, i), source, environ) for i, item in enumerate(node.value)
-        ]
+        return [_to_python(item, (*path, i), source, environ) for i, item in enumerate(node.value)]
     value = _construct(node)
     if isinstance(value, str):
         return _interpolate(value, path, source, environ)
@@ -128,7 +126,7 @@ def _to_python(
 
 def _construct(node: yaml.Node) -> Any:
     """The Python value of one scalar node, typed as YAML 1.1 says (``20`` → int)."""
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def _interpolate(
@@ -164,7 +162,7 @@ def _apply_environment(source: PlanSource, env_name: str | None) -> None:
         )
         return
     base_name = source.data.get("environment", "development")
-    if env_name is None or env_name == base_name and env_name not in environments:
+    if env_name is None or (env_name == base_name and env_name not in environments):
         source.data.setdefault("environment", base_name)
         return
     if env_name not in environments:

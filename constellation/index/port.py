@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MetadataValue = str | int | float | bool
+#: a vector: a list of floats or a 1-d numpy array
+Vector: TypeAlias = "Sequence[float] | np.ndarray[Any, Any]"
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,7 @@ class VectorRecord:
     """A record to upsert: id, vector and metadata (see :mod:`constellation.records`)."""
 
     id: str
-    vector: Sequence[float]
+    vector: Vector
     metadata: Mapping[str, MetadataValue]
 
 
@@ -29,7 +34,7 @@ class StoredRecord:
 
     id: str
     metadata: Mapping[str, MetadataValue]
-    vector: Sequence[float] | None = None
+    vector: Vector | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class VectorIndex(Protocol):
         ...
 
     def query(
-        self, vector: Sequence[float], *, user_id: str, top_k: int = 10, version: int | None = None
+        self, vector: Vector, *, user_id: str, top_k: int = 10, version: int | None = None
     ) -> list[Hit]:
         """The ``top_k`` records of ``user_id`` nearest to ``vector`` (optionally one version)."""
         ...

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from constellation.errors import QueueError, QueueNotFound
+from constellation.errors import ConflictError, QueueError, QueueNotFound
 from constellation.queues.port import (
     BatchResult,
     Message,
@@ -68,8 +68,9 @@ class _Database:
         self.path = path
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.transaction() as db:
-            db.executescript(_SCHEMA)
+        # executescript() commits any open transaction first, so the script brings its own:
+        # one IMMEDIATE transaction, safe when several processes open a new file at once.
+        self.connection().executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
 
     def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -137,18 +138,24 @@ class SqliteBroker:
 
     def create(self, spec: QueueSpec) -> QueueInfo:
         redrive = spec.redrive
-        with self._db.transaction() as db:
-            db.execute(
-                "INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    spec.name,
-                    spec.visibility_timeout,
-                    redrive.dead_letter if redrive else None,
-                    redrive.max_receive_count if redrive else None,
-                    MAX_MESSAGE_SIZE,
-                    self.clock(),
-                ),
-            )
+        try:
+            with self._db.transaction() as db:
+                db.execute(
+                    "INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        spec.name,
+                        spec.visibility_timeout,
+                        redrive.dead_letter if redrive else None,
+                        redrive.max_receive_count if redrive else None,
+                        MAX_MESSAGE_SIZE,
+                        self.clock(),
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(
+                f"queue {spec.name} already exists in {self.path}",
+                "compare it with the plan (`constellation describe`) instead of creating it",
+            ) from exc
         info = self.inspect(spec.name)
         assert info is not None
         return info
@@ -207,7 +214,14 @@ class SqliteQueue:
                 continue
             message_id = str(uuid.uuid4())
             rows.append(
-                (message_id, self.name, message.body, json.dumps(dict(message.attributes)), now, now)
+                (
+                    message_id,
+                    self.name,
+                    message.body,
+                    json.dumps(dict(message.attributes)),
+                    now,
+                    now,
+                )
             )
             result.succeeded.append(message_id)
         with self._db.transaction() as db:
@@ -224,7 +238,9 @@ class SqliteQueue:
         wait_seconds: float = 0.0,
         visibility_timeout: float | None = None,
     ) -> list[Message]:
-        timeout = self._info.visibility_timeout if visibility_timeout is None else visibility_timeout
+        timeout = (
+            self._info.visibility_timeout if visibility_timeout is None else visibility_timeout
+        )
         deadline = time.monotonic() + wait_seconds
         while True:
             messages = self._receive_now(max_messages, timeout)
@@ -236,15 +252,19 @@ class SqliteQueue:
         now = self._clock()
         redrive = self._info.redrive
         taken: list[Message] = []
+        # Walk forward by seq: with a visibility timeout of 0 a message just taken is visible
+        # again at once, and must not be taken twice in one receive.
+        after = 0
         with self._db.transaction() as db:
             while len(taken) < max_messages:
                 rows = db.execute(
                     "SELECT seq, id, body, attributes, sent_at, receive_count FROM messages "
-                    "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
-                    (self.name, now, max_messages - len(taken)),
+                    "WHERE queue = ? AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (self.name, now, after, max_messages - len(taken)),
                 ).fetchall()
                 if not rows:
                     break
+                after = rows[-1][0]
                 for seq, message_id, body, attributes, sent_at, count in rows:
                     if redrive is not None and count >= redrive.max_receive_count:
                         # SQS moves it on the receive that would exceed the limit.
@@ -261,7 +281,9 @@ class SqliteQueue:
                         (receipt, count + 1, now + timeout, seq),
                     )
                     taken.append(
-                        Message(message_id, receipt, body, count + 1, sent_at, json.loads(attributes))
+                        Message(
+                            message_id, receipt, body, count + 1, sent_at, json.loads(attributes)
+                        )
                     )
         return taken
 

@@ -27,7 +27,9 @@ def _executable(name: str) -> str:
     beside_python = Path(sys.executable).parent / name
     found = str(beside_python) if beside_python.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError(f"{name} is not installed; install the test extras: pip install -e '.[test]'")
+        raise RuntimeError(
+            f"{name} is not installed; install the test extras: pip install -e '.[test]'"
+        )
     return found
 
 
@@ -48,11 +50,15 @@ class ManagedServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.argv[0]} exited; see {self.log}:\n{self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"{self.argv[0]} exited; see {self.log}:\n{self.log.read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.url + self.ready_path, timeout=1):
                     return
@@ -80,6 +86,13 @@ def moto_server(log_dir: Path) -> ManagedServer:
 def chroma_server(data_dir: Path, log_dir: Path) -> ManagedServer:
     port = free_port()
     argv = [
-        _executable("chroma"), "run", "--path", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
+        _executable("chroma"),
+        "run",
+        "--path",
+        str(data_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
     return ManagedServer(argv, port, "/api/v2/heartbeat", log_dir / "chroma.log")

@@ -1,0 +1,1 @@
+"""The ``constellation`` command line: thin commands that parse, call one domain function, render."""

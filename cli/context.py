@@ -1,0 +1,58 @@
+"""What every command shares: the global options, the loaded plan, the adapters, the output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from cli.output import Output
+
+if TYPE_CHECKING:
+    from constellation.plan import Plan
+    from constellation.services import Services
+
+
+@dataclass
+class AppContext:
+    plan_path: Path
+    env: str | None
+    debug: bool = False
+    _plan: Plan | None = None
+    _services: list[Services] = field(default_factory=list)
+
+    def plan(self) -> Plan:
+        """The plan, loaded and validated once per command."""
+        if self._plan is None:
+            from constellation.plan import load_plan
+
+            self._plan = load_plan(self.plan_path, self.env)
+        return self._plan
+
+    def services(self, *, write: bool = True) -> Services:
+        """The plan's adapters, closed when the command ends."""
+        from constellation.services import Services
+
+        services = Services(self.plan(), write=write)
+        self._services.append(services)
+        return services
+
+    def close(self) -> None:
+        while self._services:
+            self._services.pop().close()
+
+
+def get(ctx: typer.Context) -> AppContext:
+    """The :class:`AppContext` of the running command."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppContext):  # a sub-app invoked on its own (tests)
+        from constellation.plan import DEFAULT_PLAN
+
+        root.obj = AppContext(DEFAULT_PLAN, None)
+    return root.obj
+
+
+def output(json_mode: bool = False) -> Output:
+    return Output(json_mode)

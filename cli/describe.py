@@ -1,0 +1,63 @@
+"""``constellation describe``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import context
+from cli.output import Output
+from phases.describe import describe as describe_resources
+
+
+def describe(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Show the queues (depth, redrive) and the index (dimension, metric, records, fields)."""
+    app_ctx = context.get(ctx)
+    plan = app_ctx.plan()
+    report = describe_resources(plan, app_ctx.services(write=False))
+    out = Output(json_out)
+    if json_out:
+        out.json(report)
+        return
+    rows: list[tuple[object, ...]] = []
+    for q in report.queues:
+        if q.info is None:
+            rows.append((q.role, q.name, "missing", None, None, None, None))
+            continue
+        redrive = q.info.redrive
+        rows.append(
+            (
+                q.role,
+                q.name,
+                "ok",
+                q.info.depth.visible,
+                q.info.depth.in_flight,
+                q.info.visibility_timeout,
+                f"{redrive.dead_letter} after {redrive.max_receive_count}" if redrive else None,
+            )
+        )
+    out.table(
+        ["queue", "name", "state", "visible", "in flight", "visibility s", "redrive"],
+        rows,
+        title=f"queues of {plan.name} ({plan.environment})",
+    )
+    index_rows: list[tuple[object, ...]] = []
+    for i in report.indexes:
+        if i.info is None:
+            index_rows.append((i.name, "missing", None, None, None, None, None))
+            continue
+        fields = ", ".join(f"{k}:{v}" for k, v in i.info.metadata_fields.items())
+        versions = ", ".join(f"v{v}: {n:,}" for v, n in i.by_version.items()) or None
+        index_rows.append(
+            (i.name, "ok", i.info.dimension, i.info.metric, i.info.count, versions, fields)
+        )
+    out.table(
+        ["index", "state", "dims", "metric", "records", "by version", "metadata"],
+        index_rows,
+    )
+    if not report.provisioned:
+        out.warn("some resources are missing; run `constellation provision`")

@@ -1,0 +1,123 @@
+"""The ``constellation`` application: global options, error rendering, and the command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from cli import context
+from cli import describe as describe_cmd
+from cli import plan as plan_cmd
+from cli import provision as provision_cmd
+from cli.output import Output
+
+#: options accepted anywhere on the command line, as if given before the subcommand
+GLOBAL_OPTIONS = {"--plan": True, "--env": True, "--debug": False}
+
+
+class RootGroup(TyperGroup):
+    """The root command: hoists global options and turns our errors into one clear line."""
+
+    # ctx is Typer's (vendored) click Context; typed loosely to match the base class.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            Output().error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            from constellation.errors import ConstellationError
+
+            if not isinstance(exc, ConstellationError):
+                raise
+            app_ctx = ctx.obj if isinstance(ctx.obj, context.AppContext) else None
+            out = Output()
+            if app_ctx is not None and app_ctx.debug:
+                out.err.print_exception(show_locals=False)
+            out.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``--plan X``, ``--env X`` and ``--debug`` to the front, wherever they were typed,
+    so ``constellation provision --env staging`` works like ``constellation --env staging
+    provision``. Nothing after ``--`` is touched."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name]
+            if takes_value and "=" not in arg and i + 1 < len(args):
+                hoisted.extend(args[i : i + 2])
+                i += 2
+                continue
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+app = typer.Typer(
+    cls=RootGroup,
+    name="constellation",
+    help=(
+        "Migrate a notes app's search to a queue-based embedding service, and run that service.\n\n"
+        "Global options (--plan, --env, --debug) may be given before or after the command."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    plan: Annotated[
+        Path,
+        typer.Option(
+            "--plan",
+            envvar="CONSTELLATION_PLAN",
+            help="Plan file (YAML).",
+            show_default=True,
+        ),
+    ] = Path("plans/local.yaml"),
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env", help="Environment whose overrides apply (development, staging, ...)."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    app_ctx = context.AppContext(plan, env, debug)
+    ctx.obj = app_ctx
+    ctx.call_on_close(app_ctx.close)
+
+
+app.add_typer(plan_cmd.app, name="plan")
+app.command("provision")(provision_cmd.provision)
+app.command("describe")(describe_cmd.describe)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="constellation")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

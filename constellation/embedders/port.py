@@ -1,0 +1,29 @@
+"""The embedder port: a model id, a dimension, and one method that embeds a batch.
+
+Batching happens once, in the worker; an embedder embeds exactly the texts it is given, in one
+model call. Models load on first use, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    #: the model name stored in each record's metadata
+    model_id: str
+    #: the vector length the model produces
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per text, as a float32 array of shape (len(texts), dimension)."""
+        ...
+
+    def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
+        """Each text cut to the model's maximum sequence length in tokens, and whether it was cut."""
+        ...

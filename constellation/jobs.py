@@ -1,0 +1,126 @@
+"""The job contract: the JSON body producers put on the embed queue.
+
+``{"userId": str, "noteId": str, "text": str, "created": int epoch-ms, "version": int}``
+
+Unknown fields are ignored (producers may add some). A body that breaks the contract is not
+retried: :func:`parse_job` returns a :class:`Rejection` whose ``reason`` is one of
+:data:`REASONS`, and the worker sends the message to the dead-letter queue with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+#: why a job was rejected; the dead-letter message carries one of these as its ``reason``
+REASONS = (
+    "too_large",
+    "not_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "empty_id",
+    "unknown_version",
+)
+
+_FIELDS: dict[str, type] = {
+    "userId": str,
+    "noteId": str,
+    "text": str,
+    "created": int,
+    "version": int,
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One valid embedding job."""
+
+    user_id: str
+    note_id: str
+    text: str
+    #: when the note was written, epoch milliseconds (newer wins)
+    created: int
+    version: int
+
+    def to_body(self) -> str:
+        """The job as producers send it."""
+        return json.dumps(
+            {
+                "userId": self.user_id,
+                "noteId": self.note_id,
+                "text": self.text,
+                "created": self.created,
+                "version": self.version,
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a body is not a valid job: a ``reason`` code and a human ``detail``."""
+
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}"
+
+
+def parse_job(body: str, *, versions: Collection[int], max_bytes: int) -> Job | Rejection:
+    """Validate one message body against the contract."""
+    size = len(body.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        return Rejection("too_large", f"body is {size} bytes, the limit is {max_bytes}")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return Rejection("not_json", f"body is not JSON ({exc.msg} at {exc.pos})")
+    except ValueError as exc:  # e.g. lone surrogates
+        return Rejection("not_json", f"body is not JSON ({exc})")
+    return job_from_dict(data, versions=versions)
+
+
+def job_from_dict(data: Any, *, versions: Collection[int]) -> Job | Rejection:
+    """Validate already-decoded job data (used by ``enqueue`` before anything is sent)."""
+    if not isinstance(data, dict):
+        return Rejection("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    missing = [name for name in _FIELDS if name not in data]
+    if missing:
+        return Rejection("missing_field", f"missing {', '.join(missing)}")
+    for name, kind in _FIELDS.items():
+        value = data[name]
+        # JSON true/false are Python bools, which are ints: never accept them as numbers.
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return Rejection(
+                "wrong_type", f"{name} must be {_TYPE_NAMES[kind]}, got {_json_type(value)}"
+            )
+    for name in ("userId", "noteId"):
+        if not data[name].strip():
+            return Rejection("empty_id", f"{name} is empty")
+    if data["version"] not in versions:
+        declared = ", ".join(str(v) for v in sorted(versions))
+        return Rejection(
+            "unknown_version", f"version {data['version']} is not declared (plan has {declared})"
+        )
+    return Job(data["userId"], data["noteId"], data["text"], data["created"], data["version"])
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,69 @@
+"""Vector records: ids, content hashes and metadata, as DESIGN.md's contract says.
+
+One record per (userId, noteId, version). Its id must never collide: ``a:b`` + ``c`` and ``a`` +
+``b:c`` must differ, so each part is percent-escaped (``%`` and ``:`` only) before joining with
+``:``. That keeps ids readable for ordinary ids and injective for all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from constellation.index.port import MetadataValue
+from constellation.jobs import Job
+
+#: metadata keys of every record
+USER, NOTE, VERSION, CREATED, HASH, MODEL = (
+    "userId",
+    "noteId",
+    "version",
+    "created",
+    "contentHash",
+    "model",
+)
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+def _unescape(part: str) -> str:
+    return part.replace("%3A", ":").replace("%25", "%")
+
+
+def record_id(user_id: str, note_id: str, version: int) -> str:
+    """The id of the record for this note and model version (collision-free)."""
+    return f"{_escape(user_id)}:{_escape(note_id)}:v{version}"
+
+
+def parse_record_id(value: str) -> tuple[str, str, int]:
+    """The inverse of :func:`record_id`."""
+    user, note, version = value.split(":")
+    return _unescape(user), _unescape(note), int(version.removeprefix("v"))
+
+
+def content_hash(text: str, model: str) -> str:
+    """Hash of the preprocessed text and the model: equal hashes mean an equal vector."""
+    digest = hashlib.sha256()
+    digest.update(model.encode())
+    digest.update(b"\0")
+    digest.update(text.encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def metadata(job: Job, text_hash: str, model: str) -> dict[str, MetadataValue]:
+    """The metadata stored with a job's vector."""
+    return {
+        USER: job.user_id,
+        NOTE: job.note_id,
+        VERSION: job.version,
+        CREATED: job.created,
+        HASH: text_hash,
+        MODEL: model,
+    }
+
+
+def created_of(meta: dict[str, Any] | Any) -> int:
+    value = meta.get(CREATED, 0)
+    return int(value) if isinstance(value, int | float) else 0

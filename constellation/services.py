@@ -1,0 +1,108 @@
+"""The outside systems of one plan, opened on first use and closed together.
+
+This is the only place that turns a plan's adapter names into adapter objects, so commands,
+the worker, the client and the migration all get the same wiring. Nothing here imports boto3,
+chromadb or torch until an adapter is first used.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from constellation import adapters
+
+if TYPE_CHECKING:
+    from constellation.embedders.port import Embedder
+    from constellation.index.port import VectorIndex, VectorStore
+    from constellation.plan import Plan
+    from constellation.queues.port import Broker, Queue
+
+
+class Services:
+    """Adapters for ``plan``. ``write=False`` opens the embedded index without its writer lock
+    (for read-only commands such as ``describe`` and ``query`` beside a running worker)."""
+
+    def __init__(self, plan: Plan, *, write: bool = True) -> None:
+        self.plan = plan
+        self.write = write
+        self._embedders: dict[int, Embedder] = {}
+        self._indexes: dict[str, VectorIndex] = {}
+        self._lock = threading.Lock()
+
+    # queues ----------------------------------------------------------------------------------
+    @cached_property
+    def broker(self) -> Broker:
+        config = self.plan.queue
+        cls = adapters.load("queue", config.adapter)
+        if config.adapter == "sqlite":
+            return cls(self.plan.queue_path)
+        pool = 2 * self.plan.consumer.max_concurrency + 4
+        return cls(
+            endpoint_url=config.endpoint_url, region=config.region, max_pool_connections=pool
+        )
+
+    @cached_property
+    def queue(self) -> Queue:
+        return self.broker.open(self.plan.queue.name)
+
+    @cached_property
+    def dead_letter(self) -> Queue:
+        return self.broker.open(self.plan.queue.dead_letter)
+
+    # vector index ----------------------------------------------------------------------------
+    @cached_property
+    def store(self) -> VectorStore:
+        config = self.plan.index
+        cls = adapters.load("index", config.adapter)
+        token = config.auth_token.get_secret_value() if config.auth_token else None
+        if config.url:
+            return cls(url=config.url, auth_token=token, write=self.write)
+        return cls(path=self.plan.index_path, write=self.write)
+
+    def index(self, version: int | None = None) -> VectorIndex:
+        """The index holding ``version``'s vectors (the plan's default version when None)."""
+        name = self.plan.index_name_for(self.plan.default_version if version is None else version)
+        with self._lock:
+            if name not in self._indexes:
+                self._indexes[name] = self.store.open(name)
+            return self._indexes[name]
+
+    # embedders -------------------------------------------------------------------------------
+    def embedder(self, version: int | None = None) -> Embedder:
+        """The model of ``version``, loaded on first use and shared afterwards."""
+        version = self.plan.default_version if version is None else version
+        with self._lock:
+            if version not in self._embedders:
+                self._embedders[version] = build_embedder(self.plan, version)
+            return self._embedders[version]
+
+    def close(self) -> None:
+        """Release connections and locks (the embedded index's writer lock among them)."""
+        for name in ("broker", "store"):
+            resource: Any = self.__dict__.pop(name, None)
+            if resource is not None:
+                resource.close()
+        self.__dict__.pop("queue", None)
+        self.__dict__.pop("dead_letter", None)
+        self._indexes.clear()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_embedder(plan: Plan, version: int) -> Embedder:
+    """An embedder for one model version of the plan (not loaded until it first embeds)."""
+    model = plan.model(version)
+    cls = adapters.load("embedder", model.backend)
+    return cls(
+        model.name,
+        package=model.package,
+        path=model.path,
+        dimensions=model.dimensions,
+        normalize=model.normalize,
+    )

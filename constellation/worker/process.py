@@ -1,0 +1,398 @@
+"""Processing one batch of messages: validate, preprocess, embed, upsert, then acknowledge.
+
+Per-message outcomes, so one bad message never fails its batch:
+
+* invalid body → dead-letter queue at once with its reason, then deleted from the queue;
+* empty text → the note's record is removed (unless a newer one is stored), message deleted;
+* older than the stored record, or an unchanged content hash → skipped without the model;
+* embedded and stored → deleted only after the upsert succeeded;
+* a model error on one text, an unreachable index, a timeout → left on the queue for
+  redelivery after its visibility timeout; on its last allowed attempt (``max_retries``
+  retries used) it goes to the dead-letter queue with the error as its reason.
+
+Within one process, "read the stored record, decide, upsert" runs under one lock, so two batches
+holding versions of the same note can never let the older overwrite the newer. Across worker
+processes Chroma offers no conditional write; the remaining window is closed by ``recover``,
+which finds records older than the source.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from constellation import records
+from constellation.embedders.port import Embedder
+from constellation.errors import ModelError, QueueError, VectorIndexError
+from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRecord
+from constellation.jobs import Job, Rejection, parse_job
+from constellation.preprocess import Prepared, prepare
+from constellation.queues.port import Message, Outgoing, Queue
+from constellation.worker.events import (
+    EMPTY,
+    INDEX_ERROR,
+    MODEL_ERROR,
+    PROCESSED,
+    SKIPPED,
+    TIMEOUT,
+    BatchTiming,
+    Recorder,
+)
+
+
+@dataclass
+class _Pending:
+    """A valid job on its way to the index."""
+
+    message: Message
+    job: Job
+    id: str
+    #: older deliveries of the same record in this batch; they share this job's fate
+    duplicates: list[Message] = field(default_factory=list)
+    prepared: Prepared | None = None
+    hash: str = ""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    pending: _Pending
+    error_type: str
+    detail: str
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch (mainly for tests and logs)."""
+
+    stored: int = 0
+    skipped: int = 0
+    empty: int = 0
+    rejected: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    timing: BatchTiming | None = None
+
+
+class BatchProcessor:
+    """Turns a batch of received messages into stored records and acknowledgements."""
+
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        dead_letter: Queue,
+        index_for: Callable[[int], VectorIndex],
+        embedder_for: Callable[[int], Embedder],
+        models: Mapping[int, str],
+        max_job_bytes: int,
+        max_retries: int,
+        recorder: Recorder,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue = queue
+        self.dead_letter = dead_letter
+        self.index_for = index_for
+        self.embedder_for = embedder_for
+        self.models = dict(models)
+        self.max_job_bytes = max_job_bytes
+        self.max_retries = max_retries
+        self.recorder = recorder
+        self.clock = clock
+        self._write_lock = threading.Lock()
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        """Handle one batch; never raises for a per-message problem."""
+        started = time.perf_counter()
+        result = BatchResult()
+        pending: dict[str, _Pending] = {}
+        for message in messages:
+            parsed = parse_job(message.body, versions=self.models, max_bytes=self.max_job_bytes)
+            if isinstance(parsed, Rejection):
+                result.rejected += 1
+                self._reject(message, parsed)
+                continue
+            _add_newest(
+                pending,
+                _Pending(
+                    message,
+                    parsed,
+                    records.record_id(parsed.user_id, parsed.note_id, parsed.version),
+                ),
+            )
+
+        by_version: dict[int, list[_Pending]] = {}
+        for item in pending.values():
+            by_version.setdefault(item.job.version, []).append(item)
+        done: list[tuple[_Pending, str]] = []
+        failures: list[_Failure] = []
+        model_seconds = upsert_seconds = 0.0
+        embedded = upserted = 0
+        for version, items in by_version.items():
+            outcome = self._process_version(version, items)
+            done += outcome.done
+            failures += outcome.failures
+            model_seconds += outcome.model_seconds
+            upsert_seconds += outcome.upsert_seconds
+            embedded += outcome.embedded
+            upserted += outcome.upserted
+
+        self._acknowledge(done, result)
+        for failure in failures:
+            self._fail(failure, result)
+        result.timing = BatchTiming(
+            received=len(messages),
+            embedded=embedded,
+            upserted=upserted,
+            model_seconds=model_seconds,
+            upsert_seconds=upsert_seconds,
+            total_seconds=time.perf_counter() - started,
+        )
+        self.recorder.batch_done(result.timing)
+        return result
+
+    # one model version ------------------------------------------------------------------------
+    def _process_version(self, version: int, items: list[_Pending]) -> _VersionOutcome:
+        out = _VersionOutcome()
+        model = self.models[version]
+        try:
+            embedder = self.embedder_for(version)
+            index = self.index_for(version)
+            for item, prepared in zip(
+                items, prepare([i.job.text for i in items], embedder), strict=True
+            ):
+                item.prepared = prepared
+                item.hash = records.content_hash(prepared.text, model)
+        except ModelError as exc:
+            out.fail(items, MODEL_ERROR, str(exc))
+            return out
+        except VectorIndexError as exc:
+            out.fail(items, _index_error_type(exc), str(exc))
+            return out
+
+        try:
+            stored = index.get([i.id for i in items], include_vectors=True)
+        except VectorIndexError as exc:
+            out.fail(items, _index_error_type(exc), str(exc))
+            return out
+
+        to_embed: list[_Pending] = []
+        #: (record, job, outcome once stored)
+        writes: list[tuple[VectorRecord, _Pending, str]] = []
+        empties: list[_Pending] = []
+        for item in items:
+            existing = stored.get(item.id)
+            newer_stored = (
+                existing is not None and records.created_of(existing.metadata) > item.job.created
+            )
+            if newer_stored:
+                out.done.append((item, SKIPPED))
+            elif item.prepared is not None and item.prepared.empty:
+                empties.append(item)
+            elif existing is not None and existing.metadata.get(records.HASH) == item.hash:
+                if (
+                    records.created_of(existing.metadata) < item.job.created
+                    and existing.vector is not None
+                ):
+                    # Same text, newer edit: keep the vector, move `created` forward so that a
+                    # late delivery of an older edit can never win afterwards.
+                    writes.append((self._record(item, existing.vector, model), item, SKIPPED))
+                else:
+                    out.done.append((item, SKIPPED))
+            else:
+                to_embed.append(item)
+
+        if to_embed:
+            started = time.perf_counter()
+            for item, vector, error in self._embed(embedder, to_embed):
+                if error is not None or vector is None:
+                    out.failures.append(_Failure(item, MODEL_ERROR, error or "no vector"))
+                else:
+                    writes.append((self._record(item, vector, model), item, PROCESSED))
+            out.model_seconds = time.perf_counter() - started
+            out.embedded = len(to_embed)
+
+        if not writes and not empties:
+            return out
+        started = time.perf_counter()
+        try:
+            with self._write_lock:
+                done, out.upserted = self._write(index, writes, empties)
+            out.done += done
+        except VectorIndexError as exc:
+            out.fail([item for _, item, _ in writes] + empties, _index_error_type(exc), str(exc))
+        out.upsert_seconds = time.perf_counter() - started
+        return out
+
+    def _write(
+        self,
+        index: VectorIndex,
+        writes: list[tuple[VectorRecord, _Pending, str]],
+        empties: list[_Pending],
+    ) -> tuple[list[tuple[_Pending, str]], int]:
+        """Re-read what is stored now (another batch may have written meanwhile), then write.
+
+        Returns each job's outcome and how many records were upserted; raises before any
+        outcome counts if the index fails.
+        """
+        current = index.get([r.id for r, _, _ in writes] + [i.id for i in empties])
+        done: list[tuple[_Pending, str]] = []
+        keep = []
+        for record, item, kind in writes:
+            if _newer(current.get(record.id), item.job.created):
+                done.append((item, SKIPPED))
+            else:
+                keep.append(record)
+                done.append((item, kind))
+        if keep:
+            index.upsert(keep)
+        emptied = []
+        for item in empties:
+            if _newer(current.get(item.id), item.job.created):
+                done.append((item, SKIPPED))
+            else:
+                emptied.append(item)
+                done.append((item, EMPTY))
+        stale = [item.id for item in emptied if item.id in current]
+        if stale:
+            index.delete(stale)
+        return done, len(keep)
+
+    def _embed(
+        self, embedder: Embedder, items: list[_Pending]
+    ) -> list[tuple[_Pending, np.ndarray | None, str | None]]:
+        """One model call for the batch; if it fails, find the texts that fail on their own."""
+        texts = [i.prepared.text if i.prepared else "" for i in items]
+        try:
+            matrix = embedder.embed(texts)
+            return [
+                _checked(item, row, embedder.dimension)
+                for item, row in zip(items, matrix, strict=True)
+            ]
+        except Exception as batch_error:
+            if len(items) == 1:
+                return [(items[0], None, f"model failed: {batch_error}")]
+        results: list[tuple[_Pending, np.ndarray | None, str | None]] = []
+        for item, text in zip(items, texts, strict=True):
+            try:
+                results.append(_checked(item, embedder.embed([text])[0], embedder.dimension))
+            except Exception as exc:
+                results.append((item, None, f"model failed: {exc}"))
+        return results
+
+    def _record(self, item: _Pending, vector: Vector, model: str) -> VectorRecord:
+        return VectorRecord(item.id, vector, records.metadata(item.job, item.hash, model))
+
+    # acknowledgements -------------------------------------------------------------------------
+    def _acknowledge(self, done: list[tuple[_Pending, str]], result: BatchResult) -> None:
+        receipts = []
+        for item, _ in done:
+            receipts.append(item.message.receipt)
+            receipts.extend(m.receipt for m in item.duplicates)
+        if receipts:
+            # Not deleted means redelivered later, and then skipped by its content hash.
+            with suppress(QueueError):
+                self.queue.delete_batch(receipts)
+        now = self.clock()
+        for item, outcome in done:
+            truncated = bool(item.prepared and item.prepared.truncated)
+            for message in (item.message, *item.duplicates):
+                latency = max(0.0, now - message.sent_at)
+                kind = outcome if message is item.message else SKIPPED
+                self.recorder.job_done(
+                    kind, latency, truncated=truncated and message is item.message
+                )
+                if kind == PROCESSED:
+                    result.stored += 1
+                elif kind == EMPTY:
+                    result.empty += 1
+                else:
+                    result.skipped += 1
+
+    def _fail(self, failure: _Failure, result: BatchResult) -> None:
+        messages = (failure.pending.message, *failure.pending.duplicates)
+        for message in messages:
+            result.failed += 1
+            last_try = message.receive_count > self.max_retries
+            if last_try:
+                moved = self._dead_letter(message, failure.error_type, failure.detail)
+                result.dead_lettered += moved
+                self.recorder.job_failed(failure.error_type, dead_lettered=moved)
+            else:
+                # Left invisible: the queue redelivers it when its visibility timeout ends.
+                self.recorder.job_failed(failure.error_type, dead_lettered=False)
+
+    def _reject(self, message: Message, rejection: Rejection) -> None:
+        moved = self._dead_letter(message, rejection.reason, rejection.detail)
+        self.recorder.job_failed(rejection.reason, dead_lettered=moved)
+
+    def _dead_letter(self, message: Message, reason: str, detail: str) -> bool:
+        """Send to the dead-letter queue with the reason, then delete: never the other way round."""
+        attributes = {
+            "reason": reason,
+            "detail": detail[:1000],
+            "sourceQueue": self.queue.name,
+            "sourceMessageId": message.id,
+            "receiveCount": str(message.receive_count),
+            "failedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            self.dead_letter.send_batch([Outgoing(message.body, attributes)]).succeeded[0]
+        except (QueueError, IndexError):
+            return False  # stays on the queue; its redrive policy is the backstop
+        # If the delete fails, a copy stays behind and is dead-lettered again: a duplicate in
+        # the dead-letter queue, never a lost job.
+        with suppress(QueueError):
+            self.queue.delete(message.receipt)
+        return True
+
+
+@dataclass
+class _VersionOutcome:
+    done: list[tuple[_Pending, str]] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
+    model_seconds: float = 0.0
+    upsert_seconds: float = 0.0
+    embedded: int = 0
+    upserted: int = 0
+
+    def fail(self, items: list[_Pending], error_type: str, detail: str) -> None:
+        self.failures += [_Failure(item, error_type, detail) for item in items]
+
+
+def _add_newest(pending: dict[str, _Pending], item: _Pending) -> None:
+    """Keep one job per record id in a batch: the newest edit (the later one on a tie)."""
+    current = pending.get(item.id)
+    if current is None:
+        pending[item.id] = item
+    elif item.job.created >= current.job.created:
+        item.duplicates = [*current.duplicates, current.message]
+        pending[item.id] = item
+    else:
+        current.duplicates.append(item.message)
+
+
+def _newer(stored: StoredRecord | None, created: int) -> bool:
+    return stored is not None and records.created_of(stored.metadata) > created
+
+
+def _checked(
+    item: _Pending, row: np.ndarray, dimension: int
+) -> tuple[_Pending, np.ndarray | None, str | None]:
+    if row.shape != (dimension,) or not np.all(np.isfinite(row)):
+        return item, None, f"model returned an unusable vector (shape {row.shape})"
+    return item, row, None
+
+
+def _index_error_type(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
+            return TIMEOUT
+        cause = cause.__cause__
+    return INDEX_ERROR

@@ -1,0 +1,366 @@
+"""The batching consumer: receive, batch, process with bounded concurrency, keep messages hidden.
+
+* A batch closes at ``max_batch_size`` jobs or ``max_batch_timeout`` seconds after its first
+  job, whichever comes first (``--drain`` also closes a partial batch once the queue is empty).
+* Up to ``max_concurrency`` batches are in flight: while one batch is in the model, the next is
+  being received, validated and tokenized, and the previous one upserted and deleted.
+* A heartbeat keeps every held message invisible (``change_visibility``) while it is still being
+  worked on, so a slow batch or a long wait for the model never causes a duplicate delivery.
+* The consumer switch (migration state) is read before each receive: while it is off, nothing
+  new is received; in-flight batches finish; the worker waits (``--drain`` exits instead).
+* :meth:`Worker.stop` (SIGINT/SIGTERM) stops receiving, releases a batch still being collected,
+  lets in-flight batches finish, and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from constellation.errors import ConstellationError
+from constellation.queues.port import Message, Queue, QueueDepth
+from constellation.worker.events import WorkerStats
+from constellation.worker.process import BatchProcessor
+
+log = logging.getLogger("constellation.worker")
+
+
+class ConsumerSwitch(Protocol):
+    """The ``consumer_enabled`` flag of the migration state (read before each receive)."""
+
+    def consumer_enabled(self) -> bool: ...
+
+
+class AlwaysEnabled:
+    def consumer_enabled(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_batch_size: int = 20
+    max_batch_timeout: float = 30.0
+    max_concurrency: int = 10
+    #: long-poll wait of one receive call
+    wait_time: float = 5.0
+    visibility_timeout: float = 60.0
+    #: how often an idle, disabled or draining worker looks again
+    poll_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What the status line shows."""
+
+    stats: dict[str, object]
+    in_flight_batches: int
+    held_messages: int
+    queue_depth: QueueDepth | None
+    consumer_enabled: bool
+
+
+@dataclass
+class RunSummary:
+    received: int = 0
+    batches: int = 0
+    #: why the run ended: "drained", "max-messages", "stopped", "consumer disabled"
+    reason: str = ""
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+class _Held:
+    """Messages this worker holds, and until when each is hidden from other consumers."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, messages: list[Message], until: float) -> None:
+        with self._lock:
+            for m in messages:
+                self._until[m.receipt] = until
+
+    def remove(self, messages: list[Message]) -> None:
+        with self._lock:
+            for m in messages:
+                self._until.pop(m.receipt, None)
+
+    def due(self, before: float) -> list[str]:
+        with self._lock:
+            return [r for r, until in self._until.items() if until <= before]
+
+    def extended(self, receipts: list[str], until: float) -> None:
+        with self._lock:
+            for r in receipts:
+                if r in self._until:
+                    self._until[r] = until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+class Worker:
+    """Drains ``queue`` through ``processor``. Thread-safe :meth:`stop`; :meth:`run` blocks."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        processor: BatchProcessor,
+        settings: WorkerSettings,
+        *,
+        stats: WorkerStats | None = None,
+        switch: ConsumerSwitch | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_status: Callable[[WorkerStatus], None] | None = None,
+        status_interval: float = 1.0,
+    ) -> None:
+        self.queue = queue
+        self.processor = processor
+        self.settings = settings
+        self.stats = stats or WorkerStats()
+        self.switch = switch or AlwaysEnabled()
+        self.clock = clock
+        self.on_status = on_status
+        self.status_interval = status_interval
+        self._stop = threading.Event()
+        self._held = _Held()
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._in_flight = 0
+        self._changed = threading.Condition()
+        self._enabled = True
+        self._depth: QueueDepth | None = None
+
+    def stop(self) -> None:
+        """Stop receiving; in-flight batches finish. Safe from signal handlers and threads."""
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # the loop --------------------------------------------------------------------------------
+    def run(self, *, drain: bool = False, max_messages: int | None = None) -> RunSummary:
+        """Consume until stopped (or, with ``drain``, until the queue is empty and nothing is in
+        flight; with ``max_messages``, until that many messages were received and handled)."""
+        summary = RunSummary()
+        heartbeat = threading.Thread(target=self._heartbeat, name="visibility", daemon=True)
+        heartbeat.start()
+        futures: list[Future[None]] = []
+        try:
+            with ThreadPoolExecutor(self.settings.max_concurrency, "batch") as pool:
+                summary.reason = self._loop(pool, futures, summary, drain, max_messages)
+                for future in futures:
+                    future.result()
+        finally:
+            self._stop.set()
+            heartbeat.join(timeout=5)
+        summary.stats = self.stats.snapshot()
+        self._report()
+        return summary
+
+    def _loop(
+        self,
+        pool: ThreadPoolExecutor,
+        futures: list[Future[None]],
+        summary: RunSummary,
+        drain: bool,
+        max_messages: int | None,
+    ) -> str:
+        while not self._stop.is_set():
+            if max_messages is not None and summary.received >= max_messages:
+                return "max-messages"
+            self._enabled = self.switch.consumer_enabled()
+            if not self._enabled:
+                if drain and self._in_flight == 0:
+                    return "consumer disabled"
+                self._wait(self.settings.poll_interval)
+                continue
+            if not self._acquire_slot():
+                break
+            limit = self.settings.max_batch_size
+            if max_messages is not None:
+                limit = min(limit, max_messages - summary.received)
+            batch = self._collect(limit, drain)
+            if not batch:
+                self._slots.release()
+                if drain and self._drained():
+                    return "drained"
+                if drain:
+                    self._wait(min(self.settings.poll_interval, 0.2))
+                continue
+            summary.received += len(batch)
+            summary.batches += 1
+            with self._changed:
+                self._in_flight += 1
+            futures.append(pool.submit(self._process, batch))
+            futures[:] = [f for f in futures if not f.done()]
+        return "stopped"
+
+    def _acquire_slot(self) -> bool:
+        while not self._stop.is_set():
+            if self._slots.acquire(timeout=self.settings.poll_interval):
+                return True
+        return False
+
+    def _collect(self, limit: int, drain: bool) -> list[Message]:
+        """Receive one batch: closes at ``limit`` jobs or the batch timeout after the first."""
+        s = self.settings
+        batch: list[Message] = []
+        opened: float | None = None
+        while len(batch) < limit and not self._stop.is_set():
+            now = self.clock()
+            if opened is not None and now - opened >= s.max_batch_timeout:
+                break
+            wait = (
+                s.wait_time
+                if opened is None
+                else min(s.wait_time, opened + s.max_batch_timeout - now)
+            )
+            if drain or self._in_flight:
+                # Do not sit in a long poll while a drain may be finishing or batches complete.
+                wait = min(wait, s.poll_interval)
+            try:
+                received = self.queue.receive(
+                    max_messages=limit - len(batch),
+                    wait_seconds=max(0.0, wait),
+                    visibility_timeout=s.visibility_timeout,
+                )
+            except ConstellationError as exc:
+                log.warning("receive failed: %s", exc, extra={"event": "receive_error"})
+                self._wait(s.poll_interval)
+                break
+            if received:
+                self._held.add(received, self.clock() + s.visibility_timeout)
+                opened = self.clock() if opened is None else opened
+                batch.extend(received)
+            elif opened is None or drain:
+                break
+        if self._stop.is_set() and batch:
+            self._release(batch)
+            return []
+        return batch
+
+    def _process(self, batch: list[Message]) -> None:
+        try:
+            result = self.processor.process(batch)
+            log.info(
+                "batch of %d: %d stored, %d skipped, %d rejected, %d failed",
+                len(batch),
+                result.stored,
+                result.skipped + result.empty,
+                result.rejected,
+                result.failed,
+                extra={
+                    "event": "batch",
+                    "size": len(batch),
+                    "stored": result.stored,
+                    "skipped": result.skipped,
+                    "empty": result.empty,
+                    "rejected": result.rejected,
+                    "failed": result.failed,
+                    "dead_lettered": result.dead_lettered,
+                    "model_ms": round(
+                        (result.timing.model_seconds if result.timing else 0) * 1000, 1
+                    ),
+                },
+            )
+        except Exception:
+            # Nothing was acknowledged that was not stored; the queue will redeliver the rest.
+            log.exception("batch failed unexpectedly", extra={"event": "batch_error"})
+        finally:
+            self._held.remove(batch)
+            self._slots.release()
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def _drained(self) -> bool:
+        if self._in_flight:
+            return False
+        self._depth = self.queue.depth()
+        return self._depth.total == 0
+
+    def _release(self, batch: list[Message]) -> None:
+        """Give messages back to the queue at once (visibility 0) instead of waiting them out."""
+        self._held.remove(batch)
+        try:
+            self.queue.change_visibility_batch([m.receipt for m in batch], 0)
+        except ConstellationError as exc:
+            log.warning("could not release %d messages: %s", len(batch), exc)
+
+    def _wait(self, seconds: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout=seconds)
+
+    # the heartbeat -----------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        vt = self.settings.visibility_timeout
+        tick = max(0.1, min(vt / 4, self.status_interval))
+        last_status = 0.0
+        while not self._stop.wait(tick):
+            self._extend(vt)
+            if self.on_status and self.clock() - last_status >= self.status_interval:
+                last_status = self.clock()
+                self._report()
+        self._extend(vt)
+
+    def _extend(self, vt: float) -> None:
+        """Extend the messages whose invisibility ends within half a timeout."""
+        now = self.clock()
+        due = self._held.due(now + vt / 2)
+        if not due:
+            return
+        try:
+            result = self.queue.change_visibility_batch(due, vt)
+            self._held.extended(result.succeeded, now + vt)
+        except ConstellationError as exc:
+            log.warning("could not extend visibility: %s", exc, extra={"event": "extend_error"})
+
+    def _report(self) -> None:
+        if self.on_status is None:
+            return
+        with suppress(ConstellationError):  # keep showing the last depth we read
+            self._depth = self.queue.depth()
+        self.on_status(
+            WorkerStatus(
+                stats=self.stats.snapshot(),
+                in_flight_batches=self._in_flight,
+                held_messages=len(self._held),
+                queue_depth=self._depth,
+                consumer_enabled=self._enabled,
+            )
+        )
+
+
+@contextmanager
+def stop_on_signals(worker: Worker) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the worker gracefully while inside this block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: object) -> None:
+        log.info(
+            "received %s: finishing in-flight batches",
+            signal.Signals(signum).name,
+            extra={"event": "signal"},
+        )
+        worker.stop()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

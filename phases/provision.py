@@ -1,0 +1,201 @@
+"""Provisioning: the embed queue, its dead-letter queue and the vector index.
+
+Redrive arithmetic: a job is tried once, then retried up to ``max_retries`` times, so the queue's
+redrive policy moves a message to the dead-letter queue after ``max_retries + 1`` receives
+(``maxReceiveCount``). With the default ``max_retries: 3`` that is ``maxReceiveCount: 4``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from constellation.errors import DimensionMismatch, ModelError
+from constellation.index.port import IndexSpec, VectorStore
+from constellation.plan import Plan
+from constellation.queues.port import Broker, QueueSpec, Redrive
+from constellation.services import Services
+from phases.steps import Check, Step, StepResult, run_steps
+
+
+def max_receive_count(max_retries: int) -> int:
+    """Receives before dead-lettering: the first try plus ``max_retries`` retries."""
+    return max_retries + 1
+
+
+@dataclass
+class EnsureQueue:
+    """Create a queue unless one with the same settings exists."""
+
+    broker: Broker
+    spec: QueueSpec
+
+    @property
+    def resource(self) -> str:
+        return f"queue {self.spec.name}"
+
+    def describe(self) -> str:
+        redrive = self.spec.redrive
+        tail = (
+            f", dead-letter {redrive.dead_letter} after {redrive.max_receive_count} receives"
+            if redrive
+            else ""
+        )
+        return f"create queue {self.spec.name} (visibility {self.spec.visibility_timeout}s{tail})"
+
+    def check(self) -> Check:
+        existing = self.broker.inspect(self.spec.name)
+        if existing is None:
+            return Check("create")
+        differences = []
+        if existing.redrive != self.spec.redrive:
+            differences.append(
+                f"redrive is {_redrive(existing.redrive)}, plan wants {_redrive(self.spec.redrive)}"
+            )
+        if existing.visibility_timeout != self.spec.visibility_timeout:
+            differences.append(
+                f"visibility timeout is {existing.visibility_timeout}s, "
+                f"plan wants {self.spec.visibility_timeout}s"
+            )
+        if differences:
+            return Check(
+                "conflict",
+                "; ".join(differences)
+                + ". Change the plan to match, or delete the queue (losing its messages) "
+                "and provision again",
+            )
+        return Check("unchanged", f"exists ({existing.url})")
+
+    def apply(self) -> str:
+        return self.broker.create(self.spec).url
+
+    def undo(self) -> None:
+        self.broker.delete_queue(self.spec.name)
+
+
+def _redrive(redrive: Redrive | None) -> str:
+    if redrive is None:
+        return "none"
+    return f"to {redrive.dead_letter} after {redrive.max_receive_count} receives"
+
+
+@dataclass
+class EnsureIndex:
+    """Create a vector index unless one with the same dimension and metric exists."""
+
+    store: VectorStore
+    spec: IndexSpec
+
+    @property
+    def resource(self) -> str:
+        return f"index {self.spec.name}"
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k} ({v})" for k, v in self.spec.metadata_fields.items())
+        return f"create index {self.spec.name} ({self.spec.dimension} dims, {self.spec.metric}; {fields})"
+
+    def check(self) -> Check:
+        existing = self.store.inspect(self.spec.name)
+        if existing is None:
+            return Check("create")
+        differences = []
+        if existing.dimension is not None and existing.dimension != self.spec.dimension:
+            differences.append(
+                f"dimension is {existing.dimension}, plan wants {self.spec.dimension}"
+            )
+        if existing.metric != self.spec.metric:
+            differences.append(f"metric is {existing.metric}, plan wants {self.spec.metric}")
+        if differences:
+            return Check(
+                "conflict",
+                "; ".join(differences)
+                + ". Give the plan another index name (a model of another dimension needs its "
+                "own index: models.<v>.index), or delete this index and provision again",
+            )
+        return Check("unchanged", f"exists ({existing.count} records)")
+
+    def apply(self) -> str:
+        info = self.store.create(self.spec)
+        return f"{info.dimension} dims, {info.metric}"
+
+    def undo(self) -> None:
+        self.store.delete_index(self.spec.name)
+
+
+@dataclass
+class CheckModel:
+    """Load a model version and compare its real dimension with the plan's."""
+
+    services: Services
+    version: int
+
+    @property
+    def resource(self) -> str:
+        return f"model v{self.version} {self.services.plan.model(self.version).name}"
+
+    def describe(self) -> str:
+        return f"load {self.resource} and check its dimension"
+
+    def check(self) -> Check:
+        declared = self.services.plan.model(self.version).dimensions
+        try:
+            actual = self.services.embedder(self.version).loaded_dimension()  # type: ignore[attr-defined]
+        except DimensionMismatch as exc:
+            return Check("conflict", exc.message)
+        except ModelError:
+            raise
+        if actual != declared:  # pragma: no cover - the embedder already refuses this
+            return Check("conflict", f"model gives {actual} dims, plan says {declared}")
+        return Check("check", f"loads, {actual} dims")
+
+    def apply(self) -> str:
+        return ""
+
+    def undo(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    plan: str
+    environment: str
+    dry_run: bool
+    results: list[StepResult]
+
+    @property
+    def changed(self) -> bool:
+        return any(r.outcome in ("created", "updated") for r in self.results)
+
+
+def provision_steps(plan: Plan, services: Services) -> list[Step]:
+    """The steps that make the plan's resources exist, dead-letter queue first."""
+    queue = plan.queue
+    redrive = Redrive(queue.dead_letter, max_receive_count(plan.consumer.max_retries))
+    steps: list[Step] = [CheckModel(services, v) for v in sorted(plan.models)]
+    steps.append(
+        EnsureQueue(services.broker, QueueSpec(queue.dead_letter, queue.visibility_timeout))
+    )
+    steps.append(
+        EnsureQueue(services.broker, QueueSpec(queue.name, queue.visibility_timeout, redrive))
+    )
+    # The main index, then any index of its own that a model of another dimension declares.
+    dimensions = {plan.index.name: plan.index.dimensions}
+    for _, model in sorted(plan.models.items()):
+        if model.index:
+            dimensions.setdefault(model.index, model.dimensions)
+    for name, dims in dimensions.items():
+        spec = IndexSpec(name, dims, plan.index.metric, dict(plan.index.metadata))
+        steps.append(EnsureIndex(services.store, spec))
+    return steps
+
+
+def provision(
+    plan: Plan,
+    services: Services,
+    *,
+    dry_run: bool = False,
+    on_result: Callable[[StepResult], None] | None = None,
+) -> ProvisionReport:
+    """Create the embed queue, its dead-letter queue and the vector index (safe to repeat)."""
+    results = run_steps(provision_steps(plan, services), dry_run=dry_run, on_result=on_result)
+    return ProvisionReport(plan.name, plan.environment, dry_run, results)

@@ -1,0 +1,104 @@
+"""Side effects as small step objects that describe, check, apply and undo themselves.
+
+A command builds its list of steps once. ``--dry-run`` describes that same list instead of
+applying it, so there is no second code path. :func:`run_steps` looks before it leaps: it checks
+every step first and refuses to touch anything if one conflicts, and if an apply fails midway it
+undoes what it had created, so nothing is left half-created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from constellation.errors import ConflictError
+
+Action = Literal["create", "unchanged", "conflict", "check", "update"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a step would do, found by looking at the current state."""
+
+    action: Action
+    detail: str = ""
+
+
+class Step(Protocol):
+    @property
+    def resource(self) -> str:
+        """The resource this step is about, e.g. "queue embed-queue"."""
+        ...
+
+    def describe(self) -> str:
+        """One line: what this step does when applied."""
+        ...
+
+    def check(self) -> Check:
+        """Look at the current state; change nothing."""
+        ...
+
+    def apply(self) -> str:
+        """Make the change; return a short detail for the report."""
+        ...
+
+    def undo(self) -> None:
+        """Reverse :meth:`apply` (only called after a successful apply)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepResult:
+    resource: str
+    action: Action
+    #: "created", "unchanged", "would create", "checked", ...
+    outcome: str
+    detail: str
+
+
+def run_steps(
+    steps: Sequence[Step],
+    *,
+    dry_run: bool = False,
+    on_result: Callable[[StepResult], None] | None = None,
+) -> list[StepResult]:
+    """Check every step, then apply the needed ones (or only report them with ``dry_run``)."""
+    checks = [(step, step.check()) for step in steps]
+    conflicts = [(step, check) for step, check in checks if check.action == "conflict"]
+    if conflicts:
+        lines = "\n".join(f"  {step.resource}: {check.detail}" for step, check in conflicts)
+        raise ConflictError(
+            f"{len(conflicts)} existing resource(s) differ from the plan; nothing was changed:\n"
+            f"{lines}"
+        )
+    results: list[StepResult] = []
+    applied: list[Step] = []
+
+    def report(result: StepResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    try:
+        for step, check in checks:
+            if check.action in ("create", "update"):
+                if dry_run:
+                    report(
+                        StepResult(
+                            step.resource, check.action, f"would {check.action}", step.describe()
+                        )
+                    )
+                    continue
+                detail = step.apply()
+                applied.append(step)
+                outcome = "created" if check.action == "create" else "updated"
+                report(StepResult(step.resource, check.action, outcome, detail))
+            else:
+                outcome = "checked" if check.action == "check" else "unchanged"
+                report(StepResult(step.resource, check.action, outcome, check.detail))
+    except BaseException:
+        for step in reversed(applied):
+            step.undo()
+        raise
+    return results

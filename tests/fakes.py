@@ -1,0 +1,142 @@
+"""Test fakes that hold state and record what they were asked (for unit tests of our logic).
+
+Adapters are never tested only against these: the contract suites run the real SQLite queue,
+SQS on a moto server, embedded Chroma and `chroma run`, and integration tests the real model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from constellation.errors import DimensionMismatch, ModelError, VectorIndexError
+from constellation.index.port import Hit, StoredRecord, Vector, VectorRecord
+
+
+class RecordingEmbedder:
+    """Deterministic unit vectors from each text's hash; records every batch it embeds."""
+
+    def __init__(
+        self,
+        model_id: str = "fake-model",
+        dimension: int = 8,
+        max_tokens: int = 50,
+        fail_on: Sequence[str] = (),
+    ) -> None:
+        self.model_id = model_id
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.fail_on = set(fail_on)
+        self.batches: list[list[str]] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+        self._lock = threading.Lock()
+
+    def vector(self, text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        v = np.random.default_rng(seed).normal(size=self.dimension).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
+        # One "token" per word.
+        result = []
+        for text in texts:
+            words = text.split(" ")
+            result.append((" ".join(words[: self.max_tokens]), len(words) > self.max_tokens))
+        return result
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+            self.batches.append(list(texts))
+        try:
+            bad = self.fail_on.intersection(texts)
+            if bad:
+                raise ModelError(f"cannot embed {sorted(bad)[0]!r}")
+            return np.stack([self.vector(t) for t in texts])
+        finally:
+            with self._lock:
+                self.concurrent -= 1
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for batch in self.batches for t in batch]
+
+
+class MemoryIndex:
+    """A VectorIndex in a dict; ``down = True`` makes every call fail like an unreachable server."""
+
+    def __init__(self, name: str = "test-index", dimension: int = 8) -> None:
+        self.name = name
+        self.dimension = dimension
+        self.records: dict[str, StoredRecord] = {}
+        self.down = False
+        self.upserts: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def _check(self) -> None:
+        if self.down:
+            raise VectorIndexError("index unreachable (test)")
+
+    def upsert(self, records: Sequence[VectorRecord]) -> None:
+        self._check()
+        for r in records:
+            if len(r.vector) != self.dimension:
+                raise DimensionMismatch(f"expected {self.dimension} dims, got {len(r.vector)}")
+        with self._lock:
+            self.upserts.append([r.id for r in records])
+            for r in records:
+                self.records[r.id] = StoredRecord(
+                    r.id, dict(r.metadata), list(map(float, r.vector))
+                )
+
+    def get(self, ids: Sequence[str], include_vectors: bool = False) -> dict[str, StoredRecord]:
+        self._check()
+        with self._lock:
+            found = {i: self.records[i] for i in ids if i in self.records}
+        if include_vectors:
+            return found
+        return {i: StoredRecord(r.id, r.metadata) for i, r in found.items()}
+
+    def query(
+        self, vector: Vector, *, user_id: str, top_k: int = 10, version: int | None = None
+    ) -> list[Hit]:
+        self._check()
+        if not user_id:
+            raise ValueError("user_id is required")
+        q = np.asarray(vector, dtype=np.float32)
+        hits = []
+        for r in self.records.values():
+            if r.metadata["userId"] != user_id:
+                continue
+            if version is not None and r.metadata["version"] != version:
+                continue
+            hits.append(Hit(r.id, float(np.dot(q, np.asarray(r.vector))), r.metadata))
+        return sorted(hits, key=lambda h: -h.score)[:top_k]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._check()
+        with self._lock:
+            for i in ids:
+                self.records.pop(i, None)
+
+    def count(self, *, version: int | None = None, user_id: str | None = None) -> int:
+        self._check()
+        return sum(
+            1
+            for r in self.records.values()
+            if (version is None or r.metadata["version"] == version)
+            and (user_id is None or r.metadata["userId"] == user_id)
+        )
+
+    def scan(
+        self, batch_size: int = 500, include_vectors: bool = False, version: int | None = None
+    ) -> Iterator[StoredRecord]:
+        self._check()
+        for r in list(self.records.values()):
+            if version is None or r.metadata["version"] == version:
+                yield r if include_vectors else StoredRecord(r.id, r.metadata)

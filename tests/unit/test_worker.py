@@ -1,0 +1,339 @@
+"""The worker's own logic, with a recording fake embedder and an in-memory index.
+
+The queue is the real SQLite adapter (fast, on a temporary file); time is real but short.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from constellation import records
+from constellation.jobs import Job
+from constellation.queues.port import Message, Outgoing, QueueSpec, Redrive
+from constellation.queues.sqlite import SqliteBroker, SqliteQueue
+from constellation.worker import BatchProcessor, Worker, WorkerSettings, WorkerStats
+from tests.fakes import MemoryIndex, RecordingEmbedder
+
+
+def job(user: str, note: str, text: str, created: int = 1, version: int = 1) -> str:
+    return Job(user, note, text, created, version).to_body()
+
+
+class Rig:
+    """A queue pair, a fake model and index, and a worker factory."""
+
+    def __init__(self, tmp_path: Path, *, max_retries: int = 3, visibility: int = 30) -> None:
+        self.broker = SqliteBroker(tmp_path / "queue.db")
+        self.broker.create(QueueSpec("dlq", visibility))
+        self.broker.create(QueueSpec("q", visibility, Redrive("dlq", max_retries + 1)))
+        self.queue: SqliteQueue = self.broker.open("q")
+        self.dlq: SqliteQueue = self.broker.open("dlq")
+        self.embedder = RecordingEmbedder()
+        self.index = MemoryIndex()
+        self.stats = WorkerStats()
+        self.processor = BatchProcessor(
+            queue=self.queue,
+            dead_letter=self.dlq,
+            index_for=lambda v: self.index,
+            embedder_for=lambda v: self.embedder,
+            models={1: "fake-model", 2: "fake-model-2"},
+            max_job_bytes=4096,
+            max_retries=max_retries,
+            recorder=self.stats,
+        )
+
+    def send(self, *bodies: str) -> None:
+        result = self.queue.send_batch([Outgoing(b) for b in bodies])
+        assert result.ok
+
+    def worker(self, **settings: float) -> Worker:
+        defaults = dict(
+            max_batch_size=8,
+            max_batch_timeout=0.2,
+            max_concurrency=2,
+            wait_time=0.1,
+            visibility_timeout=30,
+            poll_interval=0.05,
+        )
+        defaults.update(settings)
+        return Worker(self.queue, self.processor, WorkerSettings(**defaults), stats=self.stats)  # type: ignore[arg-type]
+
+    def dead_letters(self) -> list[Message]:
+        return self.dlq.receive(max_messages=100)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    return Rig(tmp_path)
+
+
+def test_jobs_in_records_out(rig: Rig) -> None:
+    rig.send(*(job("u1", f"n{i}", f"note number {i}") for i in range(100)))
+    summary = rig.worker().run(drain=True)
+    assert summary.reason == "drained"
+    assert len(rig.index.records) == 100
+    # 100 jobs at batch size 8 make 13 batches, each one model call
+    assert [len(b) for b in rig.embedder.batches] == [8] * 12 + [4]
+    stored = rig.index.records[records.record_id("u1", "n7", 1)]
+    assert stored.metadata == {
+        "userId": "u1",
+        "noteId": "n7",
+        "version": 1,
+        "created": 1,
+        "contentHash": records.content_hash("note number 7", "fake-model"),
+        "model": "fake-model",
+    }
+    assert stored.vector == pytest.approx(list(rig.embedder.vector("note number 7")))
+    assert rig.queue.depth().total == 0
+
+
+def test_one_upsert_per_batch(rig: Rig) -> None:
+    rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(16)))
+    rig.worker(max_concurrency=1).run(drain=True)
+    assert [len(ids) for ids in rig.index.upserts] == [8, 8]
+
+
+def test_malformed_jobs_go_to_the_dead_letter_queue_with_reasons(rig: Rig) -> None:
+    bad = {
+        "not_json": "{oops",
+        "not_an_object": "[1, 2]",
+        "missing_field": json.dumps({"userId": "u", "noteId": "n", "text": "t", "created": 1}),
+        "wrong_type": json.dumps(
+            {"userId": "u", "noteId": "n", "text": 5, "created": 1, "version": 1}
+        ),
+        "empty_id": job("", "n", "t"),
+        "unknown_version": job("u", "n", "t", version=9),
+        "too_large": job("u", "n", "x" * 5000),
+    }
+    rig.send(*bad.values(), job("u", "good", "fine text"))
+    rig.worker().run(drain=True)
+    letters = rig.dead_letters()
+    assert sorted(m.attributes["reason"] for m in letters) == sorted(bad)
+    assert {m.attributes["reason"]: m.body for m in letters} == bad
+    assert all(m.attributes["sourceQueue"] == "q" and m.attributes["detail"] for m in letters)
+    assert list(rig.index.records) == [records.record_id("u", "good", 1)]
+    assert dict(rig.stats.failed) == dict.fromkeys(bad, 1)
+    assert rig.stats.processed == 1
+
+
+def test_unchanged_text_skips_the_model(rig: Rig) -> None:
+    rig.send(job("u", "n", "same text", created=1))
+    rig.worker().run(drain=True)
+    rig.send(job("u", "n", "  same   text ", created=2))  # equal after preprocessing
+    rig.worker().run(drain=True)
+    assert rig.embedder.texts == ["same text"]
+    assert rig.stats.skipped == 1
+    # the newer edit moved `created` forward without a model call
+    assert rig.index.records[records.record_id("u", "n", 1)].metadata["created"] == 2
+
+
+def test_older_created_never_overwrites_newer(rig: Rig) -> None:
+    rig.send(job("u", "n", "newest", created=10))
+    rig.worker().run(drain=True)
+    rig.send(job("u", "n", "stale edit", created=5))
+    rig.worker().run(drain=True)
+    stored = rig.index.records[records.record_id("u", "n", 1)]
+    assert stored.metadata["created"] == 10
+    assert stored.metadata["contentHash"] == records.content_hash("newest", "fake-model")
+    assert "stale edit" not in rig.embedder.texts
+
+
+def test_out_of_order_in_one_batch_keeps_the_newest(rig: Rig) -> None:
+    rig.send(
+        job("u", "n", "b", created=2), job("u", "n", "c", created=3), job("u", "n", "a", created=1)
+    )
+    rig.worker().run(drain=True)
+    assert rig.index.records[records.record_id("u", "n", 1)].metadata["created"] == 3
+    assert rig.embedder.texts == ["c"]
+    assert rig.queue.depth().total == 0
+    assert (rig.stats.processed, rig.stats.skipped) == (1, 2)
+
+
+def test_duplicate_delivery_stores_one_record(rig: Rig) -> None:
+    body = job("u", "n", "twice")
+    rig.send(body, body)
+    rig.worker().run(drain=True)
+    rig.send(body)
+    rig.worker().run(drain=True)
+    assert len(rig.index.records) == 1
+    assert rig.embedder.texts == ["twice"]
+
+
+def test_partial_batch_failure_retries_only_the_failing_job(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_retries=2, visibility=1)
+    rig.embedder.fail_on = {"poison"}
+    rig.send(job("u", "a", "fine a"), job("u", "p", "poison"), job("u", "b", "fine b"))
+    rig.worker(visibility_timeout=1).run(drain=True)
+    assert sorted(r.metadata["noteId"] for r in rig.index.records.values()) == ["a", "b"]
+    (letter,) = rig.dead_letters()
+    assert letter.attributes["reason"] == "model_error"
+    assert "poison" in letter.attributes["detail"]
+    # tried once plus max_retries retries, then dead-lettered by the worker itself
+    assert letter.attributes["receiveCount"] == "3"
+    assert rig.stats.failed["model_error"] == 3
+    assert rig.stats.dead_lettered["model_error"] == 1
+
+
+def test_index_down_deletes_nothing_and_recovers(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=1)
+    rig.send(*(job("u", f"n{i}", f"text {i}") for i in range(5)))
+    rig.index.down = True
+    rig.worker(visibility_timeout=1).run(max_messages=5)
+    assert rig.queue.depth().total == 5  # all still there, invisible until their timeout
+    assert rig.stats.failed["index_error"] == 5
+    rig.index.down = False
+    time.sleep(1.1)
+    rig.worker(visibility_timeout=1).run(drain=True)
+    assert len(rig.index.records) == 5
+    assert rig.queue.depth().total == 0
+
+
+def test_empty_text_removes_the_record_and_stores_no_vector(rig: Rig) -> None:
+    rig.send(job("u", "n", "something", created=1))
+    rig.worker().run(drain=True)
+    rig.send(job("u", "n", " \u200b\t ", created=2), job("u", "m", "", created=1))
+    rig.worker().run(drain=True)
+    assert rig.index.records == {}
+    assert rig.stats.empty == 2
+    assert "" not in rig.embedder.texts
+
+
+def test_truncation_is_counted(rig: Rig) -> None:
+    rig.send(job("u", "long", " ".join(["word"] * 80)), job("u", "short", "few words"))
+    rig.worker().run(drain=True)
+    assert rig.stats.truncated == 1
+    assert rig.embedder.texts[0] == " ".join(["word"] * 50)
+
+
+def test_batch_closes_at_size(rig: Rig) -> None:
+    rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(20)))
+    rig.worker(max_batch_size=5, max_batch_timeout=60, max_concurrency=1).run(drain=True)
+    assert [len(b) for b in rig.embedder.batches] == [5, 5, 5, 5]
+
+
+class TrickleQueue:
+    """One job arrives every ``step`` seconds of a fake clock; waiting advances that clock."""
+
+    def __init__(self, queue: SqliteQueue, clock: list[float], step: float) -> None:
+        self.queue, self.clock, self.step, self.name = queue, clock, step, queue.name
+        self.next_arrival = step
+
+    def receive(
+        self,
+        max_messages: int = 10,
+        wait_seconds: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[Message]:
+        if self.next_arrival - self.clock[0] > wait_seconds:
+            self.clock[0] += wait_seconds
+            return []
+        self.clock[0] = max(self.clock[0], self.next_arrival)
+        self.next_arrival = self.clock[0] + self.step
+        return self.queue.receive(1, 0, visibility_timeout)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.queue, name)
+
+
+def test_batch_closes_at_timeout_after_its_first_job(rig: Rig) -> None:
+    rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(10)))
+    now = [0.0]
+    trickle = TrickleQueue(rig.queue, now, step=1.0)  # one job per "second"
+    settings = WorkerSettings(
+        max_batch_size=100,
+        max_batch_timeout=3.5,
+        max_concurrency=1,
+        wait_time=1,
+        visibility_timeout=30,
+        poll_interval=0.01,
+    )
+    worker = Worker(trickle, rig.processor, settings, clock=lambda: now[0])  # type: ignore[arg-type]
+    worker.run(max_messages=10)
+    # the first job (t=1) opens a batch; jobs at t=2, 3, 4 join; at t=4.5 its 3.5 s are over.
+    # The last batch closes at size: only 2 of the 10 messages were left to receive.
+    assert [len(b) for b in rig.embedder.batches] == [4, 4, 2]
+
+
+def test_concurrency_is_bounded(rig: Rig) -> None:
+    in_flight = []
+    gate = threading.Semaphore(0)
+    original = rig.processor.process
+
+    def slow(batch: list[Message]):  # type: ignore[no-untyped-def]
+        in_flight.append(1)
+        peak.append(len(in_flight))
+        gate.acquire(timeout=0.3)
+        in_flight.pop()
+        return original(batch)
+
+    peak: list[int] = []
+    rig.processor.process = slow  # type: ignore[method-assign]
+    rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(40)))
+    rig.worker(max_batch_size=4, max_concurrency=3).run(drain=True)
+    assert max(peak) == 3
+    assert len(rig.index.records) == 40
+
+
+def test_visibility_is_extended_while_a_batch_is_slow(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=1)
+    original = rig.processor.process
+
+    def slow(batch: list[Message]):  # type: ignore[no-untyped-def]
+        time.sleep(2.5)  # longer than two visibility timeouts
+        return original(batch)
+
+    rig.processor.process = slow  # type: ignore[method-assign]
+    rig.send(job("u", "n", "slow one"))
+    worker = rig.worker(visibility_timeout=1, max_batch_timeout=0.05)
+    thread = threading.Thread(target=worker.run, kwargs={"drain": True})
+    thread.start()
+    time.sleep(1.5)
+    # a second consumer sees nothing: the message is still held by the slow batch
+    assert rig.queue.receive(max_messages=10) == []
+    thread.join()
+    assert len(rig.index.records) == 1
+    assert len(rig.embedder.batches) == 1
+
+
+def test_stop_releases_a_batch_being_collected_and_finishes_in_flight(rig: Rig) -> None:
+    rig.send(job("u", "a", "first"))
+    worker = rig.worker(max_batch_size=10, max_batch_timeout=30, wait_time=0.05)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    time.sleep(0.5)  # the batch has one job and waits for more
+    worker.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    # released at once: visible again without waiting for the 30 s visibility timeout
+    assert rig.queue.depth().visible == 1
+
+
+def test_disabled_consumer_receives_nothing(rig: Rig) -> None:
+    class Off:
+        def consumer_enabled(self) -> bool:
+            return False
+
+    rig.send(job("u", "a", "first"))
+    worker = Worker(rig.queue, rig.processor, WorkerSettings(poll_interval=0.01), switch=Off())
+    assert worker.run(drain=True).reason == "consumer disabled"
+    assert rig.queue.depth().visible == 1 and rig.index.records == {}
+
+
+def test_versions_in_one_batch_use_their_own_models(rig: Rig) -> None:
+    second = RecordingEmbedder(model_id="fake-model-2")
+    rig.processor.embedder_for = lambda v: rig.embedder if v == 1 else second
+    rig.send(
+        job("u", "n", "alpha", version=1),
+        job("u", "n", "alpha", version=2),
+        job("u", "m", "beta", version=2),
+    )
+    rig.worker().run(drain=True)
+    assert rig.embedder.texts == ["alpha"]
+    assert sorted(second.texts) == ["alpha", "beta"]
+    v2 = rig.index.records[records.record_id("u", "n", 2)]
+    assert v2.metadata["model"] == "fake-model-2"
