@@ -25,7 +25,7 @@ def provision(
     with out.status(f"provisioning {plan.name} ({plan.environment})") as update:
         report = provision_resources(
             plan,
-            app_ctx.services(),
+            app_ctx.services(write=not dry_run),
             dry_run=dry_run,
             on_result=lambda r: update(f"{r.resource}: {r.outcome}"),
         )

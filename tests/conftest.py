@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from tests.support import servers
+from tests.support.cli import REPO, Invoke
 
 # Nothing may reach the network: the model comes from site-packages, Chroma telemetry is off.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,3 +47,30 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def local_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of plans/local.yaml in an empty folder (its data folder lands beside it)."""
+    monkeypatch.delenv("CONSTELLATION_DATA", raising=False)
+    plan = tmp_path / "local.yaml"
+    shutil.copy(REPO / "plans/local.yaml", plan)
+    return plan
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Invoke:
+    """Run ``constellation ARGS`` with no colour and a fixed width; returns the Result."""
+    from cli.main import app
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.delenv("CONSTELLATION_PLAN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    return run

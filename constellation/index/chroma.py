@@ -116,8 +116,11 @@ class ChromaStore:
         self._lock: lock.FolderLock | None = None
         if self.path is not None and write:
             self._lock = lock.acquire(self.path)
+        # A read-only look at a folder that does not exist must not create it (dry runs,
+        # describe before provision): such a store simply has no indexes.
+        self._absent = self.path is not None and not write and not self.path.exists()
         try:
-            self._client: Any = self._connect(auth_token)
+            self._client: Any = None if self._absent else self._connect(auth_token)
         except BaseException:
             self._release_lock()
             raise
@@ -145,12 +148,16 @@ class ChromaStore:
             return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
 
     def _require_client(self) -> Any:
+        if self._absent:
+            raise IndexNotFound(f"no index exists at {self.location} yet", _PROVISION_HINT)
         if self._client is None:
             raise VectorIndexError(f"the index store at {self.location} is closed")
         return self._client
 
     def inspect(self, name: str) -> IndexInfo | None:
         """The index named ``name``, or None when it does not exist."""
+        if self._absent:
+            return None
         from chromadb.errors import NotFoundError
 
         client = self._require_client()

@@ -67,18 +67,25 @@ class _Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # executescript() commits any open transaction first, so the script brings its own:
-        # one IMMEDIATE transaction, safe when several processes open a new file at once.
-        self.connection().executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+        self._schema_ready = False
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def connection(self) -> sqlite3.Connection:
+        """This thread's connection; the file and its schema are created on first use."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
+            if not self._schema_ready:
+                # executescript() commits any open transaction first, so the script brings its
+                # own: one IMMEDIATE transaction, safe when processes open a new file at once.
+                db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+                self._schema_ready = True
             self._local.db = db
         return db
 
@@ -114,6 +121,8 @@ class SqliteBroker:
         self._db = _Database(self.path)
 
     def inspect(self, name: str) -> QueueInfo | None:
+        if not self._db.exists():  # looking must not create the file (dry runs, describe)
+            return None
         row = (
             self._db.connection()
             .execute(
@@ -161,6 +170,8 @@ class SqliteBroker:
         return info
 
     def delete_queue(self, name: str) -> None:
+        if not self._db.exists():
+            return
         with self._db.transaction() as db:
             db.execute("DELETE FROM messages WHERE queue = ?", (name,))
             db.execute("DELETE FROM queues WHERE name = ?", (name,))

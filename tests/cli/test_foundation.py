@@ -1,0 +1,128 @@
+"""`plan validate`, `provision` (twice, dry run, conflicts) and `describe` through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.cli import REPO, Invoke
+
+
+def test_plan_validate_prints_the_resolved_plan(invoke: Invoke, local_plan: Path) -> None:
+    result = invoke("--plan", str(local_plan), "plan", "validate", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["queue"]["name"] == "embed-queue"
+    assert plan["data_dir"] == str(local_plan.parent / "data")
+
+
+def test_plan_validate_masks_secrets(invoke: Invoke, tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("index:\n  url: http://chroma:8000\n  auth_token: hunter2\n")
+    result = invoke("plan", "validate", "--plan", str(plan))
+    assert result.exit_code == 0
+    assert "hunter2" not in result.output
+    assert "auth_token: '**********'" in result.stdout
+
+
+def test_plan_validate_names_the_misspelt_key_and_its_line(invoke: Invoke, tmp_path: Path) -> None:
+    plan = tmp_path / "bad.yaml"
+    plan.write_text("name: notes\nconsumer:\n  max_batch_sise: 10\n")
+    result = invoke("--plan", str(plan), "plan", "validate")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: invalid plan (1 problem):\n"
+        f"  {plan}:3: consumer.max_batch_sise: unknown key 'max_batch_sise' "
+        "(did you mean 'max_batch_size'?)\n"
+    )
+
+
+def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan: Path) -> None:
+    first = invoke("provision", "--plan", str(local_plan), "--json")
+    assert first.exit_code == 0, first.output
+    outcomes = {r["resource"]: r["outcome"] for r in json.loads(first.stdout)["results"]}
+    assert outcomes == {
+        "model v1 all-MiniLM-L6-v2": "checked",
+        "queue embed-dead-letter": "created",
+        "queue embed-queue": "created",
+        "index dome-notes-dev": "created",
+    }
+    second = invoke("provision", "--plan", str(local_plan))
+    assert second.exit_code == 0, second.output
+    assert second.stdout.count("unchanged") == 3
+    assert "created" not in second.stdout
+    assert "everything already exists; nothing was changed" in second.stderr
+
+    described = invoke("describe", "--plan", str(local_plan), "--json")
+    assert described.exit_code == 0
+    report = json.loads(described.stdout)
+    embed, dead = report["queues"]
+    assert embed["info"]["redrive"] == {"dead_letter": "embed-dead-letter", "max_receive_count": 4}
+    assert dead["info"]["redrive"] is None
+    (index,) = report["indexes"]
+    assert index["info"]["dimension"] == 384
+    assert index["info"]["metric"] == "cosine"
+    assert index["info"]["metadata_fields"] == {
+        "userId": "string",
+        "noteId": "string",
+        "version": "number",
+    }
+
+
+def test_dry_run_touches_nothing(invoke: Invoke, local_plan: Path) -> None:
+    result = invoke("--plan", str(local_plan), "provision", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("would create") == 3
+    assert not (local_plan.parent / "data").exists()
+
+
+def test_describe_before_provision_says_what_is_missing(invoke: Invoke, local_plan: Path) -> None:
+    result = invoke("--plan", str(local_plan), "describe")
+    assert result.exit_code == 0
+    assert result.stdout.count("missing") == 3
+    assert "run `constellation provision`" in result.stderr
+    assert not (local_plan.parent / "data").exists()
+
+
+def test_conflicting_index_is_reported_and_nothing_is_created(
+    invoke: Invoke, local_plan: Path
+) -> None:
+    from constellation.index.chroma import ChromaStore
+    from constellation.index.port import IndexSpec
+
+    with ChromaStore(path=local_plan.parent / "data" / "chroma") as store:
+        store.create(IndexSpec("dome-notes-dev", 768, "cosine"))
+    result = invoke("--plan", str(local_plan), "provision")
+    assert result.exit_code == 1
+    assert "index dome-notes-dev: dimension is 768, plan wants 384" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert not (local_plan.parent / "data" / "queue.db").exists()
+
+
+def test_global_options_work_before_or_after_the_command(invoke: Invoke, tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("environments:\n  staging:\n    queue: {name: q-staging}\n")
+    before = invoke("--plan", str(plan), "--env", "staging", "plan", "validate", "--json")
+    after = invoke("plan", "validate", "--json", f"--plan={plan}", "--env", "staging")
+    assert before.exit_code == after.exit_code == 0
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(after.stdout)["queue"]["name"] == "q-staging"
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cli.main import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0\n"
+        "heavy = [m for m in ('boto3', 'chromadb', 'torch', 'sentence_transformers') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert out.stdout.strip() == ""
