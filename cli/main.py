@@ -10,8 +10,12 @@ from typer.core import TyperGroup
 
 from cli import context
 from cli import describe as describe_cmd
+from cli import enqueue as enqueue_cmd
 from cli import plan as plan_cmd
 from cli import provision as provision_cmd
+from cli import query as query_cmd
+from cli import verify as verify_cmd
+from cli import worker as worker_cmd
 from cli.output import Output
 
 #: options accepted anywhere on the command line, as if given before the subcommand
@@ -112,6 +116,10 @@ def root(
 app.add_typer(plan_cmd.app, name="plan")
 app.command("provision")(provision_cmd.provision)
 app.command("describe")(describe_cmd.describe)
+app.add_typer(worker_cmd.app, name="worker")
+app.command("enqueue")(enqueue_cmd.enqueue)
+app.command("query")(query_cmd.query)
+app.command("verify")(verify_cmd.verify)
 
 
 def main() -> None:

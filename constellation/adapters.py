@@ -28,9 +28,6 @@ REGISTRY: dict[str, dict[str, str]] = {
     "legacy": {
         "chroma": "phases.legacy:ChromaLegacy",
     },
-    "state": {
-        "sqlite": "phases.state:SqliteStateStore",
-    },
 }
 
 

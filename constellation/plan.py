@@ -239,9 +239,9 @@ class ConsistencyConfig(Section):
 class MigrationConfig(Section):
     consistency: ConsistencyConfig = ConsistencyConfig()
     traffic: TrafficConfig = TrafficConfig()
-    #: migration state store (default: sqlite file <data_dir>/state.db)
-    state: Annotated[str, _adapter("state")] = "sqlite"
-    state_path: PlanPath | None = None
+    #: where the migration state lives: any SQLAlchemy URL readable by every app machine
+    #: (default: the SQLite file <data_dir>/state.db)
+    state_url: OptSecret = None
 
 
 Metric = Literal[
@@ -357,8 +357,10 @@ class Plan(Section):
         return self.legacy.path or self.data_dir / "legacy"
 
     @property
-    def state_path(self) -> Path:
-        return self.migration.state_path or self.data_dir / "state.db"
+    def state_url(self) -> str:
+        if self.migration.state_url is not None:
+            return self.migration.state_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'state.db'}"
 
     @property
     def metrics_path(self) -> Path:

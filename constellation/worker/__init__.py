@@ -29,6 +29,7 @@ __all__ = [
     "WorkerStats",
     "WorkerStatus",
     "build_worker",
+    "settings_from_plan",
     "stop_on_signals",
 ]
 

@@ -1,0 +1,69 @@
+"""``constellation enqueue``: send jobs to the embed queue, validated first."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import context
+from cli.output import Output
+from constellation.jobs import Job
+from constellation.producer import count_lines, read_jsonl, send_jobs, validate
+
+
+def enqueue(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="userId of the note.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="noteId of the note.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="The note's text.")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Model version (default: the plan's).")
+    ] = None,
+    created: Annotated[
+        int | None, typer.Option("--created", help="Epoch milliseconds (default: now).")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", exists=True, dir_okay=False, help="JSON Lines file, one job per line."
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate jobs and send them to the embed queue (one job, or a JSON Lines file)."""
+    app_ctx = context.get(ctx)
+    plan = app_ctx.plan()
+    out = Output(json_out)
+    if (file is None) == (user is None and note is None and text is None):
+        raise typer.BadParameter("give either --file, or --user, --note and --text")
+    queue = app_ctx.services(write=False).queue
+    if file is not None:
+        with out.progress(f"enqueue {file.name}", count_lines(file)) as advance:
+            report = send_jobs(queue, read_jsonl(file, plan.models), on_progress=advance)
+    else:
+        if user is None or note is None or text is None:
+            raise typer.BadParameter("--user, --note and --text are all needed")
+        job = Job(
+            user,
+            note,
+            text,
+            int(time.time() * 1000) if created is None else created,
+            plan.default_version if version is None else version,
+        )
+        report = send_jobs(queue, validate([job], plan.models))
+    if json_out:
+        out.json(report)
+    else:
+        out.result(f"sent {report.sent:,} job(s) to {plan.queue.name}")
+        if report.rejected:
+            where = "line" if file is not None else "job"
+            out.table(
+                [where, "reason", "detail"],
+                [(r.line, r.reason, r.detail) for r in report.rejected],
+                title=f"{len(report.rejected)} rejected (not sent)",
+            )
+    if report.rejected:
+        raise typer.Exit(1)

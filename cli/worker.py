@@ -1,0 +1,83 @@
+"""``constellation worker run``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from cli import context, logs
+from cli.output import Output
+from constellation.worker import WorkerStatus
+from phases.service import run_worker
+from phases.state import open_state
+
+app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
+
+
+def status_line(status: WorkerStatus) -> str:
+    s = status.stats
+    failed = sum(s["failed"].values()) if isinstance(s["failed"], dict) else 0
+    depth = status.queue_depth
+    queue = (
+        f"queue {depth.visible:,} waiting / {depth.in_flight:,} in flight" if depth else "queue ?"
+    )
+    switch = "" if status.consumer_enabled else " · [yellow]consumer disabled[/]"
+    return (
+        f"processed {s['processed']:,} · skipped {s['skipped']:,} · failed {failed:,} · "
+        f"{s['rate']:,.1f} jobs/s · {queue} · {status.in_flight_batches} batches in flight{switch}"
+    )
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Exit once the queue is empty and nothing is in flight.")
+    ] = False,
+    max_messages: Annotated[
+        int | None, typer.Option("--max-messages", min=1, help="Stop after receiving N messages.")
+    ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Structured JSON log lines on stderr.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the final summary as JSON.")
+    ] = False,
+) -> None:
+    """Drain the embed queue into the vector index (batching consumer)."""
+    app_ctx = context.get(ctx)
+    plan = app_ctx.plan()
+    out = Output(json_out)
+    live = out.err.is_terminal and not log_json
+    # On a terminal the status line replaces the per-batch log lines; warnings still show.
+    logs.configure(json_lines=log_json, level=logging.WARNING if live else logging.INFO)
+    services = app_ctx.services()
+    state = open_state(plan)
+    with out.status("starting worker") as update:
+        summary = run_worker(
+            plan,
+            services,
+            state,
+            drain=drain,
+            max_messages=max_messages,
+            on_status=(lambda status: update(status_line(status))) if live else None,
+        )
+    state.close()
+    if json_out:
+        out.json(summary)
+        return
+    stats = summary.stats
+    failed = stats.get("failed") or {}
+    rows = [
+        ("received", summary.received),
+        ("processed", stats["processed"]),
+        ("skipped (unchanged or older)", stats["skipped"]),
+        ("empty text (record removed)", stats["empty"]),
+        ("truncated to the model's length", stats["truncated"]),
+        *((f"failed: {reason}", n) for reason, n in sorted(failed.items())),  # type: ignore[attr-defined]
+        ("batches", stats["batches"]),
+        ("jobs/s", stats["rate"]),
+    ]
+    out.table(["", "count"], rows, title=f"worker {plan.queue.name}: {summary.reason}")

@@ -1,0 +1,78 @@
+"""The app-side Python client: what producers and the search service call.
+
+It mirrors today's two calls, "send a note to be embedded" and "search a user's notes"::
+
+    client = Client.from_plan("plans/staging.yaml")
+    client.enqueue({"userId": "u1", "noteId": "n1", "text": "buy milk", "created": 1700000000000,
+                    "version": 1})
+    for hit in client.query("groceries", user_id="u1", top_k=5):
+        print(hit.note_id, hit.score)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from constellation.errors import ConstellationError
+from constellation.jobs import Job
+from constellation.plan import Plan, load_plan
+from constellation.producer import SendReport, send_jobs, validate
+from constellation.query import SearchResult, search
+from constellation.services import Services
+
+__all__ = ["Client", "JobRejected", "SearchResult"]
+
+
+class JobRejected(ConstellationError):
+    """A job that breaks the contract; nothing was sent."""
+
+
+class Client:
+    """Enqueue jobs and query notes for one plan and environment."""
+
+    def __init__(self, plan: Plan, services: Services | None = None) -> None:
+        self.plan = plan
+        # Reading clients never take the embedded index's writer lock: a worker may hold it.
+        self.services = services or Services(plan, write=False)
+
+    @classmethod
+    def from_plan(cls, path: str | Path, env: str | None = None) -> Client:
+        """A client for the plan at ``path`` (environment ``env``)."""
+        return cls(load_plan(path, env))
+
+    def enqueue(self, job: Job | Mapping[str, Any]) -> str:
+        """Validate and send one job; returns the message id. Raises :class:`JobRejected`."""
+        report = self.enqueue_many([job])
+        if report.rejected:
+            rejected = report.rejected[0]
+            raise JobRejected(f"job rejected ({rejected.reason}): {rejected.detail}")
+        return report.message_ids[0]
+
+    def enqueue_many(self, jobs: Iterable[Job | Mapping[str, Any]]) -> SendReport:
+        """Validate and send many jobs in batches; rejected ones are reported by position."""
+        return send_jobs(self.services.queue, validate(jobs, self.plan.models), keep_ids=True)
+
+    def query(
+        self, text: str, user_id: str, top_k: int = 10, version: int | None = None
+    ) -> list[SearchResult]:
+        """The ``top_k`` notes of ``user_id`` closest to ``text``."""
+        version = self.plan.default_version if version is None else version
+        return search(
+            text,
+            user_id=user_id,
+            index=self.services.index(version),
+            embedder=self.services.embedder(version),
+            top_k=top_k,
+            version=version,
+        )
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,73 @@
+"""The query path: the same preprocessing and model as the worker, always filtered by user.
+
+There is no function here, or in the index port, that searches without a ``user_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from constellation import records
+from constellation.embedders.port import Embedder
+from constellation.index.port import Hit, VectorIndex
+from constellation.preprocess import prepare
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One note found for a user."""
+
+    note_id: str
+    score: float
+    created: int
+    version: int
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> SearchResult:
+        meta = hit.metadata
+        return cls(
+            note_id=str(meta[records.NOTE]),
+            score=hit.score,
+            created=records.created_of(meta),
+            version=int(meta.get(records.VERSION, 0)),
+        )
+
+
+def embed_query(text: str, embedder: Embedder) -> Sequence[float] | None:
+    """The query's vector, or None when the text is empty after preprocessing."""
+    (prepared,) = prepare([text], embedder)
+    if prepared.empty:
+        return None
+    return embedder.embed([prepared.text])[0]  # type: ignore[no-any-return]
+
+
+def search(
+    text: str,
+    *,
+    user_id: str,
+    index: VectorIndex,
+    embedder: Embedder,
+    top_k: int = 10,
+    version: int | None = None,
+    observe: Callable[[float], None] | None = None,
+) -> list[SearchResult]:
+    """The ``top_k`` notes of ``user_id`` closest to ``text`` (of one model version if given).
+
+    ``observe`` receives the query's latency in seconds (for metrics).
+    """
+    if not user_id or not user_id.strip():
+        raise ValueError("a search needs a user id: no query may cross users")
+    started = time.perf_counter()
+    vector = embed_query(text, embedder)
+    results: list[SearchResult] = []
+    if vector is not None:
+        hits = index.query(vector, user_id=user_id, top_k=top_k, version=version)
+        # Defence in depth: even a misbehaving adapter cannot leak another user's note.
+        results = [
+            SearchResult.from_hit(h) for h in hits if h.metadata.get(records.USER) == user_id
+        ]
+    if observe is not None:
+        observe(time.perf_counter() - started)
+    return results

@@ -1,0 +1,254 @@
+"""Migration state and its journal, in any SQL database SQLAlchemy reaches.
+
+One record per plan name and environment holds the phase, the write mode, the read-traffic
+share, the consumer switch and the model versions. Every change goes through
+:meth:`StateStore.change`, which writes the new record and a journal entry (time, command,
+reason, before, after) in one transaction, so ``status``, crash recovery and rollback all read
+the same history. The default is a SQLite file in the plan's data folder; production points
+``migration.state_url`` at a database every app machine can read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from constellation.errors import StateError
+
+WriteMode = Literal["old", "dual", "new"]
+#: where a phase stands: running it, its exit gate passed, finished (phase 4), or rolled back
+PhaseStatus = Literal["not_started", "running", "passed", "complete", "rolled_back"]
+
+_metadata = sa.MetaData()
+_state = sa.Table(
+    "migration_state",
+    _metadata,
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("environment", sa.String(100), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+_journal = sa.Table(
+    "migration_journal",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan", sa.String(200), nullable=False, index=True),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("command", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("before", sa.Text, nullable=False),
+    sa.Column("after", sa.Text, nullable=False),
+)
+_cursors = sa.Table(
+    "migration_cursor",
+    _metadata,
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("environment", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """Where one plan's migration stands (see DESIGN.md, "The migration")."""
+
+    phase: int = 0
+    status: PhaseStatus = "not_started"
+    write_mode: WriteMode = "old"
+    #: share of users whose searches the new system serves (sticky per user)
+    read_traffic: float = 0.0
+    consumer_enabled: bool = True
+    #: model versions producers write (a second one while a model upgrade runs)
+    write_versions: tuple[int, ...] = (1,)
+    #: model versions searches read, newest first (two while a model upgrade is being checked)
+    read_versions: tuple[int, ...] = (1,)
+    #: the traffic step of phase 2 last reached (index into the plan's steps; -1 before any)
+    traffic_step: int = -1
+    updated_at: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MigrationState:
+        data = json.loads(text)
+        for key in ("write_versions", "read_versions"):
+            data[key] = tuple(data.get(key) or (1,))
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: int
+    at: float
+    command: str
+    reason: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """Fields whose value changed: name → (before, after)."""
+        keys = [k for k in self.after if k != "updated_at"]
+        return {
+            k: (self.before.get(k), self.after[k])
+            for k in keys
+            if self.before.get(k) != self.after[k]
+        }
+
+
+class StateStore:
+    """The state of one plan and environment. Thread-safe; processes coordinate via the DB."""
+
+    def __init__(
+        self,
+        url: str,
+        plan: str,
+        environment: str,
+        *,
+        initial: MigrationState | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.plan = plan
+        self.environment = environment
+        self.clock = clock
+        self._initial = initial or MigrationState()
+        self._lock = threading.Lock()
+        try:
+            if url.startswith("sqlite:///"):
+                from pathlib import Path
+
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = sa.create_engine(url, future=True)
+            _metadata.create_all(self._engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(
+                f"cannot open the migration state at {_masked(url)}: {exc.__class__.__name__}",
+                "check migration.state_url in the plan (or that the data folder is writable)",
+            ) from exc
+
+    @property
+    def _key(self) -> dict[str, str]:
+        return {"plan": self.plan, "environment": self.environment}
+
+    def read(self) -> MigrationState:
+        """The current state (the initial one before any change)."""
+        with self._engine.connect() as db:
+            row = db.execute(
+                sa.select(_state.c.data).where(
+                    _state.c.plan == self.plan, _state.c.environment == self.environment
+                )
+            ).first()
+        return MigrationState.from_json(row[0]) if row else self._initial
+
+    def consumer_enabled(self) -> bool:
+        """The consumer switch the worker reads before each receive."""
+        return self.read().consumer_enabled
+
+    def change(self, command: str, reason: str, **changes: Any) -> MigrationState:
+        """Apply ``changes`` and journal them in one transaction; returns the new state."""
+        with self._lock, self._engine.begin() as db:
+            row = db.execute(
+                sa.select(_state.c.data, _state.c.revision).where(
+                    _state.c.plan == self.plan, _state.c.environment == self.environment
+                )
+            ).first()
+            before = MigrationState.from_json(row[0]) if row else self._initial
+            try:
+                after = replace(before, **changes, updated_at=self.clock())
+            except TypeError as exc:
+                raise StateError(f"unknown state field in {sorted(changes)}") from exc
+            if row is None:
+                db.execute(sa.insert(_state).values(**self._key, revision=1, data=after.to_json()))
+            else:
+                # Optimistic check: another process may have changed it since we read it.
+                updated = db.execute(
+                    sa.update(_state)
+                    .where(
+                        _state.c.plan == self.plan,
+                        _state.c.environment == self.environment,
+                        _state.c.revision == row[1],
+                    )
+                    .values(revision=row[1] + 1, data=after.to_json())
+                )
+                if updated.rowcount != 1:
+                    raise StateError(
+                        "the migration state changed underneath this command", "run it again"
+                    )
+            db.execute(
+                sa.insert(_journal).values(
+                    **self._key,
+                    at=after.updated_at,
+                    command=command,
+                    reason=reason,
+                    before=before.to_json(),
+                    after=after.to_json(),
+                )
+            )
+        return after
+
+    def journal(self, limit: int = 20) -> list[JournalEntry]:
+        """The last ``limit`` changes, oldest first."""
+        with self._engine.connect() as db:
+            rows = db.execute(
+                sa.select(_journal)
+                .where(_journal.c.plan == self.plan, _journal.c.environment == self.environment)
+                .order_by(_journal.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            JournalEntry(r.id, r.at, r.command, r.reason, json.loads(r.before), json.loads(r.after))
+            for r in reversed(rows)
+        ]
+
+    # resumable work (backfills, upgrades): a named cursor per plan and environment ----------
+    def cursor(self, name: str) -> str | None:
+        with self._engine.connect() as db:
+            row = db.execute(
+                sa.select(_cursors.c.value).where(
+                    _cursors.c.plan == self.plan,
+                    _cursors.c.environment == self.environment,
+                    _cursors.c.name == name,
+                )
+            ).first()
+        return row[0] if row else None
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        """Record progress of resumable work (None clears it)."""
+        where = (
+            (_cursors.c.plan == self.plan)
+            & (_cursors.c.environment == self.environment)
+            & (_cursors.c.name == name)
+        )
+        with self._engine.begin() as db:
+            db.execute(sa.delete(_cursors).where(where))
+            if value is not None:
+                db.execute(sa.insert(_cursors).values(**self._key, name=name, value=value))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _masked(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def open_state(plan: Any) -> StateStore:
+    """The state store of a loaded plan."""
+    versions = (plan.default_version,)
+    initial = MigrationState(write_versions=versions, read_versions=versions)
+    return StateStore(plan.state_url, plan.name, plan.environment, initial=initial)
