@@ -40,7 +40,7 @@ def embed_query(text: str, embedder: Embedder) -> Sequence[float] | None:
     (prepared,) = prepare([text], embedder)
     if prepared.empty:
         return None
-    return embedder.embed([prepared.text])[0]  # type: ignore[no-any-return]
+    return embedder.embed([prepared.text])[0]
 
 
 def search(
