@@ -13,6 +13,7 @@ from cli.output import Output
 if TYPE_CHECKING:
     from constellation.plan import Plan
     from constellation.services import Services
+    from phases.context import Migration
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppContext:
     debug: bool = False
     _plan: Plan | None = None
     _services: list[Services] = field(default_factory=list)
+    _migrations: list[Migration] = field(default_factory=list)
 
     def plan(self) -> Plan:
         """The plan, loaded and validated once per command."""
@@ -39,7 +41,17 @@ class AppContext:
         self._services.append(services)
         return services
 
+    def migration(self, *, write: bool = True) -> Migration:
+        """The migration context (state, source, old system, router) for the plan."""
+        from phases.context import Migration
+
+        migration = Migration(self.plan(), self.services(write=write))
+        self._migrations.append(migration)
+        return migration
+
     def close(self) -> None:
+        while self._migrations:
+            self._migrations.pop().close()
         while self._services:
             self._services.pop().close()
 

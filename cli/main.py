@@ -8,12 +8,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from cli import check as check_cmd
 from cli import context
+from cli import demo as demo_cmd
 from cli import describe as describe_cmd
 from cli import enqueue as enqueue_cmd
+from cli import migrate as migrate_cmd
 from cli import plan as plan_cmd
 from cli import provision as provision_cmd
 from cli import query as query_cmd
+from cli import traffic as traffic_cmd
 from cli import verify as verify_cmd
 from cli import worker as worker_cmd
 from cli.output import Output
@@ -120,6 +124,10 @@ app.add_typer(worker_cmd.app, name="worker")
 app.command("enqueue")(enqueue_cmd.enqueue)
 app.command("query")(query_cmd.query)
 app.command("verify")(verify_cmd.verify)
+app.add_typer(migrate_cmd.app, name="migrate")
+app.add_typer(check_cmd.app, name="check")
+app.add_typer(traffic_cmd.app, name="traffic")
+app.command("demo")(demo_cmd.demo)
 
 
 def main() -> None:

@@ -172,6 +172,49 @@ class Output:
 
             yield advance
 
+    @contextmanager
+    def tracker(self) -> Iterator[Tracker]:
+        """Progress bars for work of several kinds (backfill, worker, checks), with rate and ETA."""
+        if not self.err.is_terminal:
+            yield Tracker(None)
+            return
+        columns = [
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
+        with Progress(*columns, console=self.err) as progress:
+            yield Tracker(progress)
+
+
+class Tracker:
+    """Several named progress bars; ``advance(what, total, n)`` creates a bar on first sight."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def advance(self, what: str, total: int | None, n: int) -> None:
+        if self._progress is None:
+            return
+        if what not in self._tasks:
+            self._tasks[what] = self._progress.add_task(what, total=total, rate="")
+        task = self._tasks[what]
+        self._progress.advance(task, n)
+        state = self._progress.tasks[task]
+        if state.elapsed:
+            self._progress.update(task, rate=f"{state.completed / state.elapsed:,.1f}/s")
+
+    def note(self, text: str) -> None:
+        """A line above the bars."""
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False)
+
 
 def timestamp(epoch: float | None) -> str:
     """Local time for tables (``-`` for none)."""

@@ -36,7 +36,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
-def _duration(value: Any) -> Any:
+def parse_duration(value: Any) -> Any:
     """Seconds from a number or a string such as ``500ms``, ``30s``, ``15m``, ``7d``."""
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -60,7 +60,7 @@ def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
 OptSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
 PlanPath = Annotated[Path, AfterValidator(_resolve_path)]
@@ -173,7 +173,7 @@ DEFAULT_MODELS = {
 }
 
 
-SourceColumn = Literal["id", "user", "content", "created", "updated"]
+SOURCE_FIELDS = ("id", "user", "content", "created", "updated")
 
 
 class SourceConfig(Section):
@@ -182,8 +182,9 @@ class SourceConfig(Section):
     #: default: sqlite file <data_dir>/notes.db
     url: OptSecret = None
     table: str = "notes"
-    columns: dict[SourceColumn, str] = Field(
-        default_factory=lambda: {  # type: ignore[arg-type]
+    #: our field (id, user, content, created, updated) → the app's column name
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {
             "id": "id",
             "user": "user_id",
             "content": "content",
@@ -191,6 +192,15 @@ class SourceConfig(Section):
             "updated": "updated",
         }
     )
+
+
+    @field_validator("columns")
+    @classmethod
+    def _five_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(SOURCE_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}; map {', '.join(SOURCE_FIELDS)}")
+        return {**{f: f for f in ("id", "content", "created", "updated")}, "user": "user_id", **columns}
 
 
 class LegacyConfig(Section):
@@ -215,6 +225,8 @@ class TrafficConfig(Section):
     min_overlap: Fraction = 0.7
     max_error_rate: Fraction = 0.05
     max_p95_latency_ms: float = Field(1000.0, gt=0)
+    #: phase 3: the new p95 may exceed the old p95 by this share (plus 5 ms) and still pass
+    latency_tolerance: Fraction = 0.2
     #: the shadow search on the other system gives up after this long
     shadow_timeout: Duration = 2.0
     #: how long a router may act on a cached state before reading it again

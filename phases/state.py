@@ -20,6 +20,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from constellation.errors import StateError
+from constellation.plan import Plan
+from phases.db import engine, masked
 
 WriteMode = Literal["old", "dual", "new"]
 #: where a phase stands: running it, its exit gate passed, finished (phase 4), or rolled back
@@ -126,15 +128,11 @@ class StateStore:
         self._initial = initial or MigrationState()
         self._lock = threading.Lock()
         try:
-            if url.startswith("sqlite:///"):
-                from pathlib import Path
-
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self._engine = sa.create_engine(url, future=True)
+            self._engine = engine(url)
             _metadata.create_all(self._engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(
-                f"cannot open the migration state at {_masked(url)}: {exc.__class__.__name__}",
+                f"cannot open the migration state at {masked(url)}: {exc.__class__.__name__}",
                 "check migration.state_url in the plan (or that the data folder is writable)",
             ) from exc
 
@@ -240,14 +238,7 @@ class StateStore:
         self._engine.dispose()
 
 
-def _masked(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
-
-
-def open_state(plan: Any) -> StateStore:
+def open_state(plan: Plan) -> StateStore:
     """The state store of a loaded plan."""
     versions = (plan.default_version,)
     initial = MigrationState(write_versions=versions, read_versions=versions)

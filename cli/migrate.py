@@ -1,0 +1,163 @@
+"""``constellation migrate status`` and ``constellation migrate phase N``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from cli import context, render
+from cli.output import Output, Tracker
+from constellation.worker import WorkerStatus
+from phases import migration, traffic
+from phases import status as status_verb
+from phases.migration import PhaseReport
+
+app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
+
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Start even if the previous gate did not pass (needs --reason)."),
+]
+Reason = Annotated[str, typer.Option("--reason", help="Why (journaled).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="List the steps; change nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    json_out: Json = False,
+    tail: Annotated[int, typer.Option("--tail", help="Journal entries to show.")] = 10,
+) -> None:
+    """Show the migration state, the current phase's gate with live values, and the journal."""
+    m = context.get(ctx).migration(write=False)
+    report = status_verb.status(m, journal_tail=tail)
+    out = Output(json_out)
+    if json_out:
+        out.json(report)
+        return
+    render.state(out, report.state, report.summary)
+    render.gate(out, report.gate)
+    render.journal(out, report.journal)
+    out.info(f"next: {report.next_step}")
+
+
+@app.command("phase")
+def phase(
+    ctx: typer.Context,
+    number: Annotated[
+        int,
+        typer.Argument(
+            min=1, max=4, help="1 parallel write, 2 read migration, 3 cutover, 4 cleanup."
+        ),
+    ],
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="Phase 1: run (embedded) or wait for the worker until drained."
+        ),
+    ] = False,
+    step: Annotated[
+        bool, typer.Option("--step", help="Phase 2: take the next traffic step (default).")
+    ] = False,
+    to: Annotated[
+        float | None, typer.Option("--to", help="Phase 2: go to this share of traffic.")
+    ] = None,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Phase 2: every step, dwelling and watching the gate.")
+    ] = False,
+    dwell: Annotated[
+        str | None,
+        typer.Option(
+            "--dwell", help="Phase 2 --auto: dwell per step (default: the plan's), e.g. 30s."
+        ),
+    ] = None,
+    dry_run: DryRun = False,
+    force: Force = False,
+    reason: Reason = "",
+    json_out: Json = False,
+) -> None:
+    """Run one phase of the migration (each refuses to start before the previous gate passed)."""
+    if number != 1 and wait:
+        raise typer.BadParameter("--wait is for phase 1")
+    if number != 2 and (step or to is not None or auto or dwell):
+        raise typer.BadParameter("--step, --to, --auto and --dwell are for phase 2")
+    if sum([step, to is not None, auto]) > 1:
+        raise typer.BadParameter("choose one of --step, --to, --auto")
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=not dry_run)
+    out = Output(json_out)
+    with out.tracker() as tracker:
+        if number == 1:
+            report = migration.phase1(
+                m,
+                wait=wait,
+                dry_run=dry_run,
+                force=force,
+                reason=reason,
+                on_progress=tracker.advance,
+                on_status=_worker_progress(tracker),
+            )
+        elif number == 2:
+            report = traffic.phase2(
+                m,
+                mode="auto" if auto else "to" if to is not None else "step",
+                to=to,
+                dwell=None if dwell is None else _seconds(dwell),
+                dry_run=dry_run,
+                force=force,
+                reason=reason,
+                on_tick=lambda t: tracker.note(
+                    f"{t.traffic:.0%}: {t.elapsed:,.0f}/{t.dwell:,.0f}s, "
+                    f"{t.gate.checks[0].value} comparisons, gate {'ok' if t.gate.passed else 'not yet'}"
+                ),
+            )
+        elif number == 3:
+            report = migration.phase3(
+                m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
+            )
+        else:
+            report = migration.phase4(
+                m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
+            )
+    show(out, report, json_out)
+
+
+def show(out: Output, report: PhaseReport, json_out: bool) -> None:
+    """Render a phase report and exit non-zero when its gate failed."""
+    if json_out:
+        out.json(report)
+    else:
+        render.steps(
+            out, report.steps, f"phase {report.phase}" + (" (dry run)" if report.dry_run else "")
+        )
+        render.consistency(out, report.consistency)
+        render.gate(out, report.gate)
+        if report.message:
+            (out.info if report.ok else out.warn)(report.message)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _worker_progress(tracker: Tracker) -> Callable[[WorkerStatus], None]:
+    """Advance a "worker" bar by the jobs the in-process worker finished since the last status."""
+    seen = [0]
+
+    def on_status(status: WorkerStatus) -> None:
+        stats = status.stats
+        done = sum(int(stats[k]) for k in ("processed", "skipped", "empty"))  # type: ignore[call-overload]
+        tracker.advance("worker", None, done - seen[0])
+        seen[0] = done
+
+    return on_status
+
+
+def _seconds(text: str) -> float:
+    from constellation.plan import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None

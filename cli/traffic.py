@@ -1,0 +1,54 @@
+"""``constellation traffic show`` and ``constellation traffic set``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import context, render
+from cli.output import Output
+from phases import traffic as traffic_verbs
+
+app = typer.Typer(help="Read-traffic share served by the new system.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the read-traffic share, the step reached and the gate for the next step."""
+    report = traffic_verbs.show(context.get(ctx).migration(write=False))
+    _render(Output(json_out), report, json_out)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    share: Annotated[
+        float, typer.Argument(min=0.0, max=1.0, help="Share of users on the new system, 0 to 1.")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm a jump of more than one step.")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "",
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Set the read-traffic share by hand (journaled); a jump of more than one step asks first."""
+    m = context.get(ctx).migration(write=False)
+    try:
+        report = traffic_verbs.set_traffic(m, share, yes=yes, reason=reason)
+    except traffic_verbs.ConfirmationNeeded as exc:
+        if json_out or not typer.confirm(f"{exc.message}. Continue?", default=False, err=True):
+            raise
+        report = traffic_verbs.set_traffic(m, share, yes=True, reason=reason)
+    _render(Output(json_out), report, json_out)
+
+
+def _render(out: Output, report: traffic_verbs.TrafficReport, json_out: bool) -> None:
+    if json_out:
+        out.json(report)
+        return
+    steps = " → ".join(
+        f"[bold]{s:.0%}[/]" if i == report.step else f"{s:.0%}" for i, s in enumerate(report.steps)
+    )
+    out.result(f"read traffic {report.read_traffic:.0%} (plan steps: {steps})")
+    render.gate(out, report.gate)

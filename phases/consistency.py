@@ -1,0 +1,113 @@
+"""``check consistency``: do the old and the new system find the same notes?
+
+For a random sample of notes, each note's own text is searched within its user on both
+systems; the overlap of the two top-K lists of noteIds (shared ids over the longer list) says
+how alike they are. The report gives the mean, the minimum, a distribution and the notes below
+the threshold. The same check compares two model versions (``--versions 1,2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from constellation.query import SearchResult
+from phases.comparisons import overlap
+from phases.source import NotesSource
+
+Search = Callable[[str, str, int], list[SearchResult]]
+#: distribution buckets of the overlap, as labels
+BUCKETS = ("< 0.5", "0.5–0.7", "0.7–0.9", "0.9–1.0", "1.0")
+
+
+@dataclass(frozen=True)
+class NoteOverlap:
+    user_id: str
+    note_id: str
+    overlap: float
+    old_count: int
+    new_count: int
+    #: whether the note found itself first in the new system
+    self_first: bool
+
+
+@dataclass
+class ConsistencyReport:
+    sample_size: int
+    min_overlap: float
+    top_k: int
+    checked: int = 0
+    mean: float | None = None
+    minimum: float | None = None
+    distribution: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    low: list[NoteOverlap] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    __json_properties__ = ("passed",)
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.checked > 0
+            and self.mean is not None
+            and self.mean >= self.min_overlap
+            and not self.errors
+        )
+
+
+def _bucket(value: float) -> str:
+    if value >= 1.0:
+        return "1.0"
+    if value >= 0.9:
+        return "0.9–1.0"
+    if value >= 0.7:
+        return "0.7–0.9"
+    return "0.5–0.7" if value >= 0.5 else "< 0.5"
+
+
+def check_consistency(
+    source: NotesSource,
+    old_search: Search,
+    new_search: Search,
+    *,
+    sample_size: int = 100,
+    min_overlap: float = 0.7,
+    top_k: int = 10,
+    seed: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+) -> ConsistencyReport:
+    """Compare both systems' top-K results for a sample of notes searched by their own text."""
+    report = ConsistencyReport(sample_size, min_overlap, top_k)
+    overlaps: list[float] = []
+    for note in source.sample(sample_size, seed=seed):
+        if not note.content.strip():
+            continue
+        try:
+            old = [r.note_id for r in old_search(note.content, note.user_id, top_k)]
+            new = [r.note_id for r in new_search(note.content, note.user_id, top_k)]
+        except Exception as exc:
+            report.errors.append(f"{note.user_id}/{note.id}: {type(exc).__name__}: {exc}")
+            continue
+        finally:
+            if on_progress:
+                on_progress(1)
+        value = overlap(old, new)
+        overlaps.append(value)
+        report.distribution[_bucket(value)] += 1
+        if value < min_overlap:
+            report.low.append(
+                NoteOverlap(
+                    note.user_id,
+                    note.id,
+                    value,
+                    len(old),
+                    len(new),
+                    bool(new) and new[0] == note.id,
+                )
+            )
+    report.checked = len(overlaps)
+    if overlaps:
+        report.mean = sum(overlaps) / len(overlaps)
+        report.minimum = min(overlaps)
+    report.low.sort(key=lambda n: n.overlap)
+    return report

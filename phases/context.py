@@ -1,0 +1,99 @@
+"""Everything a migration verb needs for one plan, opened on first use and closed together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from constellation.plan import Plan
+from constellation.query import SearchResult, search
+from constellation.services import Services
+from phases.comparisons import ComparisonLog
+from phases.router import Router
+from phases.source import NotesSource
+from phases.state import StateStore, open_state
+
+
+class Migration:
+    """The plan, its adapters, the migration state, the notes source and the old system."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        services: Services,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.plan = plan
+        self.services = services
+        self.clock = clock
+        self.sleep = sleep
+
+    @cached_property
+    def state(self) -> StateStore:
+        return open_state(self.plan)
+
+    @cached_property
+    def comparisons(self) -> ComparisonLog:
+        return ComparisonLog(self.plan.state_url, self.plan.name, self.plan.environment)
+
+    @cached_property
+    def source(self) -> NotesSource:
+        return NotesSource.from_plan(self.plan)
+
+    @cached_property
+    def legacy(self) -> Any:
+        from phases.legacy import load_legacy
+
+        return load_legacy(self.plan, self.services, write=self.services.write)
+
+    def new_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
+        """Search the new index the way the router does (the read version of the state)."""
+        return self.version_search(self.state.read().read_versions[0])(text, user_id, top_k)
+
+    def version_search(self, version: int) -> Callable[[str, str, int], list[SearchResult]]:
+        """A search of the new index restricted to one model version."""
+        self.plan.model(version)  # KeyError → unknown version, checked by callers
+
+        def run(text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
+            return search(
+                text,
+                user_id=user_id,
+                index=self.services.index(version),
+                embedder=self.services.embedder(version),
+                top_k=top_k,
+                version=version,
+            )
+
+        return run
+
+    def old_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
+        return list(self.legacy.search(text, user_id, top_k))
+
+    def router(self) -> Router:
+        """The app-side router over this plan's systems."""
+        traffic = self.plan.migration.traffic
+        return Router(
+            self.state,
+            self.legacy,
+            self.services.queue,
+            self.new_search,
+            self.comparisons,
+            shadow_timeout=traffic.shadow_timeout,
+            state_refresh=traffic.state_refresh,
+        )
+
+    def close(self) -> None:
+        for name in ("state", "comparisons", "source", "legacy"):
+            resource = self.__dict__.pop(name, None)
+            if resource is not None and hasattr(resource, "close"):
+                resource.close()
+
+    def __enter__(self) -> Migration:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

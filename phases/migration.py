@@ -1,0 +1,260 @@
+"""The four phases: parallel write, read migration (see :mod:`phases.traffic`), cutover, cleanup.
+
+Every phase command checks the order (:mod:`phases.transitions`), runs its steps (or only
+describes them with ``dry_run``), then evaluates its exit gate and records the outcome in the
+journal. Every command can be re-run after a crash: finished steps report ``unchanged``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from constellation.worker import RunSummary, WorkerStatus, build_worker, stop_on_signals
+from phases.consistency import ConsistencyReport, Search, check_consistency
+from phases.context import Migration
+from phases.gates import Gate, cutover_checklist, phase1_gate
+from phases.migration_steps import ArchiveLegacy, Backfill, ChangeState, Drain, archive_count
+from phases.state import MigrationState
+from phases.steps import Step, StepResult, run_steps
+from phases.transitions import require_start
+
+#: progress callback: (what, total or None, advance by)
+Progress = Callable[[str, int | None, int], None]
+
+
+@dataclass
+class PhaseReport:
+    phase: int
+    dry_run: bool
+    steps: list[StepResult] = field(default_factory=list)
+    gate: Gate | None = None
+    consistency: ConsistencyReport | None = None
+    state: MigrationState | None = None
+    #: False when the phase's gate failed (the command exits non-zero)
+    ok: bool = True
+    message: str = ""
+
+
+def consistency(m: Migration, on_progress: Progress | None = None) -> ConsistencyReport:
+    """The plan's consistency check between the old system and the new index."""
+    return consistency_between(m, on_progress=on_progress)
+
+
+def consistency_between(
+    m: Migration,
+    *,
+    sample_size: int | None = None,
+    min_overlap: float | None = None,
+    top_k: int | None = None,
+    versions: tuple[int, int] | None = None,
+    on_progress: Progress | None = None,
+) -> ConsistencyReport:
+    """Compare old and new search on sampled notes (or two model versions of the new index)."""
+    config = m.plan.migration.consistency
+    size = config.sample_size if sample_size is None else sample_size
+    old: Search = m.old_search
+    new: Search = m.new_search
+    if versions is not None:
+        old, new = m.version_search(versions[0]), m.version_search(versions[1])
+    total = min(size, m.source.count())
+    return check_consistency(
+        m.source,
+        old,
+        new,
+        sample_size=size,
+        min_overlap=config.min_overlap if min_overlap is None else min_overlap,
+        top_k=config.top_k if top_k is None else top_k,
+        on_progress=(lambda n: on_progress("consistency check", total, n)) if on_progress else None,
+    )
+
+
+def consistency_note(report: ConsistencyReport) -> dict[str, object]:
+    """What the state keeps of a consistency check (``migrate status`` shows it)."""
+    return {
+        "mean": report.mean,
+        "minimum": report.minimum,
+        "checked": report.checked,
+        "min_overlap": report.min_overlap,
+        "passed": report.passed,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def in_process_worker(
+    m: Migration, on_status: Callable[[WorkerStatus], None] | None
+) -> Callable[[], RunSummary]:
+    """A function that drains the queue with a worker in this process."""
+
+    def run() -> RunSummary:
+        worker = build_worker(m.plan, m.services, switch=m.state, on_status=on_status)
+        with stop_on_signals(worker):
+            return worker.run(drain=True)
+
+    return run
+
+
+def phase1(
+    m: Migration,
+    *,
+    wait: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    on_progress: Progress | None = None,
+    on_status: Callable[[WorkerStatus], None] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PhaseReport:
+    """Phase 1, parallel write: dual writes, backfill every note through the queue, exit gate."""
+    state = m.state.read()
+    why = require_start(state, 1, force=force, reason=reason)
+    command = "migrate phase 1"
+    changes = {"phase": 1, "status": "running", "write_mode": "dual", "consumer_enabled": True}
+    steps: list[Step] = [
+        ChangeState(m.state, command, why, changes),
+        Backfill(m.source, m.services.queue, m.state, state.write_versions, on_progress),
+    ]
+    if wait:
+        # The embedded index takes one writing process: run the worker here. With servers,
+        # wait for the workers that are already running.
+        embedded = m.plan.queue.adapter == "sqlite" and m.plan.index.url is None
+        runner = in_process_worker(m, on_status) if embedded else None
+        steps.append(Drain(runner, m.services.queue, sleep=m.sleep))
+    report = PhaseReport(1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    if dry_run:
+        report.message = (
+            "would then evaluate the exit gate: queue drained, no dead letters, consistency"
+        )
+        return report
+    report.consistency = consistency(m, on_progress)
+    report.gate = phase1_gate(
+        m.services.queue.depth(), m.services.dead_letter.depth(), report.consistency
+    )
+    notes = {**m.state.read().notes, "consistency": consistency_note(report.consistency)}
+    if report.gate.passed:
+        notes["step_started_at"] = m.clock()  # phase 2's first gate reads comparisons from here
+        report.state = m.state.change(command, "exit gate passed", status="passed", notes=notes)
+        report.message = "phase 1 exit gate passed; next: `constellation migrate phase 2`"
+    else:
+        report.state = m.state.change(
+            command, f"exit gate not passed: {report.gate.failing()}", notes=notes
+        )
+        report.ok = False
+        report.message = "phase 1 exit gate not passed yet; re-run `constellation migrate phase 1` (add --wait to run the worker)"
+    return report
+
+
+def phase3(
+    m: Migration,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    on_progress: Progress | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PhaseReport:
+    """Phase 3, full cutover: every search on the new system, dual writes kept; verification."""
+    state = m.state.read()
+    why = require_start(state, 3, force=force, reason=reason)
+    command = "migrate phase 3"
+    steps: list[Step] = [
+        ChangeState(
+            m.state,
+            command,
+            why,
+            {"phase": 3, "status": "running", "read_traffic": 1.0, "write_mode": "dual"},
+        )
+    ]
+    report = PhaseReport(3, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    if dry_run:
+        report.message = "would then run the verification checklist"
+        return report
+    current = m.state.read()
+    report.consistency = consistency(m, on_progress)
+    traffic = m.plan.migration.traffic
+    since = float(current.notes.get("step_started_at", 0.0))
+    report.gate = cutover_checklist(
+        report.consistency,
+        m.comparisons.summary(since),
+        traffic,
+        current.consumer_enabled,
+        m.services.queue.depth(),
+        m.services.dead_letter.depth(),
+        traffic.latency_tolerance,
+    )
+    notes = {**current.notes, "consistency": consistency_note(report.consistency)}
+    if report.gate.passed:
+        report.state = m.state.change(
+            command, "verification checklist passed", status="passed", notes=notes
+        )
+        report.message = "cutover verified; next: `constellation migrate phase 4`"
+    else:
+        report.state = m.state.change(
+            command, f"verification failed: {report.gate.failing()}", notes=notes
+        )
+        report.ok = False
+        report.message = (
+            "verification failed; fix and re-run phase 3, or `constellation rollback quick`"
+        )
+    return report
+
+
+def phase4(
+    m: Migration,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    on_progress: Progress | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PhaseReport:
+    """Phase 4, cleanup: writes to the new system only; the legacy index archived and verified."""
+    state = m.state.read()
+    why = require_start(state, 4, force=force, reason=reason)
+    command = "migrate phase 4"
+    path = m.plan.data_dir / "archive" / f"{m.plan.legacy.name}.jsonl.gz"
+    archive = ArchiveLegacy(m.legacy, path, on_progress)
+    steps: list[Step] = [
+        ChangeState(
+            m.state,
+            command,
+            why,
+            {"phase": 4, "status": "running", "write_mode": "new", "read_traffic": 1.0},
+        ),
+        archive,
+    ]
+    report = PhaseReport(4, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    if dry_run:
+        report.message = "would then verify the archive's count against the legacy index"
+        return report
+    from phases.gates import GateCheck
+
+    expected, found = m.legacy.count(), archive_count(path)
+    report.gate = Gate(
+        "phase 4 exit",
+        [
+            GateCheck(
+                "archive verified (records)",
+                found == expected,
+                f"{found:,} in {path.name}",
+                f"= {expected:,} in the legacy index",
+            )
+        ],
+    )
+    notes = {**m.state.read().notes, "archive": {"path": str(path), "records": found}}
+    if report.gate.passed:
+        report.state = m.state.change(
+            command,
+            "legacy index archived and verified; migration complete",
+            status="complete",
+            notes=notes,
+        )
+        report.message = f"migration complete; the legacy index is archived at {path}"
+    else:
+        report.state = m.state.change(
+            command, f"archive not verified: {report.gate.failing()}", notes=notes
+        )
+        report.ok = False
+        report.message = "the archive does not match the legacy index; re-run phase 4"
+    return report

@@ -1,0 +1,208 @@
+"""The notes source: the app's database, the source of truth, through SQLAlchemy.
+
+Any SQLAlchemy URL works (SQLite by default, PostgreSQL in production); the plan maps our five
+fields (id, user, content, created, updated) to the app's table and columns. Reads stream in
+pages ordered by note id (keyset pagination: ``WHERE id > :last ORDER BY id LIMIT n``), so memory
+stays flat however many notes there are, and an interrupted backfill resumes after the last id.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from constellation.errors import SourceError
+from constellation.jobs import Job
+from constellation.plan import Plan
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note as the app stores it; times in epoch milliseconds."""
+
+    id: str
+    user_id: str
+    content: str
+    created: int
+    updated: int
+
+    @property
+    def edited(self) -> int:
+        """When the note last changed: the job's ``created`` (newer edits win)."""
+        return max(self.created, self.updated)
+
+    def job(self, version: int) -> Job:
+        return Job(self.user_id, self.id, self.content, self.edited, version)
+
+
+def epoch_ms(value: Any) -> int:
+    """Epoch milliseconds from a datetime, epoch seconds or milliseconds, or None (0)."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    number = float(value)
+    # Heuristic, documented: values below 10^11 are seconds (that is before 1973 in ms).
+    return int(number * 1000) if number < 1e11 else int(number)
+
+
+class NotesSource:
+    """Read-only access to the app's notes table (plus ``add``, for demos and tests)."""
+
+    def __init__(self, url: str, table: str, columns: Mapping[str, str]) -> None:
+        self.url = url
+        try:
+            self.engine = sa.create_engine(url)
+            self.table = sa.Table(table, sa.MetaData(), autoload_with=self.engine)
+        except sa.exc.NoSuchTableError as exc:
+            raise SourceError(
+                f"the notes source has no table {table!r}",
+                "fix source.table in the plan (or run `constellation demo` to build a sample)",
+            ) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(
+                f"cannot read the notes source: {exc.__class__.__name__}: {exc}",
+                "check source.url in the plan",
+            ) from exc
+        missing = [c for c in columns.values() if c not in self.table.c]
+        if missing:
+            raise SourceError(
+                f"table {table!r} has no column(s) {', '.join(missing)}",
+                f"fix source.columns in the plan; the table has {', '.join(self.table.c.keys())}",
+            )
+        self.c = {field: self.table.c[column] for field, column in columns.items()}
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> NotesSource:
+        return cls(plan.source_url, plan.source.table, plan.source.columns)
+
+    def _note(self, row: Any) -> Note:
+        m = row._mapping
+        c = self.c
+        return Note(
+            id=str(m[c["id"]]),
+            user_id=str(m[c["user"]]),
+            content=m[c["content"]] or "",
+            created=epoch_ms(m[c["created"]]),
+            updated=epoch_ms(m[c["updated"]]),
+        )
+
+    def _select(self) -> sa.Select[Any]:
+        return sa.select(*self.c.values())
+
+    def _run(self, query: sa.Select[Any]) -> list[Note]:
+        try:
+            with self.engine.connect() as db:
+                return [self._note(row) for row in db.execute(query)]
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(
+                f"reading notes failed: {exc}", "check source.url in the plan"
+            ) from exc
+
+    def count(self, user_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(self.table)
+        if user_id is not None:
+            query = query.where(self.c["user"] == user_id)
+        with self.engine.connect() as db:
+            return int(db.execute(query).scalar_one())
+
+    def iter_notes(
+        self, *, after: str | None = None, user_id: str | None = None, page: int = PAGE
+    ) -> Iterator[Note]:
+        """Every note (of one user if given) with id greater than ``after``, in id order."""
+        last = after
+        while True:
+            query = self._select().order_by(self.c["id"]).limit(page)
+            if last is not None:
+                query = query.where(self.c["id"] > self._typed_id(last))
+            if user_id is not None:
+                query = query.where(self.c["user"] == user_id)
+            notes = self._run(query)
+            yield from notes
+            if len(notes) < page:
+                return
+            last = notes[-1].id
+
+    def _typed_id(self, value: str) -> Any:
+        # Compare like with like: an integer id column needs an integer bound.
+        python_type = getattr(self.c["id"].type, "python_type", str)
+        try:
+            return python_type(value)
+        except (TypeError, ValueError):
+            return value
+
+    def get(self, user_id: str, note_id: str) -> Note | None:
+        query = self._select().where(
+            self.c["user"] == user_id, self.c["id"] == self._typed_id(note_id)
+        )
+        notes = self._run(query)
+        return notes[0] if notes else None
+
+    def users(self) -> list[str]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(self.c["user"]).distinct().order_by(self.c["user"]))
+            return [str(r[0]) for r in rows]
+
+    def sample(self, size: int, seed: int = 0) -> list[Note]:
+        """``size`` notes picked at random (reproducibly): reservoir sampling over a streamed
+        id cursor, so memory holds ``size`` ids, not the whole table."""
+        rng = random.Random(seed)
+        chosen: list[Any] = []
+        with self.engine.connect() as db:
+            ids = db.execution_options(stream_results=True, yield_per=PAGE).execute(
+                sa.select(self.c["id"]).order_by(self.c["id"])
+            )
+            for seen, (note_id,) in enumerate(ids):
+                if seen < size:
+                    chosen.append(note_id)
+                else:
+                    slot = rng.randint(0, seen)
+                    if slot < size:
+                        chosen[slot] = note_id
+        notes: list[Note] = []
+        for start in range(0, len(chosen), PAGE):
+            notes += self._run(self._select().where(self.c["id"].in_(chosen[start : start + PAGE])))
+        return sorted(notes, key=lambda note: note.id)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_notes_table(url: str, table: str = "notes") -> None:
+    """Create an empty notes table with the default column names (demos and tests)."""
+    engine = sa.create_engine(url)
+    sa.Table(
+        table,
+        sa.MetaData(),
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(64), nullable=False, index=True),
+        sa.Column("content", sa.Text, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
+        sa.Column("updated", sa.BigInteger, nullable=False),
+    ).create(engine, checkfirst=True)
+    engine.dispose()
+
+
+def insert_notes(source: NotesSource, notes: Sequence[Note]) -> None:
+    """Insert or replace notes (the app's own writes, in demos and tests)."""
+    c = source.c
+    rows = [
+        {
+            c["id"].key: n.id,
+            c["user"].key: n.user_id,
+            c["content"].key: n.content,
+            c["created"].key: n.created,
+            c["updated"].key: n.updated,
+        }
+        for n in notes
+    ]
+    with source.engine.begin() as db:
+        db.execute(sa.delete(source.table).where(c["id"].in_([n.id for n in notes])))
+        db.execute(sa.insert(source.table), rows)
