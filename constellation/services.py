@@ -24,10 +24,13 @@ class Services:
     """Adapters for ``plan``. ``write=False`` opens the embedded index without its writer lock
     (for read-only commands such as ``describe`` and ``query`` beside a running worker)."""
 
-    def __init__(self, plan: Plan, *, write: bool = True) -> None:
+    def __init__(
+        self, plan: Plan, *, write: bool = True, embedders: dict[int, Embedder] | None = None
+    ) -> None:
         self.plan = plan
         self.write = write
-        self._embedders: dict[int, Embedder] = {}
+        #: models by version; given ones (tests, benchmarks) replace the plan's
+        self._embedders: dict[int, Embedder] = dict(embedders or {})
         self._indexes: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
 

@@ -95,6 +95,12 @@ def in_process_worker(
     return run
 
 
+def _start(state: MigrationState, phase: int) -> dict[str, object]:
+    """The phase fields when ``phase`` starts; a re-run keeps the status it reached."""
+    rerun = state.phase == phase and state.status in ("running", "passed")
+    return {"phase": phase, "status": state.status if rerun else "running"}
+
+
 def phase1(
     m: Migration,
     *,
@@ -110,7 +116,7 @@ def phase1(
     state = m.state.read()
     why = require_start(state, 1, force=force, reason=reason)
     command = "migrate phase 1"
-    changes = {"phase": 1, "status": "running", "write_mode": "dual", "consumer_enabled": True}
+    changes = {**_start(state, 1), "write_mode": "dual", "consumer_enabled": True}
     steps: list[Step] = [
         ChangeState(m.state, command, why, changes),
         Backfill(m.source, m.services.queue, m.state, state.write_versions, on_progress),

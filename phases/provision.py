@@ -139,7 +139,7 @@ class CheckModel:
     def check(self) -> Check:
         declared = self.services.plan.model(self.version).dimensions
         try:
-            actual = self.services.embedder(self.version).loaded_dimension()  # type: ignore[attr-defined]
+            actual = len(self.services.embedder(self.version).embed(["dimension probe"])[0])
         except DimensionMismatch as exc:
             return Check("conflict", exc.message)
         except ModelError:

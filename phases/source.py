@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from constellation.errors import SourceError
 from constellation.jobs import Job
 from constellation.plan import Plan
+from phases.db import engine
 
 PAGE = 500
 
@@ -59,7 +60,7 @@ class NotesSource:
     def __init__(self, url: str, table: str, columns: Mapping[str, str]) -> None:
         self.url = url
         try:
-            self.engine = sa.create_engine(url)
+            self.engine = engine(url)
             self.table = sa.Table(table, sa.MetaData(), autoload_with=self.engine)
         except sa.exc.NoSuchTableError as exc:
             raise SourceError(
@@ -177,7 +178,7 @@ class NotesSource:
 
 def create_notes_table(url: str, table: str = "notes") -> None:
     """Create an empty notes table with the default column names (demos and tests)."""
-    engine = sa.create_engine(url)
+    created = engine(url)
     sa.Table(
         table,
         sa.MetaData(),
@@ -186,8 +187,8 @@ def create_notes_table(url: str, table: str = "notes") -> None:
         sa.Column("content", sa.Text, nullable=False),
         sa.Column("created", sa.BigInteger, nullable=False),
         sa.Column("updated", sa.BigInteger, nullable=False),
-    ).create(engine, checkfirst=True)
-    engine.dispose()
+    ).create(created, checkfirst=True)
+    created.dispose()
 
 
 def insert_notes(source: NotesSource, notes: Sequence[Note]) -> None:

@@ -1,0 +1,48 @@
+"""The main job: `constellation demo` on plans/local.yaml in an empty folder, real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import Invoke
+
+pytestmark = pytest.mark.model
+
+
+def test_demo_runs_the_whole_migration_at_a_small_size(invoke: Invoke, local_plan: Path) -> None:
+    result = invoke("--plan", str(local_plan), "demo", "--notes", "60", "--users", "5", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["complete"] is True
+    assert summary["migrated"] == 60
+    assert summary["mean_overlap"] >= 0.7
+    assert summary["dead_letters"] == 0 and summary["errors"] == 0
+    assert summary["old_p95_ms"] > 0 and summary["new_p95_ms"] > 0
+    assert [p[0] for p in summary["phases"]] == [
+        "sample app",
+        "provision",
+        "phase 1 parallel write",
+        "phase 2 read migration",
+        "phase 3 full cutover",
+        "phase 4 cleanup",
+    ]
+
+    status = json.loads(invoke("--plan", str(local_plan), "migrate", "status", "--json").stdout)
+    assert status["state"]["phase"] == 4
+    assert status["state"]["status"] == "complete"
+    assert status["state"]["write_mode"] == "new"
+    assert status["next_step"] == "nothing: the migration is complete"
+    assert [e["command"] for e in status["journal"]][-1] == "migrate phase 4"
+
+    check = invoke(
+        "--plan", str(local_plan), "check", "consistency", "--sample-size", "20", "--json"
+    )
+    assert check.exit_code == 0, check.output
+    assert json.loads(check.stdout)["passed"] is True
+
+    again = invoke("--plan", str(local_plan), "demo", "--notes", "60")
+    assert again.exit_code == 1
+    assert "is not empty" in again.stderr and "--reset" in again.stderr

@@ -1,0 +1,202 @@
+"""The app-side router: write modes, sticky bucketing, shadows that can never hurt the caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from constellation.query import SearchResult
+from constellation.queues.port import QueueSpec
+from constellation.queues.sqlite import SqliteBroker, SqliteQueue
+from phases.comparisons import ComparisonLog
+from phases.router import Router, bucket, serves_new
+from phases.source import Note
+from phases.state import StateStore
+
+NOTE = Note("n1", "u1", "hello world", 1, 2)
+
+
+def results(*ids: str) -> list[SearchResult]:
+    return [SearchResult(i, 1.0 - n / 10, 0, 1) for n, i in enumerate(ids)]
+
+
+class FakeLegacy:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.written: list[Note] = []
+
+    def write(self, note: Note) -> None:
+        if self.fail:
+            raise RuntimeError("old system down")
+        self.written.append(note)
+
+    def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
+        if self.fail:
+            raise RuntimeError("old system down")
+        return results("a", "b", "c")
+
+
+class BrokenQueue:
+    name = "broken"
+
+    def send_batch(self, messages: object) -> object:
+        raise RuntimeError("queue down")
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[StateStore, ComparisonLog, SqliteQueue]:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    broker = SqliteBroker(tmp_path / "q.db")
+    broker.create(QueueSpec("q", 30))
+    return StateStore(url, "p", "dev"), ComparisonLog(url, "p", "dev"), broker.open("q")
+
+
+def make(parts, legacy=None, new_search=None, queue=None, **kw) -> Router:  # type: ignore[no-untyped-def]
+    state, log, q = parts
+    return Router(
+        state,
+        legacy or FakeLegacy(),
+        queue or q,
+        new_search or (lambda text, user, k: results("a", "b", "x")),
+        log,
+        state_refresh=0,
+        **kw,
+    )
+
+
+def wait_for(log: ComparisonLog, n: int) -> list:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 5
+    while len(rows := log.since(0)) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return rows
+
+
+def test_write_modes(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, queue = parts
+    legacy = FakeLegacy()
+    router = make(parts, legacy=legacy)
+    router.write(NOTE)
+    assert legacy.written == [NOTE] and queue.depth().total == 0
+    state.change("test", "dual", write_mode="dual")
+    router.write(NOTE)
+    assert len(legacy.written) == 2 and queue.depth().total == 1
+    state.change("test", "new", write_mode="new")
+    router.write(NOTE)
+    assert len(legacy.written) == 2 and queue.depth().total == 2
+    (message,) = [m for m in queue.receive(10) if '"noteId": "n1"' in m.body][:1]
+    assert '"created": 2' in message.body  # the job carries the note's last edit time
+
+
+def test_dual_write_with_old_side_down_still_writes_new_and_counts(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, queue = parts
+    state.change("test", "dual", write_mode="dual")
+    router = make(parts, legacy=FakeLegacy(fail=True))
+    router.write(NOTE)  # no exception reaches the app
+    assert queue.depth().total == 1
+    assert router.counters["write_old_failed"] == 1
+
+
+def test_dual_write_with_new_side_down_still_writes_old_and_counts(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, _ = parts
+    state.change("test", "dual", write_mode="dual")
+    legacy = FakeLegacy()
+    router = make(parts, legacy=legacy, queue=BrokenQueue())
+    router.write(NOTE)
+    assert legacy.written == [NOTE]
+    assert router.counters["write_new_failed"] == 1
+
+
+def test_dual_write_raises_only_when_both_sides_fail(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, _ = parts
+    state.change("test", "dual", write_mode="dual")
+    router = make(parts, legacy=FakeLegacy(fail=True), queue=BrokenQueue())
+    with pytest.raises(RuntimeError):
+        router.write(NOTE)
+
+
+@pytest.mark.parametrize("target", [0.2, 0.5, 0.8])
+def test_bucketing_is_sticky_and_fair(target: float) -> None:
+    users = [f"user-{i}" for i in range(10_000)]
+    share = sum(serves_new(u, target) for u in users) / len(users)
+    assert abs(share - target) <= 0.01
+    # the same user always gets the same answer, and raising traffic never moves anyone back
+    assert all(serves_new(u, target) == serves_new(u, target) for u in users[:100])
+    assert all(serves_new(u, 0.9) for u in users if serves_new(u, target))
+    assert bucket("user-1") == bucket("user-1")
+
+
+def test_old_serves_and_new_shadow_is_compared(parts) -> None:  # type: ignore[no-untyped-def]
+    state, log, _ = parts
+    state.change("test", "dual", write_mode="dual")
+    router = make(parts)
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
+    (row,) = wait_for(log, 1)
+    assert row.served == "old"
+    assert row.overlap == pytest.approx(2 / 3)
+    assert (row.old_count, row.new_count, row.new_error) == (3, 3, None)
+
+
+def test_a_raising_shadow_never_reaches_the_caller(parts) -> None:  # type: ignore[no-untyped-def]
+    state, log, _ = parts
+    state.change("test", "dual", write_mode="dual")
+
+    def broken(text: str, user: str, k: int) -> list[SearchResult]:
+        raise RuntimeError("new index down")
+
+    router = make(parts, new_search=broken)
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
+    # and when the new system should serve this user, the old one answers instead
+    state.change("test", "all", read_traffic=1.0)
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
+    rows = wait_for(log, 2)
+    assert all("new index down" in (r.new_error or "") for r in rows)
+    assert router.counters["fallback_to_old"] == 1
+
+
+def test_a_slow_shadow_is_bounded_by_its_timeout(parts) -> None:  # type: ignore[no-untyped-def]
+    state, log, _ = parts
+    state.change("test", "dual", write_mode="dual")
+    release = threading.Event()
+
+    def slow(text: str, user: str, k: int) -> list[SearchResult]:
+        release.wait(5)
+        return results("a", "b", "c")
+
+    router = make(parts, new_search=slow, shadow_timeout=0.2)
+    started = time.monotonic()
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
+    assert time.monotonic() - started < 0.15  # as a shadow it is not waited for at all
+    state.change("test", "all", read_traffic=1.0)
+    started = time.monotonic()
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]  # old answers
+    assert 0.2 <= time.monotonic() - started < 1.0  # waited the timeout, not the 5 s
+    release.set()
+    rows = wait_for(log, 2)
+    assert all(r.new_error == "timeout" for r in rows)
+
+
+def test_new_serves_its_users_when_healthy(parts) -> None:  # type: ignore[no-untyped-def]
+    state, log, _ = parts
+    state.change("test", "dual", write_mode="dual", read_traffic=1.0)
+    router = make(parts)
+    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "x"]
+    (row,) = wait_for(log, 1)
+    assert row.served == "new"
+
+
+def test_state_changes_reach_the_router_within_its_refresh(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, _ = parts
+    now = [0.0]
+    router = make(parts)
+    router.state_refresh = 5.0
+    router.clock = lambda: now[0]
+    state.change("test", "dual", write_mode="dual", read_traffic=1.0)
+    assert router.state().read_traffic == 1.0
+    state.change("test", "rollback", read_traffic=0.0)
+    now[0] = 4.9
+    assert router.state().read_traffic == 1.0  # cached: bounded staleness
+    now[0] = 5.0
+    assert router.state().read_traffic == 0.0
