@@ -11,6 +11,7 @@ from constellation.plan import Plan
 from constellation.query import SearchResult, search
 from constellation.services import Services
 from phases.comparisons import ComparisonLog
+from phases.failures import FailureLog
 from phases.router import Router
 from phases.source import NotesSource
 from phases.state import StateStore, open_state
@@ -39,6 +40,10 @@ class Migration:
     @cached_property
     def comparisons(self) -> ComparisonLog:
         return ComparisonLog(self.plan.state_url, self.plan.name, self.plan.environment)
+
+    @cached_property
+    def failures(self) -> FailureLog:
+        return FailureLog.for_plan(self.plan)
 
     @cached_property
     def source(self) -> NotesSource:
@@ -87,7 +92,7 @@ class Migration:
         )
 
     def close(self) -> None:
-        for name in ("state", "comparisons", "source", "legacy"):
+        for name in ("state", "comparisons", "failures", "source", "legacy"):
             resource = self.__dict__.pop(name, None)
             if resource is not None and hasattr(resource, "close"):
                 resource.close()

@@ -149,7 +149,7 @@ def demo(
     phase_done("phase 1 parallel write", report, t)
 
     # From here on the service runs beside the app: a worker, and the app's searches and edits.
-    worker = build_worker(plan, services, switch=m.state)
+    worker = build_worker(plan, services, switch=m.state, failures=m.failures)
     worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
     worker_thread.start()
     router = m.router()

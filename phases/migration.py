@@ -88,7 +88,9 @@ def in_process_worker(
     """A function that drains the queue with a worker in this process."""
 
     def run() -> RunSummary:
-        worker = build_worker(m.plan, m.services, switch=m.state, on_status=on_status)
+        worker = build_worker(
+            m.plan, m.services, switch=m.state, failures=m.failures, on_status=on_status
+        )
         with stop_on_signals(worker):
             return worker.run(drain=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from constellation.worker.events import FanOut, Recorder, WorkerStats
+from constellation.worker.events import FailureSink, FanOut, Recorder, WorkerStats
 from constellation.worker.process import BatchProcessor
 from constellation.worker.runner import (
     ConsumerSwitch,
@@ -52,6 +52,7 @@ def build_worker(
     *,
     switch: ConsumerSwitch | None = None,
     recorders: tuple[Recorder, ...] = (),
+    failures: FailureSink | None = None,
     on_status: Callable[[WorkerStatus], None] | None = None,
     settings: WorkerSettings | None = None,
 ) -> Worker:
@@ -66,6 +67,7 @@ def build_worker(
         max_job_bytes=plan.consumer.max_job_bytes,
         max_retries=plan.consumer.max_retries,
         recorder=FanOut(stats, *recorders),
+        failures=failures,
     )
     return Worker(
         services.queue,

@@ -35,6 +35,27 @@ class BatchTiming:
     total_seconds: float
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    """One failed attempt at a job, as ``recover`` reports it (ids when the body had them)."""
+
+    at: float
+    error_type: str
+    detail: str
+    dead_lettered: bool
+    message_id: str
+    receive_count: int
+    user_id: str | None = None
+    note_id: str | None = None
+    version: int | None = None
+
+
+class FailureSink(Protocol):
+    """Where the worker records each failed job (``recover`` reads them back)."""
+
+    def failed(self, failure: JobFailure) -> None: ...
+
+
 class Recorder(Protocol):
     def job_done(self, outcome: str, latency_seconds: float | None, *, truncated: bool) -> None:
         """A job whose message was deleted: processed, skipped (unchanged/older) or empty."""

@@ -18,6 +18,7 @@ which finds records older than the source.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,8 @@ from constellation.worker.events import (
     SKIPPED,
     TIMEOUT,
     BatchTiming,
+    FailureSink,
+    JobFailure,
     Recorder,
 )
 
@@ -93,6 +96,7 @@ class BatchProcessor:
         max_job_bytes: int,
         max_retries: int,
         recorder: Recorder,
+        failures: FailureSink | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -103,6 +107,7 @@ class BatchProcessor:
         self.max_job_bytes = max_job_bytes
         self.max_retries = max_retries
         self.recorder = recorder
+        self.failures = failures
         self.clock = clock
         self._write_lock = threading.Lock()
 
@@ -315,21 +320,40 @@ class BatchProcessor:
                     result.skipped += 1
 
     def _fail(self, failure: _Failure, result: BatchResult) -> None:
-        messages = (failure.pending.message, *failure.pending.duplicates)
-        for message in messages:
+        job = failure.pending.job
+        for message in (failure.pending.message, *failure.pending.duplicates):
             result.failed += 1
-            last_try = message.receive_count > self.max_retries
-            if last_try:
+            moved = False
+            if message.receive_count > self.max_retries:  # its last allowed attempt
                 moved = self._dead_letter(message, failure.error_type, failure.detail)
                 result.dead_lettered += moved
-                self.recorder.job_failed(failure.error_type, dead_lettered=moved)
-            else:
-                # Left invisible: the queue redelivers it when its visibility timeout ends.
-                self.recorder.job_failed(failure.error_type, dead_lettered=False)
+            # Otherwise it stays invisible: the queue redelivers it after its visibility timeout.
+            self.recorder.job_failed(failure.error_type, dead_lettered=moved)
+            self._log_failure(message, failure.error_type, failure.detail, moved, job)
 
     def _reject(self, message: Message, rejection: Rejection) -> None:
         moved = self._dead_letter(message, rejection.reason, rejection.detail)
         self.recorder.job_failed(rejection.reason, dead_lettered=moved)
+        self._log_failure(message, rejection.reason, rejection.detail, moved, None)
+
+    def _log_failure(
+        self, message: Message, error_type: str, detail: str, moved: bool, job: Job | None
+    ) -> None:
+        if self.failures is None:
+            return
+        ids = (job.user_id, job.note_id, job.version) if job else _ids_of(message.body)
+        with suppress(Exception):  # the failure log must never stop the worker
+            self.failures.failed(
+                JobFailure(
+                    self.clock(),
+                    error_type,
+                    detail[:1000],
+                    moved,
+                    message.id,
+                    message.receive_count,
+                    *ids,
+                )
+            )
 
     def _dead_letter(self, message: Message, reason: str, detail: str) -> bool:
         """Send to the dead-letter queue with the reason, then delete: never the other way round."""
@@ -363,6 +387,22 @@ class _VersionOutcome:
 
     def fail(self, items: list[_Pending], error_type: str, detail: str) -> None:
         self.failures += [_Failure(item, error_type, detail) for item in items]
+
+
+def _ids_of(body: str) -> tuple[str | None, str | None, int | None]:
+    """User, note and version of a rejected body, as far as it has them."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    user, note, version = data.get("userId"), data.get("noteId"), data.get("version")
+    return (
+        user if isinstance(user, str) else None,
+        note if isinstance(note, str) else None,
+        version if isinstance(version, int) and not isinstance(version, bool) else None,
+    )
 
 
 def _add_newest(pending: dict[str, _Pending], item: _Pending) -> None:

@@ -135,6 +135,7 @@ class Worker:
         self._in_flight = 0
         self._changed = threading.Condition()
         self._enabled = True
+        self._switch_read_at: float | None = None
         self._depth: QueueDepth | None = None
 
     def stop(self) -> None:
@@ -178,8 +179,7 @@ class Worker:
         while not self._stop.is_set():
             if max_messages is not None and summary.received >= max_messages:
                 return "max-messages"
-            self._enabled = self.switch.consumer_enabled()
-            if not self._enabled:
+            if not self._consumer_enabled():
                 if drain and self._in_flight == 0:
                     return "consumer disabled"
                 self._wait(self.settings.poll_interval)
@@ -205,6 +205,23 @@ class Worker:
             futures[:] = [f for f in futures if not f.done()]
         return "stopped"
 
+    def _consumer_enabled(self) -> bool:
+        """The consumer switch, read at most once per poll interval."""
+        now = self.clock()
+        if (
+            self._switch_read_at is None
+            or now - self._switch_read_at >= self.settings.poll_interval
+        ):
+            try:
+                self._enabled = self.switch.consumer_enabled()
+            except ConstellationError as exc:
+                # Unreadable state: keep the last known value rather than stop or run wild.
+                log.warning(
+                    "cannot read the consumer switch: %s", exc, extra={"event": "switch_error"}
+                )
+            self._switch_read_at = now
+        return self._enabled
+
     def _acquire_slot(self) -> bool:
         while not self._stop.is_set():
             if self._slots.acquire(timeout=self.settings.poll_interval):
@@ -217,6 +234,8 @@ class Worker:
         batch: list[Message] = []
         opened: float | None = None
         while len(batch) < limit and not self._stop.is_set():
+            if not self._consumer_enabled():
+                break  # switched off while collecting: process what is held, take no more
             now = self.clock()
             if opened is not None and now - opened >= s.max_batch_timeout:
                 break

@@ -1,0 +1,132 @@
+"""``constellation requeue``, ``constellation recover`` and ``constellation compare``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import context
+from cli.output import Output
+from phases import recovery
+
+Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+
+def requeue(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="Every note of this user.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="One note (with --user).")] = None,
+    missing: Annotated[
+        bool, typer.Option("--missing", help="Every note missing or stale in the new index.")
+    ] = False,
+    from_dlq: Annotated[
+        bool, typer.Option("--from-dlq", help="Move valid dead letters back to the queue.")
+    ] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every note (reprocess everything).")
+    ] = False,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Model version (default: those being written).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Re-send notes from the source database through the queue (or dead letters back)."""
+    m = context.get(ctx).migration(write=False)
+    out = Output(json_out)
+    try:
+        with out.tracker() as tracker:
+            report = recovery.requeue(
+                m,
+                user_id=user,
+                note_id=note,
+                missing=missing,
+                from_dlq=from_dlq,
+                everything=everything,
+                version=version,
+                dry_run=dry_run,
+                on_progress=tracker.advance,
+            )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if json_out:
+        out.json(report)
+        return
+    if dry_run:
+        out.table(
+            ["user", "note", "version"],
+            report.would_send[:200],
+            title=f"would send {len(report.would_send):,} job(s)",
+        )
+    else:
+        out.result(
+            f"sent {report.sent:,} job(s)"
+            + (f" ({report.moved_from_dlq:,} from the dead-letter queue)" if from_dlq else "")
+        )
+    if report.left_in_dlq:
+        out.table(
+            ["message", "why it stays"],
+            report.left_in_dlq,
+            title=f"{len(report.left_in_dlq)} left in the dead-letter queue",
+        )
+
+
+def recover(
+    ctx: typer.Context,
+    requeue_them: Annotated[
+        bool, typer.Option("--requeue", help="Send the affected notes again.")
+    ] = False,
+    json_out: Json = False,
+) -> None:
+    """Find notes missing or stale in the new index, dead letters and recorded failures."""
+    m = context.get(ctx).migration(write=False)
+    out = Output(json_out)
+    with out.tracker() as tracker:
+        report = recovery.recover(m, requeue_them=requeue_them, on_progress=tracker.advance)
+    if json_out:
+        out.json(report)
+        return
+    out.table(
+        ["user", "note", "version", "problem", "last failure"],
+        [
+            (a.user_id, a.note_id, a.version, a.problem, a.last_failure)
+            for a in report.affected[:500]
+        ],
+        title=f"{len(report.affected):,} affected",
+    )
+    if report.by_user:
+        out.table(["user", "affected"], sorted(report.by_user.items()), title="by user")
+    if report.unrecoverable:
+        out.table(
+            ["user", "note", "problem", "detail"],
+            [(a.user_id, a.note_id, a.problem, a.detail) for a in report.unrecoverable],
+            title=f"{len(report.unrecoverable)} dead letter(s) that cannot succeed (fix the producer, then purge)",
+        )
+    if report.requeue is not None:
+        out.result(f"requeued {report.requeue.sent:,} job(s)")
+    elif report.affected:
+        out.info("send them again with `constellation recover --requeue`")
+
+
+def compare(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The note's user.")],
+    note: Annotated[str, typer.Option("--note", help="The note.")],
+    version: Annotated[int | None, typer.Option("--version")] = None,
+    json_out: Json = False,
+) -> None:
+    """One note in the old and the new system side by side."""
+    report = recovery.compare(context.get(ctx).migration(write=False), user, note, version)
+    out = Output(json_out)
+    if json_out:
+        out.json(report)
+        return
+    keys = sorted(set(report.old.metadata) | set(report.new.metadata))
+    rows: list[tuple[object, ...]] = [("present", report.old.present, report.new.present)]
+    rows += [(k, report.old.metadata.get(k), report.new.metadata.get(k)) for k in keys]
+    out.table(["", "old", "new"], rows, title=f"note {note} of {user}")
+    if report.cosine is not None:
+        out.result(f"cosine similarity of the two vectors: {report.cosine:.6f}")
+    if report.note:
+        out.info(report.note)

@@ -1,0 +1,107 @@
+"""``constellation rollback quick|full`` and ``constellation consumer enable|disable|status``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import context, render
+from cli.output import Output
+from phases import rollback as verbs
+from phases.transitions import describe
+
+app = typer.Typer(
+    help="Undo the migration: quick (reads back) or full (reads and writes back).",
+    no_args_is_help=True,
+)
+consumer_app = typer.Typer(help="The consumer switch the workers obey.", no_args_is_help=True)
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (journaled).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="List the steps; change nothing.")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Roll back even in phase 4 (the old system is stale).")
+]
+
+
+@app.command("quick")
+def quick(
+    ctx: typer.Context,
+    reason: Reason = "",
+    force: Force = False,
+    dry_run: DryRun = False,
+    json_out: Json = False,
+) -> None:
+    """Every search back to the old system and the consumer paused; dual writes kept."""
+    report = verbs.rollback_quick(
+        context.get(ctx).migration(write=False), reason=reason, force=force, dry_run=dry_run
+    )
+    _show(Output(json_out), report, json_out)
+
+
+@app.command("full")
+def full(
+    ctx: typer.Context,
+    delete_service: Annotated[
+        bool,
+        typer.Option(
+            "--delete-service", help="Also delete queues and index, after archiving the index."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --delete-service.")] = False,
+    reason: Reason = "",
+    force: Force = False,
+    dry_run: DryRun = False,
+    json_out: Json = False,
+) -> None:
+    """Writes and searches back to the old system; the service kept for a retry (or deleted)."""
+    m = context.get(ctx).migration(write=delete_service and not dry_run)
+    report = verbs.rollback_full(
+        m, reason=reason, delete_service=delete_service, yes=yes, force=force, dry_run=dry_run
+    )
+    _show(Output(json_out), report, json_out)
+
+
+def _show(out: Output, report: verbs.RollbackReport, json_out: bool) -> None:
+    if json_out:
+        out.json(report)
+        return
+    render.steps(
+        out, report.steps, f"rollback {report.kind}" + (" (dry run)" if report.dry_run else "")
+    )
+    if report.state is not None:
+        render.state(out, report.state, describe(report.state))
+    out.info(report.message)
+
+
+def _consumer(ctx: typer.Context, enabled: bool | None, reason: str, json_out: bool) -> None:
+    report = verbs.consumer(context.get(ctx).migration(write=False), enabled, reason=reason)
+    out = Output(json_out)
+    if json_out:
+        out.json(report)
+        return
+    state = "enabled" if report.enabled else "disabled"
+    out.result(f"consumer {state}" + (" (changed)" if report.changed else ""))
+    out.table(
+        ["queue waiting", "in flight", "dead letters"],
+        [(report.queue_visible, report.queue_in_flight, report.dead_letters)],
+    )
+
+
+@consumer_app.command("enable")
+def enable(ctx: typer.Context, reason: Reason = "", json_out: Json = False) -> None:
+    """Let workers take batches again."""
+    _consumer(ctx, True, reason, json_out)
+
+
+@consumer_app.command("disable")
+def disable(ctx: typer.Context, reason: Reason = "", json_out: Json = False) -> None:
+    """Stop workers taking new batches (they finish what they hold and wait)."""
+    _consumer(ctx, False, reason, json_out)
+
+
+@consumer_app.command("status")
+def show(ctx: typer.Context, json_out: Json = False) -> None:
+    """Show the consumer switch and the queue depths."""
+    _consumer(ctx, None, "", json_out)
