@@ -67,7 +67,7 @@ def test_consumer_switch_pauses_a_live_worker_within_one_poll_and_resumes_it(
         assert wait_until(lambda: left() < paused_at, timeout=10)
     finally:
         worker.send_signal(signal.SIGTERM)
-        out, err = worker.communicate(timeout=60)
+        _out, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err.decode()[-2000:]
     m.close()
     services.close()
