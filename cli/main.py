@@ -10,13 +10,19 @@ from typer.core import TyperGroup
 
 from cli import check as check_cmd
 from cli import context
+from cli import dashboard as dashboard_cmd
 from cli import demo as demo_cmd
 from cli import describe as describe_cmd
 from cli import enqueue as enqueue_cmd
 from cli import migrate as migrate_cmd
+from cli import monitor as monitor_cmd
+from cli import monitoring as monitoring_cmd
 from cli import plan as plan_cmd
 from cli import provision as provision_cmd
 from cli import query as query_cmd
+from cli import recover as recover_cmd
+from cli import rollback as rollback_cmd
+from cli import stats as stats_cmd
 from cli import traffic as traffic_cmd
 from cli import verify as verify_cmd
 from cli import worker as worker_cmd
@@ -128,6 +134,15 @@ app.add_typer(migrate_cmd.app, name="migrate")
 app.add_typer(check_cmd.app, name="check")
 app.add_typer(traffic_cmd.app, name="traffic")
 app.command("demo")(demo_cmd.demo)
+app.add_typer(rollback_cmd.app, name="rollback")
+app.add_typer(rollback_cmd.consumer_app, name="consumer")
+app.command("requeue")(recover_cmd.requeue)
+app.command("recover")(recover_cmd.recover)
+app.command("compare")(recover_cmd.compare)
+app.command("stats")(stats_cmd.stats)
+app.command("monitor")(monitor_cmd.monitor)
+app.command("dashboard")(dashboard_cmd.dashboard)
+app.add_typer(monitoring_cmd.app, name="monitoring")
 
 
 def main() -> None:

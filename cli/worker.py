@@ -9,6 +9,7 @@ import typer
 
 from cli import context, logs
 from cli.output import Output
+from constellation.monitoring.session import DEFAULT_HOST
 from constellation.worker import WorkerStatus
 from phases.service import run_worker
 from phases.state import open_state
@@ -45,6 +46,19 @@ def run(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the final summary as JSON.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics on this port at /metrics (0: any free port).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", help="Address for --metrics-port (default: loopback only)."),
+    ] = DEFAULT_HOST,
 ) -> None:
     """Drain the embed queue into the vector index (batching consumer)."""
     app_ctx = context.get(ctx)
@@ -63,6 +77,9 @@ def run(
             drain=drain,
             max_messages=max_messages,
             on_status=(lambda status: update(status_line(status))) if live else None,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            on_metrics_url=lambda url: out.info(f"serving metrics on {url}"),
         )
     state.close()
     if json_out:

@@ -1,0 +1,97 @@
+"""``constellation monitor``: evaluate the plan's alert rules (once, or every interval)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from cli import context, logs
+from cli.output import Output, timestamp
+from cli.stats import parse_window
+from constellation.monitoring.alerts import AlertReport, check_alerts, condition, watch_alerts
+
+
+def monitor(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Evaluate once; exit 1 while any alert fires.")
+    ] = False,
+    interval: Annotated[
+        str, typer.Option("--interval", help="Seconds between evaluations (or 30s, 1m).")
+    ] = "30",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print each evaluation as JSON.")
+    ] = False,
+) -> None:
+    """Evaluate the alert rules (ok / pending / firing) and notify each change of state."""
+    app_ctx = context.get(ctx)
+    plan = app_ctx.plan()
+    services = app_ctx.services(write=False)
+    out = Output(json_out)
+    # Failed notifications are logged as warnings on stderr, never fatal.
+    logs.configure(json_lines=False, level=logging.WARNING)
+    if once:
+        report = check_alerts(plan, services)
+        render(out, report)
+        if report.firing:
+            out.error(
+                f"{len(report.firing)} alert(s) firing: " + ", ".join(s.name for s in report.firing)
+            )
+            raise typer.Exit(1)
+        return
+    seconds = parse_window(interval) or 30.0
+    watch_alerts(plan, services, interval=seconds, on_report=lambda report: render(out, report))
+
+
+def render(out: Output, report: AlertReport) -> None:
+    if out.json_mode:
+        out.json(as_json(report))
+        return
+    for note in report.stats.notes:
+        out.warn(note)
+    rows = [
+        (
+            s.name,
+            s.state,
+            s.value if s.value is None else round(s.value, 4),
+            condition(s.rule),
+            timestamp(s.active_since),
+            s.rule.severity,
+            s.rule.summary,
+        )
+        for s in report.statuses
+    ]
+    out.table(
+        ["alert", "state", "value", "condition", "since", "severity", "summary"],
+        rows,
+        title=f"alerts at {timestamp(report.at)}",
+    )
+    for change in report.changes:
+        out.info(f"{change.rule.name}: {change.previous} → {change.state}")
+
+
+def as_json(report: AlertReport) -> dict[str, Any]:
+    return {
+        "at": report.at,
+        "firing": [s.name for s in report.firing],
+        "alerts": [
+            {
+                "name": s.name,
+                "state": s.state,
+                "metric": s.rule.metric,
+                "value": s.value,
+                "condition": condition(s.rule),
+                "active_since": s.active_since,
+                "severity": s.rule.severity,
+                "summary": s.rule.summary,
+            }
+            for s in report.statuses
+        ],
+        "changes": [
+            {"name": c.rule.name, "from": c.previous, "to": c.state, "value": c.value}
+            for c in report.changes
+        ],
+        "notifications": report.deliveries,
+    }

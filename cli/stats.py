@@ -1,0 +1,86 @@
+"""``constellation stats``: the service's figures (its ``/stats``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import context
+from cli.output import Output
+from constellation.errors import ConstellationError
+from constellation.monitoring.queries import parse_duration
+from constellation.monitoring.stats import Percentiles, ServiceStats, read_stats
+
+
+def parse_window(value: str | None) -> float | None:
+    """A ``--window``/``--range`` value in seconds (``300``, ``5m``, ``2h``)."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ConstellationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def stats(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            help="Rates and percentiles over this many seconds (or 5m, 1h); default: the plan's.",
+        ),
+    ] = None,
+) -> None:
+    """Queue and dead-letter depth, job counts, error rate, latency percentiles, index size."""
+    app_ctx = context.get(ctx)
+    plan = app_ctx.plan()
+    result = read_stats(plan, app_ctx.services(write=False), parse_window(window))
+    out = Output(json_out)
+    out.info(f"metrics from {result.source}")
+    for note in result.notes:
+        out.warn(note)
+    if json_out:
+        out.json(result)
+        return
+    render_stats(out, result, f"{plan.name} ({plan.environment})")
+
+
+def render_stats(out: Output, s: ServiceStats, title: str) -> None:
+    """The figures as three tables: queues and index, jobs, and the window."""
+    rows: list[tuple[str, object]] = [
+        (f"queue {s.queue.name}: waiting", s.queue.visible),
+        (f"queue {s.queue.name}: in flight", s.queue.in_flight),
+        (f"dead-letter queue {s.dead_letter.name}", s.dead_letter.total),
+        *((f"index records v{v}", n) for v, n in s.index_size.items()),
+    ]
+    out.table(["", "now"], rows, title=f"{title}: queues and index")
+    j = s.jobs
+    job_rows: list[tuple[str, object]] = [
+        ("processed", j.processed),
+        ("skipped", j.skipped),
+        *((f"  skipped: {k}", v) for k, v in j.skipped_by_reason.items()),
+        ("failed attempts", j.failed),
+        *((f"  failed: {k}", v) for k, v in j.failed_by_reason.items()),
+        ("dead-lettered", j.dead_lettered),
+        ("truncated", j.truncated),
+    ]
+    out.table(["jobs", "total"], job_rows)
+    w = s.window
+    window_rows: list[tuple[str, object, object, object]] = [
+        ("jobs ended", w.jobs, None, None),
+        ("failed", w.failed, None, None),
+        ("error rate", w.error_rate, None, None),
+        ("processing ms (enqueue → stored)", *_percentiles(w.processing_ms)),
+        ("batch ms", *_percentiles(w.batch_ms)),
+        ("query ms", None, w.query_p95_ms, None),
+        ("mean embedding batch size", w.mean_embedding_batch_size, None, None),
+        ("mean upsert batch size", w.mean_upsert_batch_size, None, None),
+    ]
+    out.table(["", "value / p50", "p95", "p99"], window_rows, title=f"last {w.seconds:g}s")
+
+
+def _percentiles(p: Percentiles) -> tuple[float | None, float | None, float | None]:
+    return (p.p50, p.p95, p.p99)

@@ -1,0 +1,149 @@
+"""The dashboard's panels, defined once for Grafana, the terminal and the HTML report.
+
+Each panel draws one or more lines; each line is a :mod:`~constellation.monitoring.queries`
+query with a Grafana legend (``{{label}}`` expands to the label's value). :func:`read_dashboard`
+evaluates every line over a time range from the plan's metric source.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from constellation.monitoring import queries as q
+from constellation.monitoring.queries import Increase, Latest, Mean, Quantile, Query
+from constellation.monitoring.source import MetricSource, Series, open_source
+from constellation.monitoring.stats import ServiceStats, read_stats
+from constellation.plan import Plan
+from constellation.services import Services
+
+
+@dataclass(frozen=True)
+class Line:
+    legend: str
+    query: Query
+
+
+@dataclass(frozen=True)
+class Panel:
+    key: str
+    title: str
+    #: a Grafana unit id (``short``, ``ms``, ``cps``)
+    unit: str
+    lines: tuple[Line, ...]
+    #: the alert-rule metric this panel shows, drawn as a threshold
+    metric: str | None = None
+
+
+def _percentile_lines(histogram: str) -> tuple[Line, ...]:
+    return tuple(Line(f"p{p}", Quantile(p / 100, histogram, 1000.0)) for p in (50, 95, 99))
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "queue",
+        "Queue depth",
+        "short",
+        (
+            Line("embed queue", Latest(q.QUEUE_DEPTH)),
+            Line("in flight", Latest(q.QUEUE_IN_FLIGHT)),
+            Line("dead letter", Latest(q.DEAD_LETTER_DEPTH)),
+        ),
+        "queue_depth",
+    ),
+    Panel(
+        "processing",
+        "Processing time, enqueue to stored (ms)",
+        "ms",
+        _percentile_lines(q.JOB_LATENCY),
+        "processing_p95_ms",
+    ),
+    Panel(
+        "errors",
+        "Failed jobs by error type (per second)",
+        "cps",
+        (Line("{{error_type}}", Increase(q.FAILED, "error_type", per_second=True)),),
+    ),
+    Panel(
+        "embedding_batch",
+        "Embedding batch size",
+        "short",
+        (Line("mean", Mean(q.EMBED_BATCH)), Line("p95", Quantile(0.95, q.EMBED_BATCH))),
+    ),
+    Panel(
+        "upsert_batch",
+        "Upsert batch size",
+        "short",
+        (Line("mean", Mean(q.UPSERT_BATCH)), Line("p95", Quantile(0.95, q.UPSERT_BATCH))),
+    ),
+    Panel(
+        "query",
+        "Query response time (ms)",
+        "ms",
+        _percentile_lines(q.QUERY_LATENCY),
+        "query_p95_ms",
+    ),
+    Panel(
+        "index_size",
+        "Index size by model version",
+        "short",
+        (Line("v{{version}}", Latest(q.INDEX_SIZE, "version")),),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PanelData:
+    panel: Panel
+    #: legend → [(epoch seconds, value)]; lines that stayed at zero throughout are left out
+    series: Series
+    #: the alert threshold for this panel's metric, if the plan has one
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    plan: str
+    environment: str
+    source: str
+    start: float
+    end: float
+    step: float
+    stats: ServiceStats
+    panels: list[PanelData]
+
+
+def legend(line: Line, label: str) -> str:
+    by = getattr(line.query, "by", None)
+    return line.legend.replace("{{" + by + "}}", label or "-") if by else line.legend
+
+
+def read_dashboard(
+    plan: Plan,
+    services: Services,
+    *,
+    range_seconds: float = 3600.0,
+    points: int = 60,
+    now: float | None = None,
+    source: MetricSource | None = None,
+) -> DashboardData:
+    """The current figures and every panel's series over the last ``range_seconds``."""
+    end = time.time() if now is None else now
+    step = max(range_seconds / max(points, 1), 1.0)
+    start = end - range_seconds
+    source = source or open_source(plan)
+    stats = read_stats(plan, services, now=end, source=source)
+    queries = {(p.key, i): line.query for p in PANELS for i, line in enumerate(p.lines)}
+    answers = source.range(queries, start, end, step)
+    thresholds: dict[str, float] = {r.metric: r.threshold for r in plan.monitoring.alerts}
+    panels = []
+    for panel in PANELS:
+        series: Series = {}
+        for i, line in enumerate(panel.lines):
+            for label, points_ in sorted(answers[(panel.key, i)].items()):
+                if any(v for _, v in points_) or not isinstance(line.query, Increase):
+                    series[legend(line, label)] = points_
+        panels.append(PanelData(panel, series, thresholds.get(panel.metric or "")))
+    return DashboardData(
+        plan.name, plan.environment, source.description, start, end, step, stats, panels
+    )

@@ -1,0 +1,127 @@
+"""A static HTML page with real plots of the recorded series, to share after a migration step.
+
+Each panel is drawn with matplotlib (its object API and the Agg canvas: no pyplot, no display,
+no global figure state) into a PNG embedded as a base64 ``<img>``, so the page is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from constellation.monitoring.panels import DashboardData, PanelData
+
+if TYPE_CHECKING:
+    from constellation.monitoring.stats import ServiceStats
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+h1 { font-size: 1.4rem; } .meta { color: #666; }
+table { border-collapse: collapse; margin: 1rem 0; }
+td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }
+.panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem; }
+figure { margin: 0; } img { width: 100%; border: 1px solid #eee; }
+"""
+
+
+def plot_png(panel: PanelData, start: float, end: float) -> bytes:
+    """One panel as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.0, 3.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    for label, points in panel.series.items():
+        if points:
+            xs = date2num([datetime.fromtimestamp(t, tz=UTC) for t, _ in points])
+            ax.plot(
+                xs, [v for _, v in points], marker="." if len(points) < 3 else None, label=label
+            )
+    if panel.threshold is not None:
+        ax.axhline(panel.threshold, color="red", linestyle="--", linewidth=1, label="alert")
+    if not any(panel.series.values()):
+        ax.text(0.5, 0.5, "no data recorded", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlim(*date2num([datetime.fromtimestamp(t, tz=UTC) for t in (start, end)]))
+    ax.set_title(panel.panel.title, fontsize=11)
+    ax.xaxis.set_major_locator(AutoDateLocator(tz=UTC))
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
+    ax.set_xlabel("time (UTC)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _summary(stats: ServiceStats) -> list[tuple[str, str]]:
+    w = stats.window
+
+    def show(value: object, suffix: str = "") -> str:
+        return "-" if value is None else f"{value}{suffix}"
+
+    return [
+        ("queue depth", show(stats.queue.total)),
+        ("dead-letter depth", show(stats.dead_letter.total)),
+        (
+            "processed / skipped / failed",
+            f"{stats.jobs.processed} / {stats.jobs.skipped} / {stats.jobs.failed}",
+        ),
+        (
+            "failed by reason",
+            ", ".join(f"{k}: {v}" for k, v in stats.jobs.failed_by_reason.items()) or "-",
+        ),
+        (f"error rate ({w.seconds:g}s)", show(w.error_rate)),
+        (
+            "processing p50 / p95 / p99",
+            " / ".join(
+                show(p, " ms")
+                for p in (w.processing_ms.p50, w.processing_ms.p95, w.processing_ms.p99)
+            ),
+        ),
+        (
+            "mean embedding / upsert batch",
+            f"{show(w.mean_embedding_batch_size)} / {show(w.mean_upsert_batch_size)}",
+        ),
+        ("query p95", show(w.query_p95_ms, " ms")),
+        ("index size", ", ".join(f"v{v}: {n}" for v, n in stats.index_size.items()) or "-"),
+    ]
+
+
+def render_html(data: DashboardData) -> str:
+    """The whole page."""
+    when = datetime.fromtimestamp(data.end, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    since = datetime.fromtimestamp(data.start, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in _summary(data.stats)
+    )
+    figures = []
+    for panel in data.panels:
+        png = base64.b64encode(plot_png(panel, data.start, data.end)).decode("ascii")
+        title = html.escape(panel.panel.title)
+        figures.append(
+            f'<figure id="{panel.panel.key}"><img src="data:image/png;base64,{png}" '
+            f'alt="{title}"><figcaption>{title}</figcaption></figure>'
+        )
+    title = html.escape(f"Constellation: {data.plan} ({data.environment})")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+        f'<p class="meta">{since} to {when} · every {data.step:g}s · '
+        f"{html.escape(data.source)}</p>\n<table>{rows}</table>\n"
+        f'<div class="panels">\n' + "\n".join(figures) + "\n</div>\n</body></html>\n"
+    )
+
+
+def write_report(data: DashboardData, path: Path) -> Path:
+    """Write the page to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(data), encoding="utf-8")
+    return path

@@ -1,0 +1,145 @@
+"""Issue 4's "done when", through the CLI with the real model and the embedded default, and
+`/metrics` scraped from a `worker run --metrics-port` process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from constellation import services as services_module
+from constellation.jobs import Job
+from constellation.queues.port import Outgoing
+from constellation.queues.sqlite import SqliteBroker
+from tests.integration.conftest import (
+    FAST,
+    WorkerProcess,
+    provision_plan,
+    real_embedder,
+    wait_for,
+    write_plan,
+)
+from tests.support.cli import Invoke
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.model
+
+#: one malformed job per rejection reason
+MALFORMED = {
+    "not_json": "{not json",
+    "not_an_object": "[1, 2, 3]",
+    "missing_field": json.dumps({"userId": "u", "noteId": "n", "text": "t", "created": 1}),
+    "wrong_type": json.dumps({"userId": "u", "noteId": "n", "text": 7, "created": 1, "version": 1}),
+    "unknown_version": Job("u", "n", "t", 1, 42).to_body(),
+}
+TOPICS = ["garden", "invoice", "museum", "recipe", "deadline", "birthday", "library", "travel"]
+
+
+def note(i: int) -> Job:
+    text = f"note {i} about {TOPICS[i % len(TOPICS)]} and {TOPICS[(i * 3) % len(TOPICS)]}"
+    return Job(f"user{i % 7}", f"note{i}", text, 1_700_000_000_000 + i, 1)
+
+
+def test_done_when(invoke: Invoke, local_plan: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI's own wiring, with the session's already-loaded model (one load per test run).
+    monkeypatch.setattr(services_module, "build_embedder", lambda plan, version: real_embedder())
+    plan = ("--plan", str(local_plan))
+    assert invoke(*plan, "provision").exit_code == 0
+
+    jobs = local_plan.parent / "jobs.jsonl"
+    jobs.write_text("".join(note(i).to_body() + "\n" for i in range(200)))
+    sent = invoke(*plan, "enqueue", "--file", str(jobs))
+    assert sent.exit_code == 0, sent.output
+    # Producers other than `enqueue` may send anything: these go past its validation.
+    broker = SqliteBroker(local_plan.parent / "data" / "queue.db")
+    assert broker.open("embed-queue").send_batch([Outgoing(b) for b in MALFORMED.values()]).ok
+    broker.close()
+
+    run = invoke(*plan, "worker", "run", "--drain", "--json")
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["reason"] == "drained"
+
+    result = invoke(*plan, "stats", "--json")
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    assert stats["jobs"]["processed"] == 200
+    assert stats["jobs"]["failed"] == 5
+    assert stats["jobs"]["failed_by_reason"] == dict.fromkeys(sorted(MALFORMED), 1)
+    assert stats["dead_letter"]["total"] == 5 and stats["queue"]["total"] == 0
+    assert stats["index_size"] == {"1": 200}
+    window = stats["window"]
+    assert window["jobs"] == 205 and window["error_rate"] == round(5 / 205, 4)
+    latency = window["processing_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    assert window["mean_embedding_batch_size"] > 1
+
+    alerts = invoke(*plan, "monitor", "--once")
+    assert alerts.exit_code == 1
+    firing = [line for line in alerts.stdout.splitlines() if "firing" in line]
+    assert len(firing) == 1 and "EmbedDeadLetters" in firing[0]
+    assert "firing: EmbedDeadLetters" in alerts.stderr
+
+    frame = invoke(*plan, "dashboard", "--once")
+    assert frame.exit_code == 0, frame.output
+    assert "processed 200" in frame.stdout and "Queue depth" in frame.stdout
+    page = local_plan.parent / "report.html"
+    html = invoke(*plan, "dashboard", "--html", str(page))
+    assert html.exit_code == 0, html.output
+    assert page.read_text().count('<img src="data:image/png;base64,') == 7
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Unlabelled samples and failed-job counters by error type."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = s.name + "".join(f":{v}" for v in s.labels.values())
+            samples[key] = s.value
+    return samples
+
+
+def test_metrics_are_served_by_a_worker_process(
+    tmp_path: Path,
+    invoke: Invoke,
+    worker_process: Callable[..., WorkerProcess],
+) -> None:
+    path = write_plan(tmp_path / "plan.yaml", "local.yaml", FAST)
+    plan = provision_plan(path)
+    queue = SqliteBroker(plan.queue_path).open(plan.queue.name)
+    bodies = [note(i).to_body() for i in range(10)] + [MALFORMED["not_json"]]
+    assert queue.send_batch([Outgoing(b) for b in bodies]).ok
+
+    port = free_port()
+    worker = worker_process(path, "--metrics-port", str(port))
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def done() -> bool:
+        try:
+            return scrape(url).get("constellation_jobs_processed_total") == 10
+        except OSError:  # not serving yet (the model is loading), or the worker died
+            if worker.process.poll() is not None:
+                pytest.fail(f"the worker exited:\n{worker.stderr[-3000:]}")
+            return False
+
+    wait_for(done, 180, "the worker's /metrics counts 10 processed jobs", interval=0.5)
+    samples = scrape(url)
+    assert samples["constellation_jobs_failed_total:not_json"] == 1
+    assert samples["constellation_jobs_dead_lettered_total:not_json"] == 1
+    assert samples["constellation_jobs_failed_total:model_error"] == 0
+    assert samples["constellation_job_latency_seconds_count"] == 10
+    assert samples["constellation_embedding_batch_size_sum"] == 10
+    assert f"serving metrics on {url}" in worker.stderr
+
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0, worker.stderr[-3000:]
+    # The final snapshot, written as the worker stopped, holds everything it did.
+    stats = json.loads(invoke("--plan", str(path), "stats", "--json").stdout)
+    assert stats["jobs"]["processed"] == 10
+    assert stats["jobs"]["failed_by_reason"] == {"not_json": 1}
