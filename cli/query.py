@@ -8,6 +8,7 @@ import typer
 
 from cli import context
 from cli.output import Output, timestamp
+from constellation.monitoring.session import query_metrics
 from constellation.query import search
 
 
@@ -26,14 +27,16 @@ def query(
     plan = app_ctx.plan()
     services = app_ctx.services(write=False)
     version = plan.default_version if version is None else version
-    results = search(
-        text,
-        user_id=user,
-        index=services.index(version),
-        embedder=services.embedder(version),
-        top_k=top_k,
-        version=version,
-    )
+    with query_metrics(plan) as observe:
+        results = search(
+            text,
+            user_id=user,
+            index=services.index(version),
+            embedder=services.embedder(version),
+            top_k=top_k,
+            version=version,
+            observe=observe,
+        )
     out = Output(json_out)
     if json_out:
         out.json(results)

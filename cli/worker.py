@@ -12,7 +12,6 @@ from cli.output import Output
 from constellation.monitoring.session import DEFAULT_HOST
 from constellation.worker import WorkerStatus
 from phases.service import run_worker
-from phases.state import open_state
 
 app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
 
@@ -67,13 +66,13 @@ def run(
     live = out.err.is_terminal and not log_json
     # On a terminal the status line replaces the per-batch log lines; warnings still show.
     logs.configure(json_lines=log_json, level=logging.WARNING if live else logging.INFO)
-    services = app_ctx.services()
-    state = open_state(plan)
+    m = app_ctx.migration()
     with out.status("starting worker") as update:
         summary = run_worker(
             plan,
-            services,
-            state,
+            m.services,
+            m.state,
+            failures=m.failures,
             drain=drain,
             max_messages=max_messages,
             on_status=(lambda status: update(status_line(status))) if live else None,
@@ -81,7 +80,6 @@ def run(
             metrics_host=metrics_host,
             on_metrics_url=lambda url: out.info(f"serving metrics on {url}"),
         )
-    state.close()
     if json_out:
         out.json(summary)
         return

@@ -23,7 +23,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "embedder": {
         "sentence-transformers": "constellation.embedders.sentence_transformers:SentenceTransformerEmbedder",
-        "onnx": "constellation.embedders.sentence_transformers:OnnxEmbedder",
+        "onnx": "constellation.embedders.onnx:OnnxEmbedder",
     },
     "legacy": {
         "chroma": "phases.legacy:ChromaLegacy",

@@ -164,8 +164,16 @@ class ModelConfig(Section):
     path: PlanPath | None = None
     dimensions: int = Field(384, ge=1, le=65536)
     normalize: bool = True
+    #: onnx backend only: quantize the exported model ("int8": dynamic int8 weights)
+    quantize: Literal["int8"] | None = None
     #: a model of another dimension than ``index.dimensions`` needs its own index, named here
     index: str | None = None
+
+    @model_validator(mode="after")
+    def _quantize_needs_onnx(self) -> ModelConfig:
+        if self.quantize and self.backend != "onnx":
+            raise ValueError("quantize applies to backend: onnx only")
+        return self
 
 
 DEFAULT_MODELS = {
@@ -193,14 +201,19 @@ class SourceConfig(Section):
         }
     )
 
-
     @field_validator("columns")
     @classmethod
     def _five_fields(cls, columns: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(columns) - set(SOURCE_FIELDS))
         if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(unknown)}; map {', '.join(SOURCE_FIELDS)}")
-        return {**{f: f for f in ("id", "content", "created", "updated")}, "user": "user_id", **columns}
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)}; map {', '.join(SOURCE_FIELDS)}"
+            )
+        return {
+            **{f: f for f in ("id", "content", "created", "updated")},
+            "user": "user_id",
+            **columns,
+        }
 
 
 class LegacyConfig(Section):

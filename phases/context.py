@@ -27,11 +27,14 @@ class Migration:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        observe_query: Callable[[float], None] | None = None,
     ) -> None:
         self.plan = plan
         self.services = services
         self.clock = clock
         self.sleep = sleep
+        #: receives each new-system search's latency (query metrics)
+        self.observe_query = observe_query
 
     @cached_property
     def state(self) -> StateStore:
@@ -71,6 +74,7 @@ class Migration:
                 embedder=self.services.embedder(version),
                 top_k=top_k,
                 version=version,
+                observe=self.observe_query,
             )
 
         return run

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from constellation.errors import StateError
+from constellation.monitoring.session import query_metrics
 from constellation.plan import Plan
 from constellation.services import Services
-from constellation.worker import build_worker
+from constellation.worker import Worker
 from phases import migration, traffic
 from phases.comparisons import percentile
 from phases.context import Migration
@@ -25,6 +26,7 @@ from phases.migration import PhaseReport, Progress
 from phases.provision import provision
 from phases.router import Router
 from phases.sample_notes import sample_notes, search_phrases
+from phases.service import worker_session
 from phases.source import Note, NotesSource, create_notes_table, insert_notes
 
 
@@ -149,35 +151,13 @@ def demo(
     phase_done("phase 1 parallel write", report, t)
 
     # From here on the service runs beside the app: a worker, and the app's searches and edits.
-    worker = build_worker(plan, services, switch=m.state, failures=m.failures)
-    worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
-    worker_thread.start()
-    router = m.router()
-    edits = [_edited(n) for n in sample[:: max(1, len(sample) // 20)]]
-    app = AppTraffic(router, search_phrases(sample), edits)
-    app.start()
-    try:
-        t = time.monotonic()
-        needed = plan.migration.traffic.min_comparisons
-        for _ in range(len(plan.migration.traffic.steps) + 1):
-            _wait_for_comparisons(m, needed)
-            report = traffic.phase2(m, mode="step")
-            on_event(f"phase 2: {report.message} (read traffic {m.state.read().read_traffic:.0%})")
-            if not report.ok or m.state.read().status == "passed":
-                break
-        phase_done("phase 2 read migration", report, t)
-
-        t = time.monotonic()
-        _wait_for_comparisons(m, needed)
-        report = migration.phase3(m, on_progress=on_progress)
-        on_event(f"phase 3: {report.message}")
-        phase_done("phase 3 full cutover", report, t)
-    finally:
-        app.stop()
-        router.close()
-        _drain(m)
-        worker.stop()
-        worker_thread.join(timeout=60)
+    with (
+        query_metrics(plan) as observe,
+        worker_session(plan, services, m.state, failures=m.failures) as worker,
+    ):
+        m.observe_query = observe
+        app = _migrate_reads(m, worker, sample, on_event, on_progress, phase_done)
+    worker_failures = worker.stats.failures
 
     t = time.monotonic()
     report = migration.phase4(m, on_progress=on_progress)
@@ -193,15 +173,58 @@ def demo(
     )
     summary.migrated = services.index().count(version=plan.default_version)
     summary.searches, summary.edits = app.searches, app.edits
-    summary.errors = (
-        app.errors + worker.stats.failures + sum(c.new_error is not None for c in everything)
-    )
+    summary.errors = app.errors + worker_failures + sum(c.new_error is not None for c in everything)
     summary.dead_letters = services.dead_letter.depth().total
     summary.complete = m.state.read().status == "complete"
     summary.seconds = time.monotonic() - started
     m.close()
     source.close()
     return summary
+
+
+def _migrate_reads(
+    m: Migration,
+    worker: Worker,
+    sample: list[Note],
+    on_event: Callable[[str], None],
+    on_progress: Progress | None,
+    phase_done: Callable[[str, PhaseReport | None, float], None],
+) -> AppTraffic:
+    """Phases 2 and 3 while the app searches and edits through the router, and a worker runs."""
+    plan = m.plan
+    worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
+    worker_thread.start()
+    router = m.router()
+    edits = [_edited(n) for n in sample[:: max(1, len(sample) // 20)]]
+    app = AppTraffic(router, search_phrases(sample), edits)
+    app.start()
+    try:
+        t = time.monotonic()
+        needed = plan.migration.traffic.min_comparisons
+        report: PhaseReport | None = None
+        for _ in range(len(plan.migration.traffic.steps) + 1):
+            _wait_for_comparisons(m, needed)
+            report = traffic.phase2(m, mode="step")
+            state = m.state.read()
+            gate = report.gate
+            passed = ", ".join(f"{c.name} {c.value}" for c in gate.checks[:2]) if gate else ""
+            on_event(f"phase 2: read traffic {state.read_traffic:.0%} ({passed})")
+            if not report.ok or state.status == "passed":
+                break
+        phase_done("phase 2 read migration", report, t)
+
+        t = time.monotonic()
+        _wait_for_comparisons(m, needed)
+        report = migration.phase3(m, on_progress=on_progress)
+        on_event(f"phase 3: {report.message}")
+        phase_done("phase 3 full cutover", report, t)
+    finally:
+        app.stop()
+        router.close()
+        _drain(m)
+        worker.stop()
+        worker_thread.join(timeout=60)
+    return app
 
 
 def _edited(note: Note) -> Note:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from constellation.worker import RunSummary, WorkerStatus, build_worker, stop_on_signals
+from constellation.worker import RunSummary, WorkerStatus, stop_on_signals
 from phases.consistency import ConsistencyReport, Search, check_consistency
 from phases.context import Migration
 from phases.gates import Gate, cutover_checklist, phase1_gate
 from phases.migration_steps import ArchiveLegacy, Backfill, ChangeState, Drain, archive_count
+from phases.service import worker_session
 from phases.state import MigrationState
 from phases.steps import Step, StepResult, run_steps
 from phases.transitions import require_start
@@ -88,10 +89,10 @@ def in_process_worker(
     """A function that drains the queue with a worker in this process."""
 
     def run() -> RunSummary:
-        worker = build_worker(
-            m.plan, m.services, switch=m.state, failures=m.failures, on_status=on_status
+        session = worker_session(
+            m.plan, m.services, m.state, failures=m.failures, on_status=on_status
         )
-        with stop_on_signals(worker):
+        with session as worker, stop_on_signals(worker):
             return worker.run(drain=True)
 
     return run

@@ -171,22 +171,30 @@ def provision_steps(plan: Plan, services: Services) -> list[Step]:
     """The steps that make the plan's resources exist, dead-letter queue first."""
     queue = plan.queue
     redrive = Redrive(queue.dead_letter, max_receive_count(plan.consumer.max_retries))
-    steps: list[Step] = [CheckModel(services, v) for v in sorted(plan.models)]
+    # The model in use now; other versions are provisioned by `model upgrade --to V`.
+    steps: list[Step] = [CheckModel(services, plan.default_version)]
     steps.append(
         EnsureQueue(services.broker, QueueSpec(queue.dead_letter, queue.visibility_timeout))
     )
     steps.append(
         EnsureQueue(services.broker, QueueSpec(queue.name, queue.visibility_timeout, redrive))
     )
-    # The main index, then any index of its own that a model of another dimension declares.
-    dimensions = {plan.index.name: plan.index.dimensions}
-    for _, model in sorted(plan.models.items()):
-        if model.index:
-            dimensions.setdefault(model.index, model.dimensions)
-    for name, dims in dimensions.items():
-        spec = IndexSpec(name, dims, plan.index.metric, dict(plan.index.metadata))
-        steps.append(EnsureIndex(services.store, spec))
+    steps += index_steps(plan, services, plan.default_version)
     return steps
+
+
+def index_steps(plan: Plan, services: Services, version: int) -> list[Step]:
+    """The main index, and the version's own index if its model declares one."""
+    dimensions = {plan.index.name: plan.index.dimensions}
+    model = plan.model(version)
+    if model.index:
+        dimensions[model.index] = model.dimensions
+    return [
+        EnsureIndex(
+            services.store, IndexSpec(name, dims, plan.index.metric, dict(plan.index.metadata))
+        )
+        for name, dims in dimensions.items()
+    ]
 
 
 def provision(

@@ -1,15 +1,54 @@
-"""Running the embedding service: the worker, with the migration's consumer switch."""
+"""Running the embedding service: the worker, with metrics, the consumer switch and the
+failure log wired in. Every worker Constellation starts (``worker run``, ``migrate phase 1
+--wait``, ``verify --inline``, the demo) comes from :func:`worker_session`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from constellation.monitoring.session import DEFAULT_HOST, worker_metrics
 from constellation.plan import Plan
 from constellation.services import Services
-from constellation.worker import RunSummary, WorkerStatus, build_worker, stop_on_signals
-from constellation.worker.events import Recorder
+from constellation.worker import (
+    RunSummary,
+    Worker,
+    WorkerSettings,
+    WorkerStatus,
+    build_worker,
+    stop_on_signals,
+)
+from constellation.worker.events import FailureSink, Recorder
 from constellation.worker.runner import ConsumerSwitch
+
+
+@contextmanager
+def worker_session(
+    plan: Plan,
+    services: Services,
+    switch: ConsumerSwitch,
+    *,
+    failures: FailureSink | None = None,
+    on_status: Callable[[WorkerStatus], None] | None = None,
+    recorders: tuple[Recorder, ...] = (),
+    settings: WorkerSettings | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = DEFAULT_HOST,
+    on_metrics_url: Callable[[str], None] | None = None,
+) -> Iterator[Worker]:
+    """A worker whose metrics are recorded (snapshots; ``/metrics`` with a port) while in use."""
+    with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
+        if metrics.url and on_metrics_url:
+            on_metrics_url(metrics.url)
+        yield build_worker(
+            plan,
+            services,
+            switch=switch,
+            recorders=(metrics.metrics, *recorders),
+            failures=failures,
+            on_status=on_status,
+            settings=settings,
+        )
 
 
 def run_worker(
@@ -19,6 +58,7 @@ def run_worker(
     *,
     drain: bool = False,
     max_messages: int | None = None,
+    failures: FailureSink | None = None,
     on_status: Callable[[WorkerStatus], None] | None = None,
     recorders: tuple[Recorder, ...] = (),
     metrics_port: int | None = None,
@@ -30,15 +70,18 @@ def run_worker(
     Its metrics are recorded as snapshots in the plan's metrics file (embedded default) and,
     with ``metrics_port``, served on ``http://metrics_host:port/metrics``.
     """
-    with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
-        if metrics.url and on_metrics_url:
-            on_metrics_url(metrics.url)
-        worker = build_worker(
+    with (
+        worker_session(
             plan,
             services,
-            switch=switch,
-            recorders=(metrics.metrics, *recorders),
+            switch,
+            failures=failures,
             on_status=on_status,
-        )
-        with stop_on_signals(worker):
-            return worker.run(drain=drain, max_messages=max_messages)
+            recorders=recorders,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            on_metrics_url=on_metrics_url,
+        ) as worker,
+        stop_on_signals(worker),
+    ):
+        return worker.run(drain=drain, max_messages=max_messages)

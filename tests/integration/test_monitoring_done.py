@@ -71,7 +71,7 @@ def test_done_when(invoke: Invoke, local_plan: Path, monkeypatch: pytest.MonkeyP
     assert stats["jobs"]["failed"] == 5
     assert stats["jobs"]["failed_by_reason"] == dict.fromkeys(sorted(MALFORMED), 1)
     assert stats["dead_letter"]["total"] == 5 and stats["queue"]["total"] == 0
-    assert stats["index_size"] == {"1": 200}
+    assert stats["index_size"] == {"1": 200, "2": 0}  # version 2 is declared, not yet used
     window = stats["window"]
     assert window["jobs"] == 205 and window["error_rate"] == round(5 / 205, 4)
     latency = window["processing_ms"]

@@ -1,0 +1,184 @@
+"""A sentence-transformers model exported to ONNX Runtime, optionally int8-quantized.
+
+The second model version we ship: the same all-MiniLM-L6-v2 weights, exported once from the
+installed package (no download) to ``<data_dir>/models/<name>/`` and, with ``quantize: int8``,
+quantized with ONNX Runtime's dynamic quantization. It embeds faster on a CPU at a small cost
+in agreement with the original (see ``benchmarks/model_versions.py``), a trade an operator
+makes with ``constellation model upgrade``.
+
+Inference needs only ``onnxruntime`` and ``tokenizers``; torch is imported once, to export.
+Pooling follows the model's own configuration: mean over tokens, then L2 normalization.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from constellation.embedders.sentence_transformers import _offline, model_folder
+from constellation.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export(source: str, target: Path, quantize: str | None) -> Path:
+    """Export the transformer of the sentence-transformers model at ``source`` to ONNX."""
+    _offline()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(source, device="cpu")
+    transformer: Any = model[0].auto_model
+    transformer.eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    sample = model.tokenizer(
+        ["an example", "another, longer example"], padding=True, return_tensors="pt"
+    )
+    fp32 = staging / "model-fp32.onnx"
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(
+            LastHiddenState(),
+            tuple(sample[name] for name in _INPUTS),
+            str(fp32),
+            input_names=list(_INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    final = staging / "model.onnx"
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True)
+        fp32.unlink()
+    else:
+        fp32.rename(final)
+    for name in ("tokenizer.json", "sentence_bert_config.json"):
+        shutil.copy(Path(source) / name, staging / name)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # only a complete export gets the final name
+    return target
+
+
+class OnnxEmbedder:
+    """ONNX Runtime inference with mean pooling, for a model exported by :func:`export`."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        package: str | None = None,
+        path: Path | None = None,
+        dimensions: int = 384,
+        normalize: bool = True,
+        quantize: str | None = None,
+        cache_dir: Path | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.model_id = name
+        self.dimension = dimensions
+        self.normalize = normalize
+        self.quantize = quantize
+        self._source = (name, package, path)
+        self._folder = (cache_dir or Path("models")) / name
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._counter: Any = None
+        self._max_tokens = 256
+        self._load_lock = threading.Lock()
+        self.call_lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            try:
+                if not (self._folder / "model.onnx").exists():
+                    export(model_folder(*self._source), self._folder, self.quantize)
+                import onnxruntime
+                from tokenizers import Tokenizer
+
+                config = json.loads((self._folder / "sentence_bert_config.json").read_text())
+                self._max_tokens = int(config.get("max_seq_length", 256))
+                tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+                tokenizer.enable_truncation(self._max_tokens)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                counter = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+                counter.no_truncation()
+                counter.no_padding()
+                session = onnxruntime.InferenceSession(
+                    str(self._folder / "model.onnx"), providers=["CPUExecutionProvider"]
+                )
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise ModelError(
+                    f"cannot prepare the ONNX model {self.model_id} in {self._folder}: {exc}",
+                    "check models.<version> in the plan; delete that folder to export it again",
+                ) from exc
+            self._tokenizer, self._counter, self._session = tokenizer, counter, session
+
+    @property
+    def max_tokens(self) -> int:
+        self._load()
+        return self._max_tokens - 2
+
+    def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
+        self._load()
+        limit = self.max_tokens
+        result = []
+        for text, encoding in zip(
+            texts, self._counter.encode_batch(list(texts), add_special_tokens=False), strict=True
+        ):
+            offsets = encoding.offsets
+            if len(offsets) <= limit:
+                result.append((text, False))
+            else:
+                result.append((text[: offsets[limit - 1][1]], True))
+        return result
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        self._load()
+        with self.call_lock:
+            try:
+                encodings = self._tokenizer.encode_batch(list(texts))
+                feed = {
+                    "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                    "attention_mask": np.array(
+                        [e.attention_mask for e in encodings], dtype=np.int64
+                    ),
+                    "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+                }
+                (hidden,) = self._session.run(None, feed)
+            except Exception as exc:
+                raise ModelError(f"model {self.model_id} failed on a batch: {exc}") from exc
+        mask = feed["attention_mask"][..., None].astype(np.float32)
+        vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        if self.normalize:
+            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return vectors.astype(np.float32)
