@@ -15,6 +15,7 @@ from cli import demo as demo_cmd
 from cli import describe as describe_cmd
 from cli import enqueue as enqueue_cmd
 from cli import migrate as migrate_cmd
+from cli import model as model_cmd
 from cli import monitor as monitor_cmd
 from cli import monitoring as monitoring_cmd
 from cli import plan as plan_cmd
@@ -136,6 +137,7 @@ app.add_typer(traffic_cmd.app, name="traffic")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(rollback_cmd.app, name="rollback")
 app.add_typer(rollback_cmd.consumer_app, name="consumer")
+app.add_typer(model_cmd.app, name="model")
 app.command("requeue")(recover_cmd.requeue)
 app.command("recover")(recover_cmd.recover)
 app.command("compare")(recover_cmd.compare)

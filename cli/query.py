@@ -9,7 +9,6 @@ import typer
 from cli import context
 from cli.output import Output, timestamp
 from constellation.monitoring.session import query_metrics
-from constellation.query import search
 
 
 def query(
@@ -17,32 +16,42 @@ def query(
     text: Annotated[str, typer.Argument(help="What to search for.")],
     user: Annotated[str, typer.Option("--user", help="Search this user's notes (required).")],
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=1000)] = 10,
-    version: Annotated[
-        int | None, typer.Option("--version", help="Model version (default: the plan's).")
+    version: Annotated[int | None, typer.Option("--version", help="One model version.")] = None,
+    versions: Annotated[
+        str | None,
+        typer.Option("--versions", help="Merge model versions, newest preferred, e.g. 2,1."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Search one user's notes with the worker's preprocessing and model."""
+    """Search one user's notes with the worker's preprocessing and model.
+
+    By default the versions the migration state reads (the plan's default before any upgrade).
+    """
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    services = app_ctx.services(write=False)
-    version = plan.default_version if version is None else version
+    m = app_ctx.migration(write=False)
+    if versions is not None:
+        try:
+            chosen = [int(v) for v in versions.split(",")]
+        except ValueError:
+            raise typer.BadParameter("--versions takes version numbers, e.g. 2,1") from None
+    elif version is not None:
+        chosen = [version]
+    else:
+        chosen = list(m.state.read().read_versions)
+    unknown = [v for v in chosen if v not in plan.models]
+    if unknown:
+        raise typer.BadParameter(f"version(s) {unknown} are not declared in the plan")
     with query_metrics(plan) as observe:
-        results = search(
-            text,
-            user_id=user,
-            index=services.index(version),
-            embedder=services.embedder(version),
-            top_k=top_k,
-            version=version,
-            observe=observe,
-        )
+        m.observe_query = observe
+        run = m.version_search(chosen[0]) if len(chosen) == 1 else m.merged_search(chosen)
+        results = run(text, user, top_k)
     out = Output(json_out)
     if json_out:
         out.json(results)
         return
     out.table(
-        ["noteId", "score", "created"],
-        [(r.note_id, round(r.score, 4), timestamp(r.created / 1000)) for r in results],
+        ["noteId", "score", "version", "created"],
+        [(r.note_id, round(r.score, 4), r.version, timestamp(r.created / 1000)) for r in results],
         title=f"{len(results)} result(s) for user {user}",
     )

@@ -71,3 +71,28 @@ def search(
     if observe is not None:
         observe(time.perf_counter() - started)
     return results
+
+
+def search_versions(
+    text: str,
+    *,
+    user_id: str,
+    sources: Sequence[tuple[int, VectorIndex, Embedder]],
+    top_k: int = 10,
+    observe: Callable[[float], None] | None = None,
+) -> list[SearchResult]:
+    """Search several model versions at once, as during a model upgrade.
+
+    Each version is searched with its own model; a note found under several versions keeps the
+    newest version's result; duplicates by noteId are dropped; the best ``top_k`` remain.
+    """
+    started = time.perf_counter()
+    merged: dict[str, SearchResult] = {}
+    for version, index, embedder in sorted(sources, key=lambda s: -s[0]):
+        for result in search(
+            text, user_id=user_id, index=index, embedder=embedder, top_k=top_k, version=version
+        ):
+            merged.setdefault(result.note_id, result)
+    if observe is not None:
+        observe(time.perf_counter() - started)
+    return sorted(merged.values(), key=lambda r: -r.score)[:top_k]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
 from constellation.plan import Plan
-from constellation.query import SearchResult, search
+from constellation.query import SearchResult, search, search_versions
 from constellation.services import Services
 from phases.comparisons import ComparisonLog
 from phases.failures import FailureLog
@@ -59,8 +59,25 @@ class Migration:
         return load_legacy(self.plan, self.services, write=self.services.write)
 
     def new_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
-        """Search the new index the way the router does (the read version of the state)."""
-        return self.version_search(self.state.read().read_versions[0])(text, user_id, top_k)
+        """Search the new index the way the router does: the state's read version(s), merged
+        (newest preferred) while a model upgrade is being switched."""
+        versions = self.state.read().read_versions
+        if len(versions) == 1:
+            return self.version_search(versions[0])(text, user_id, top_k)
+        return self.merged_search(versions)(text, user_id, top_k)
+
+    def merged_search(
+        self, versions: Sequence[int]
+    ) -> Callable[[str, str, int], list[SearchResult]]:
+        """A search over several model versions, a note's newest version preferred."""
+
+        def run(text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
+            sources = [(v, self.services.index(v), self.services.embedder(v)) for v in versions]
+            return search_versions(
+                text, user_id=user_id, sources=sources, top_k=top_k, observe=self.observe_query
+            )
+
+        return run
 
     def version_search(self, version: int) -> Callable[[str, str, int], list[SearchResult]]:
         """A search of the new index restricted to one model version."""

@@ -130,7 +130,9 @@ def phase1(
         embedded = m.plan.queue.adapter == "sqlite" and m.plan.index.url is None
         runner = in_process_worker(m, on_status) if embedded else None
         steps.append(Drain(runner, m.services.queue, sleep=m.sleep))
-    report = PhaseReport(1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    report = PhaseReport(
+        1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
+    )
     if dry_run:
         report.message = (
             "would then evaluate the exit gate: queue drained, no dead letters, consistency"
@@ -175,7 +177,9 @@ def phase3(
             {"phase": 3, "status": "running", "read_traffic": 1.0, "write_mode": "dual"},
         )
     ]
-    report = PhaseReport(3, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    report = PhaseReport(
+        3, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
+    )
     if dry_run:
         report.message = "would then run the verification checklist"
         return report
@@ -233,7 +237,9 @@ def phase4(
         ),
         archive,
     ]
-    report = PhaseReport(4, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step))
+    report = PhaseReport(
+        4, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
+    )
     if dry_run:
         report.message = "would then verify the archive's count against the legacy index"
         return report

@@ -62,8 +62,14 @@ def run_steps(
     *,
     dry_run: bool = False,
     on_result: Callable[[StepResult], None] | None = None,
+    atomic: bool = True,
 ) -> list[StepResult]:
-    """Check every step, then apply the needed ones (or only report them with ``dry_run``)."""
+    """Check every step, then apply the needed ones (or only report them with ``dry_run``).
+
+    ``atomic``: if a step fails, undo the ones applied before it (provisioning: nothing is left
+    half-created). Resumable commands (the phases, model upgrades) pass False: what was applied
+    stays, and running the command again continues where it stopped.
+    """
     checks = [(step, step.check()) for step in steps]
     conflicts = [(step, check) for step, check in checks if check.action == "conflict"]
     if conflicts:
@@ -98,7 +104,8 @@ def run_steps(
                 outcome = "checked" if check.action == "check" else "unchanged"
                 report(StepResult(step.resource, check.action, outcome, check.detail))
     except BaseException:
-        for step in reversed(applied):
-            step.undo()
+        if atomic:
+            for step in reversed(applied):
+                step.undo()
         raise
     return results

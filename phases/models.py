@@ -1,0 +1,227 @@
+"""Embedding-model versions: reprocess under a new version, read both, switch, clean up.
+
+The same shape as the service migration, one level down:
+
+1. ``upgrade --to V`` provisions what V needs (loads or exports the model; its own index if it
+   has another dimension), writes V for new notes beside the current version, and reprocesses
+   every note under V through the queue (resumable, like the backfill). Reads stay put.
+2. ``switch --to V`` moves reads to V after a gate: V covers every note, and V agrees with the
+   current version (consistency above the plan's bound). Reads then merge V with the previous
+   version, V preferred, so nothing disappears from results.
+3. ``rollback`` moves reads back while the old vectors still exist.
+4. ``finalize`` (confirmed) deletes the old version's records and writes V only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from constellation.errors import StateError
+from phases import backfill
+from phases.consistency import ConsistencyReport
+from phases.context import Migration
+from phases.gates import Gate, GateCheck, consistency_check
+from phases.migration import consistency_between
+from phases.migration_steps import Backfill, ChangeState
+from phases.provision import CheckModel, index_steps
+from phases.recovery import stale_notes
+from phases.state import MigrationState
+from phases.steps import Step, StepResult, run_steps
+
+Progress = Callable[[str, int | None, int], None]
+NOTE = "model_upgrade"
+
+
+@dataclass
+class ModelReport:
+    action: str
+    dry_run: bool = False
+    steps: list[StepResult] = field(default_factory=list)
+    gate: Gate | None = None
+    consistency: ConsistencyReport | None = None
+    state: MigrationState | None = None
+    records_by_version: dict[int, int] = field(default_factory=dict)
+    ok: bool = True
+    message: str = ""
+
+
+def _known(m: Migration, version: int) -> None:
+    if version not in m.plan.models:
+        declared = ", ".join(map(str, sorted(m.plan.models)))
+        raise StateError(
+            f"model version {version} is not declared in the plan (it has {declared})",
+            "add it under models:",
+        )
+
+
+def _counts(m: Migration) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for version in sorted(m.plan.models):
+        info = m.services.store.inspect(m.plan.index_name_for(version))
+        counts[version] = m.services.index(version).count(version=version) if info else 0
+    return counts
+
+
+def upgrade(
+    m: Migration, to: int, *, dry_run: bool = False, on_progress: Progress | None = None
+) -> ModelReport:
+    """Start writing model version ``to`` beside the current one and reprocess every note."""
+    _known(m, to)
+    state = m.state.read()
+    if state.write_mode == "old":
+        raise StateError(
+            "the embedding service gets no writes yet", "start with `constellation migrate phase 1`"
+        )
+    current = state.read_versions[0]
+    if to == current and state.write_versions == (to,):
+        raise StateError(f"version {to} is already the version in use")
+    writes = tuple(dict.fromkeys((*state.write_versions, to)))
+    note = {**state.notes, NOTE: {"from": current, "to": to, "stage": "reprocessing"}}
+    steps: list[Step] = [CheckModel(m.services, to), *index_steps(m.plan, m.services, to)]
+    steps.append(
+        ChangeState(
+            m.state,
+            "model upgrade",
+            f"write version {to} beside {current}",
+            {"write_versions": writes, "notes": note},
+        )
+    )
+    steps.append(Backfill(m.source, m.services.queue, m.state, [to], on_progress))
+    report = ModelReport("upgrade", dry_run, run_steps(steps, dry_run=dry_run, atomic=False))
+    report.state = m.state.read()
+    report.message = (
+        f"version {to} is written for new notes and every note is queued for it; reads stay on "
+        f"{current}. When the queue drains: `constellation check consistency --versions {current},{to}`, "
+        f"then `constellation model switch --to {to}`"
+    )
+    return report
+
+
+def coverage_gate(
+    m: Migration, to: int, on_progress: Progress | None = None
+) -> tuple[Gate, ConsistencyReport]:
+    """The switch gate: ``to`` covers every note, and agrees with the version read now."""
+    state = m.state.read()
+    current = state.read_versions[0]
+    missing = sum(1 for _ in stale_notes(m, to, on_progress=on_progress))
+    report = consistency_between(m, versions=(current, to), on_progress=on_progress)
+    checks = [
+        GateCheck(
+            f"version {to} covers every note", missing == 0, f"{missing:,} missing or stale", "0"
+        ),
+        consistency_check(report),
+        GateCheck(
+            "queue drained",
+            m.services.queue.depth().total == 0,
+            str(m.services.queue.depth().total),
+            "0",
+        ),
+    ]
+    return Gate(f"switch to version {to}", checks), report
+
+
+def switch(m: Migration, to: int, *, on_progress: Progress | None = None) -> ModelReport:
+    """Move reads to version ``to`` once it covers every note and agrees with the current one."""
+    _known(m, to)
+    state = m.state.read()
+    if to not in state.write_versions:
+        raise StateError(
+            f"version {to} is not being written",
+            f"run `constellation model upgrade --to {to}` first",
+        )
+    current = state.read_versions[0]
+    if current == to:
+        return ModelReport("switch", message=f"reads are already on version {to}", state=state)
+    gate, consistency = coverage_gate(m, to, on_progress)
+    report = ModelReport(
+        "switch", gate=gate, consistency=consistency, records_by_version=_counts(m)
+    )
+    if not gate.passed:
+        report.ok = False
+        report.message = f"not switched: {gate.failing()}"
+        report.state = state
+        return report
+    note = {**state.notes, NOTE: {"from": current, "to": to, "stage": "switched"}}
+    report.state = m.state.change(
+        "model switch",
+        f"gate passed: {gate.failing() or 'all checks'}",
+        read_versions=(to, current),
+        notes=note,
+    )
+    report.message = (
+        f"reads use version {to} (merged with {current} for any note {to} lacks); "
+        f"`constellation model finalize --yes` removes version {current}, `model rollback` undoes"
+    )
+    return report
+
+
+def rollback(m: Migration) -> ModelReport:
+    """Move reads back to the previous version while its vectors still exist."""
+    state = m.state.read()
+    upgrade_note = state.notes.get(NOTE)
+    if not isinstance(upgrade_note, dict) or upgrade_note.get("stage") == "finalized":
+        raise StateError("there is no model switch to roll back (or its old version was finalized)")
+    previous = int(upgrade_note["from"])
+    if state.read_versions == (previous,):
+        return ModelReport(
+            "rollback", message=f"reads are already on version {previous}", state=state
+        )
+    note = {**state.notes, NOTE: {**upgrade_note, "stage": "rolled back"}}
+    new_state = m.state.change(
+        "model rollback", f"reads back to version {previous}", read_versions=(previous,), notes=note
+    )
+    return ModelReport(
+        "rollback",
+        state=new_state,
+        message=f"reads are back on version {previous}; version {upgrade_note['to']} is still written",
+    )
+
+
+def finalize(
+    m: Migration, *, yes: bool = False, on_progress: Progress | None = None
+) -> ModelReport:
+    """Delete the previous version's records (after confirmation) and write the new one only."""
+    state = m.state.read()
+    upgrade_note = state.notes.get(NOTE)
+    if not isinstance(upgrade_note, dict) or upgrade_note.get("stage") != "switched":
+        raise StateError(
+            "finalize follows a model switch", "run `constellation model switch --to V` first"
+        )
+    old, new = int(upgrade_note["from"]), int(upgrade_note["to"])
+    if not yes:
+        raise StateError(f"finalize deletes every record of version {old}", "confirm with --yes")
+    index = m.services.index(old)
+    doomed = [r.id for r in index.scan(500, version=old)]
+    for start in range(0, len(doomed), 500):
+        index.delete(doomed[start : start + 500])
+        if on_progress:
+            on_progress(f"delete version {old}", len(doomed), len(doomed[start : start + 500]))
+    backfill.reset(m.state, [new])
+    note = {**state.notes, NOTE: {**upgrade_note, "stage": "finalized", "deleted": len(doomed)}}
+    new_state = m.state.change(
+        "model finalize",
+        f"deleted {len(doomed):,} records of version {old}",
+        write_versions=(new,),
+        read_versions=(new,),
+        notes=note,
+    )
+    return ModelReport(
+        "finalize",
+        state=new_state,
+        records_by_version=_counts(m),
+        message=f"version {new} only; {len(doomed):,} records of version {old} deleted",
+    )
+
+
+def status(m: Migration) -> ModelReport:
+    """The model versions written and read, and the records per version."""
+    state = m.state.read()
+    report = ModelReport("status", state=state, records_by_version=_counts(m))
+    note = state.notes.get(NOTE)
+    report.message = (
+        f"upgrade {note['from']} → {note['to']}: {note['stage']}"
+        if isinstance(note, dict)
+        else "no model upgrade"
+    )
+    return report
