@@ -124,27 +124,36 @@ def root(
     ctx.call_on_close(app_ctx.close)
 
 
-app.add_typer(plan_cmd.app, name="plan")
-app.command("provision")(provision_cmd.provision)
-app.command("describe")(describe_cmd.describe)
-app.add_typer(worker_cmd.app, name="worker")
-app.command("enqueue")(enqueue_cmd.enqueue)
-app.command("query")(query_cmd.query)
-app.command("verify")(verify_cmd.verify)
-app.add_typer(migrate_cmd.app, name="migrate")
-app.add_typer(check_cmd.app, name="check")
-app.add_typer(traffic_cmd.app, name="traffic")
-app.command("demo")(demo_cmd.demo)
-app.add_typer(rollback_cmd.app, name="rollback")
-app.add_typer(rollback_cmd.consumer_app, name="consumer")
-app.add_typer(model_cmd.app, name="model")
-app.command("requeue")(recover_cmd.requeue)
-app.command("recover")(recover_cmd.recover)
-app.command("compare")(recover_cmd.compare)
-app.command("stats")(stats_cmd.stats)
-app.command("monitor")(monitor_cmd.monitor)
-app.command("dashboard")(dashboard_cmd.dashboard)
-app.add_typer(monitoring_cmd.app, name="monitoring")
+# Commands grouped as an operator meets them in --help.
+SETUP, SERVICE, MIGRATION, REPAIR, MODELS, MONITORING = (
+    "Set up",
+    "Run the service",
+    "Migrate",
+    "Roll back and repair",
+    "Model versions",
+    "Monitor",
+)
+app.command("demo", rich_help_panel=SETUP)(demo_cmd.demo)
+app.add_typer(plan_cmd.app, name="plan", rich_help_panel=SETUP)
+app.command("provision", rich_help_panel=SETUP)(provision_cmd.provision)
+app.command("describe", rich_help_panel=SETUP)(describe_cmd.describe)
+app.command("verify", rich_help_panel=SETUP)(verify_cmd.verify)
+app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
+app.command("enqueue", rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
+app.command("query", rich_help_panel=SERVICE)(query_cmd.query)
+app.add_typer(migrate_cmd.app, name="migrate", rich_help_panel=MIGRATION)
+app.add_typer(check_cmd.app, name="check", rich_help_panel=MIGRATION)
+app.add_typer(traffic_cmd.app, name="traffic", rich_help_panel=MIGRATION)
+app.add_typer(rollback_cmd.app, name="rollback", rich_help_panel=REPAIR)
+app.add_typer(rollback_cmd.consumer_app, name="consumer", rich_help_panel=REPAIR)
+app.command("requeue", rich_help_panel=REPAIR)(recover_cmd.requeue)
+app.command("recover", rich_help_panel=REPAIR)(recover_cmd.recover)
+app.command("compare", rich_help_panel=REPAIR)(recover_cmd.compare)
+app.add_typer(model_cmd.app, name="model", rich_help_panel=MODELS)
+app.command("stats", rich_help_panel=MONITORING)(stats_cmd.stats)
+app.command("monitor", rich_help_panel=MONITORING)(monitor_cmd.monitor)
+app.command("dashboard", rich_help_panel=MONITORING)(dashboard_cmd.dashboard)
+app.add_typer(monitoring_cmd.app, name="monitoring", rich_help_panel=MONITORING)
 
 
 def main() -> None:
