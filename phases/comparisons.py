@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from phases.db import engine
+from phases.db import create_tables, engine
 
 _metadata = sa.MetaData()
 _log = sa.Table(
@@ -85,7 +85,7 @@ class ComparisonLog:
         self.plan = plan
         self.environment = environment
         self._engine = engine(url)
-        _metadata.create_all(self._engine)
+        create_tables(self._engine, _metadata)
 
     def record(self, comparison: Comparison) -> None:
         with self._engine.begin() as db:

@@ -26,6 +26,19 @@ def engine(url: str) -> sa.Engine:
     return created
 
 
+def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Create the tables and indexes of ``metadata`` that do not exist yet.
+
+    Safe when several processes start at once on a fresh database (workers, routers):
+    ``CREATE ... IF NOT EXISTS`` in one transaction, instead of SQLAlchemy's look-then-create.
+    """
+    with engine.begin() as db:
+        for table in metadata.sorted_tables:
+            db.execute(sa.schema.CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                db.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+
 def masked(url: str) -> str:
     """``url`` with its password hidden, for messages."""
     try:

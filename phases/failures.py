@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from constellation.plan import Plan
 from constellation.worker.events import JobFailure
-from phases.db import engine
+from phases.db import create_tables, engine
 
 _metadata = sa.MetaData()
 _failures = sa.Table(
@@ -38,7 +38,7 @@ class FailureLog:
         self.plan = plan
         self.environment = environment
         self._engine = engine(url)
-        _metadata.create_all(self._engine)
+        create_tables(self._engine, _metadata)
 
     @classmethod
     def for_plan(cls, plan: Plan) -> FailureLog:

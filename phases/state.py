@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from constellation.errors import StateError
 from constellation.plan import Plan
-from phases.db import engine, masked
+from phases.db import create_tables, engine, masked
 
 WriteMode = Literal["old", "dual", "new"]
 #: where a phase stands: running it, its exit gate passed, finished (phase 4), or rolled back
@@ -129,7 +129,7 @@ class StateStore:
         self._lock = threading.Lock()
         try:
             self._engine = engine(url)
-            _metadata.create_all(self._engine)
+            create_tables(self._engine, _metadata)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(
                 f"cannot open the migration state at {masked(url)}: {exc.__class__.__name__}",

@@ -65,6 +65,14 @@ def verify(
         return passed
 
     record("plan is valid", True, f"{plan.file} ({plan.environment})")
+    if inline and plan.queue.adapter == "sqlite" and plan.index.url is None:
+        # Stand-alone on the embedded default: the deployment is this folder, so create
+        # whatever is missing first (provisioning is idempotent).
+        from phases.provision import provision
+
+        report = provision(plan, services)
+        created = [r.resource for r in report.results if r.outcome == "created"]
+        record("embedded resources", True, f"created {', '.join(created)}" if created else "all present")
     ok = _queues(plan, services, record)
     ok = _index(plan, services, record) and ok
     ok = _model(plan, services, record) and ok

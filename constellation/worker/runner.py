@@ -136,6 +136,7 @@ class Worker:
         self._changed = threading.Condition()
         self._enabled = True
         self._switch_read_at: float | None = None
+        self._zero_readings = 0
         self._depth: QueueDepth | None = None
 
     def stop(self) -> None:
@@ -303,10 +304,14 @@ class Worker:
                 self._changed.notify_all()
 
     def _drained(self) -> bool:
+        """Nothing in flight here and the queue empty on two readings in a row: SQS depths are
+        approximate and can lag, so one zero is not trusted on its own."""
         if self._in_flight:
+            self._zero_readings = 0
             return False
         self._depth = self.queue.depth()
-        return self._depth.total == 0
+        self._zero_readings = 0 if self._depth.total else self._zero_readings + 1
+        return self._zero_readings >= 2
 
     def _release(self, batch: list[Message]) -> None:
         """Give messages back to the queue at once (visibility 0) instead of waiting them out."""
