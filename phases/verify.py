@@ -72,7 +72,11 @@ def verify(
 
         report = provision(plan, services)
         created = [r.resource for r in report.results if r.outcome == "created"]
-        record("embedded resources", True, f"created {', '.join(created)}" if created else "all present")
+        record(
+            "embedded resources",
+            True,
+            f"created {', '.join(created)}" if created else "all present",
+        )
     ok = _queues(plan, services, record)
     ok = _index(plan, services, record) and ok
     ok = _model(plan, services, record) and ok
