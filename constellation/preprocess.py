@@ -29,12 +29,19 @@ from constellation.embedders.port import Embedder
 _WHITESPACE = re.compile(r"\s+")
 
 
+#: ASCII control characters that are not whitespace (whitespace is collapsed, not removed)
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+
+
 def normalize(text: str) -> str:
     """Steps 1–3: NFC, control characters removed, whitespace collapsed."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(
-        ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-    )
+    if text.isascii():  # the common case, without a Python loop over every character
+        text = _ASCII_CONTROL.sub("", text)
+    else:
+        text = "".join(
+            ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+        )
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -47,17 +47,23 @@ class DemoSummary:
     complete: bool = False
 
 
+#: a file the demo leaves in its data folder, so that running it again may start afresh
+DEMO_MARKER = ".constellation-demo"
+
+
 def prepare_data_dir(plan: Plan, reset: bool) -> None:
-    """The demo builds its own data: refuse to mix it into a non-empty data folder."""
+    """The demo builds its own data. A folder a previous demo made is replaced; any other
+    non-empty folder is refused (unless ``reset``): the demo never mixes into real data."""
     folder = plan.data_dir
     if folder.exists() and any(folder.iterdir()):
-        if not reset:
+        if not (reset or (folder / DEMO_MARKER).exists()):
             raise StateError(
-                f"the data folder {folder} is not empty",
+                f"the data folder {folder} is not empty and was not made by the demo",
                 "run the demo with a plan in an empty folder, or add --reset to delete that folder first",
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text("made by `constellation demo`; the demo replaces this folder\n")
 
 
 class AppTraffic:

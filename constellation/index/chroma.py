@@ -11,7 +11,8 @@ vectors are always passed in, so Chroma never loads or downloads a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -300,7 +301,9 @@ class ChromaIndex:
         if not ids:
             return {}
         with self._errors.translated(f"get records from {self.name}", self.name):
-            result = self._collection.get(ids=list(ids), include=_include(include_vectors))
+            result = _read(
+                lambda: self._collection.get(ids=list(ids), include=_include(include_vectors))
+            )
         return {record.id: record for record in _records(result, include_vectors)}
 
     def query(
@@ -316,11 +319,13 @@ class ChromaIndex:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         embedding = self._checked(vector, "the query vector")
         with self._errors.translated(f"query {self.name}", self.name):
-            result = self._collection.query(
-                query_embeddings=[embedding],
-                n_results=top_k,
-                where=_where(user_id=user_id, version=version),
-                include=["metadatas", "distances"],
+            result = _read(
+                lambda: self._collection.query(
+                    query_embeddings=[embedding],
+                    n_results=top_k,
+                    where=_where(user_id=user_id, version=version),
+                    include=["metadatas", "distances"],
+                )
             )
         ids = result["ids"][0] if result["ids"] else []
         distances = result["distances"][0] if result.get("distances") else []
@@ -384,6 +389,23 @@ class ChromaIndex:
         # product, so 1 - distance is the similarity itself; for (squared) l2 the negated
         # distance keeps "higher is closer".
         return -distance if self.metric == "l2" else 1.0 - distance
+
+
+#: a read on a freshly created collection can fail while Chroma has not yet written its HNSW
+#: segment to disk (chroma-core/chroma#4212); it succeeds moments later
+_TRANSIENT = "Nothing found on disk"
+
+
+def _read(call: Callable[[], Any], attempts: int = 4) -> Any:
+    """Run a read, retrying Chroma's known transient segment error with a short backoff."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if _TRANSIENT not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 3**attempt)
+    raise AssertionError("unreachable")
 
 
 def _parse_url(url: str) -> tuple[str, int, bool]:

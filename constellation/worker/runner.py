@@ -245,8 +245,12 @@ class Worker:
                 if opened is None
                 else min(s.wait_time, opened + s.max_batch_timeout - now)
             )
-            if drain or self._in_flight:
-                # Do not sit in a long poll while a drain may be finishing or batches complete.
+            if drain:
+                # Draining: short looks, and none at all once the queue has looked empty, so
+                # the run ends soon after its last batch instead of a long poll later.
+                wait = 0.0 if self._zero_readings else min(wait, 0.2)
+            elif self._in_flight:
+                # Do not sit in a long poll while batches complete.
                 wait = min(wait, s.poll_interval)
             try:
                 received = self.queue.receive(

@@ -43,6 +43,8 @@ def test_demo_runs_the_whole_migration_at_a_small_size(invoke: Invoke, local_pla
     assert check.exit_code == 0, check.output
     assert json.loads(check.stdout)["passed"] is True
 
+    # a data folder the demo did not make is never touched
+    (local_plan.parent / "data" / ".constellation-demo").unlink()
     again = invoke("--plan", str(local_plan), "demo", "--notes", "60")
     assert again.exit_code == 1
-    assert "is not empty" in again.stderr and "--reset" in again.stderr
+    assert "is not empty and was not made by the demo" in again.stderr and "--reset" in again.stderr
