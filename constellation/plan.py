@@ -164,6 +164,10 @@ class ModelConfig(Section):
     path: PlanPath | None = None
     dimensions: int = Field(384, ge=1, le=65536)
     normalize: bool = True
+    #: sentence-transformers backend: texts per forward pass within one model call. The call
+    #: sorts its texts by length, so small passes waste little on padding: on 2 CPU cores,
+    #: passes of 4 embed a batch of 20 notes 2.4x faster than one pass of 20. Raise on a GPU.
+    encode_batch_size: int = Field(4, ge=1, le=1024)
     #: onnx backend only: quantize the exported model ("int8": dynamic int8 weights)
     quantize: Literal["int8"] | None = None
     #: a model of another dimension than ``index.dimensions`` needs its own index, named here

@@ -63,7 +63,9 @@ def prepare_data_dir(plan: Plan, reset: bool) -> None:
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / DEMO_MARKER).write_text("made by `constellation demo`; the demo replaces this folder\n")
+    (folder / DEMO_MARKER).write_text(
+        "made by `constellation demo`; the demo replaces this folder\n"
+    )
 
 
 class AppTraffic:

@@ -57,6 +57,17 @@ def consistency_check(report: ConsistencyReport | None) -> GateCheck:
     )
 
 
+def error_rate_check(summary: ComparisonSummary, bounds: TrafficConfig) -> GateCheck:
+    """The candidate's share of failed searches among the comparisons."""
+    rate = summary.new_error_rate
+    return GateCheck(
+        "candidate error rate",
+        rate <= bounds.max_error_rate,
+        f"{rate:.1%}",
+        f"<= {bounds.max_error_rate:.1%}",
+    )
+
+
 def phase1_gate(
     depth: QueueDepth, dead_letters: QueueDepth, report: ConsistencyReport | None
 ) -> Gate:
@@ -95,12 +106,7 @@ def traffic_gate(
             _fmt(summary.mean_overlap),
             f">= {bounds.min_overlap}",
         ),
-        GateCheck(
-            "candidate error rate",
-            summary.new_error_rate <= bounds.max_error_rate,
-            f"{summary.new_error_rate:.1%}",
-            f"<= {bounds.max_error_rate:.1%}",
-        ),
+        error_rate_check(summary, bounds),
         GateCheck(
             "candidate p95 latency",
             summary.new_p95_ms is not None and summary.new_p95_ms <= bounds.max_p95_latency_ms,
@@ -142,12 +148,7 @@ def cutover_checklist(
                 f"new {_fmt(new, ' ms')}, old {_fmt(old, ' ms')}",
                 f"<= old p95 x {1 + latency_tolerance:.2f} + 5 ms",
             ),
-            GateCheck(
-                "candidate error rate",
-                summary.new_error_rate <= bounds.max_error_rate,
-                f"{summary.new_error_rate:.1%}",
-                f"<= {bounds.max_error_rate:.1%}",
-            ),
+            error_rate_check(summary, bounds),
             GateCheck(
                 "consumer enabled",
                 consumer_enabled,

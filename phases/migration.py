@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from constellation.worker import RunSummary, WorkerStatus, stop_on_signals
 from phases.consistency import ConsistencyReport, Search, check_consistency
 from phases.context import Migration
-from phases.gates import Gate, cutover_checklist, phase1_gate
+from phases.gates import Gate, GateCheck, cutover_checklist, phase1_gate
 from phases.migration_steps import ArchiveLegacy, Backfill, ChangeState, Drain, archive_count
 from phases.service import worker_session
 from phases.state import MigrationState
@@ -142,18 +142,21 @@ def phase1(
     report.gate = phase1_gate(
         m.services.queue.depth(), m.services.dead_letter.depth(), report.consistency
     )
-    notes = {**m.state.read().notes, "consistency": consistency_note(report.consistency)}
-    if report.gate.passed:
-        notes["step_started_at"] = m.clock()  # phase 2's first gate reads comparisons from here
-        report.state = m.state.change(command, "exit gate passed", status="passed", notes=notes)
-        report.message = "phase 1 exit gate passed; next: `constellation migrate phase 2`"
-    else:
-        report.state = m.state.change(
-            command, f"exit gate not passed: {report.gate.failing()}", notes=notes
-        )
-        report.ok = False
-        report.message = "phase 1 exit gate not passed yet; re-run `constellation migrate phase 1` (add --wait to run the worker)"
-    return report
+    notes = {
+        **m.state.read().notes,
+        "consistency": consistency_note(report.consistency),
+        "step_started_at": m.clock(),  # phase 2's first gate reads comparisons from here
+    }
+    return _conclude(
+        m,
+        report,
+        command,
+        notes,
+        done="passed",
+        passed="phase 1 exit gate passed; next: `constellation migrate phase 2`",
+        failed="phase 1 exit gate not passed yet; re-run `constellation migrate phase 1` "
+        "(add --wait to run the worker)",
+    )
 
 
 def phase3(
@@ -174,7 +177,7 @@ def phase3(
             m.state,
             command,
             why,
-            {"phase": 3, "status": "running", "read_traffic": 1.0, "write_mode": "dual"},
+            {**_start(state, 3), "read_traffic": 1.0, "write_mode": "dual"},
         )
     ]
     report = PhaseReport(
@@ -197,20 +200,15 @@ def phase3(
         traffic.latency_tolerance,
     )
     notes = {**current.notes, "consistency": consistency_note(report.consistency)}
-    if report.gate.passed:
-        report.state = m.state.change(
-            command, "verification checklist passed", status="passed", notes=notes
-        )
-        report.message = "cutover verified; next: `constellation migrate phase 4`"
-    else:
-        report.state = m.state.change(
-            command, f"verification failed: {report.gate.failing()}", notes=notes
-        )
-        report.ok = False
-        report.message = (
-            "verification failed; fix and re-run phase 3, or `constellation rollback quick`"
-        )
-    return report
+    return _conclude(
+        m,
+        report,
+        command,
+        notes,
+        done="passed",
+        passed="cutover verified; next: `constellation migrate phase 4`",
+        failed="verification failed; fix and re-run phase 3, or `constellation rollback quick`",
+    )
 
 
 def phase4(
@@ -233,7 +231,7 @@ def phase4(
             m.state,
             command,
             why,
-            {"phase": 4, "status": "running", "write_mode": "new", "read_traffic": 1.0},
+            {**_start(state, 4), "write_mode": "new", "read_traffic": 1.0},
         ),
         archive,
     ]
@@ -243,33 +241,46 @@ def phase4(
     if dry_run:
         report.message = "would then verify the archive's count against the legacy index"
         return report
-    from phases.gates import GateCheck
-
     expected, found = m.legacy.count(), archive_count(path)
-    report.gate = Gate(
-        "phase 4 exit",
-        [
-            GateCheck(
-                "archive verified (records)",
-                found == expected,
-                f"{found:,} in {path.name}",
-                f"= {expected:,} in the legacy index",
-            )
-        ],
+    check = GateCheck(
+        "archive verified (records)",
+        found == expected,
+        f"{found:,} in {path.name}",
+        f"= {expected:,} in the legacy index",
     )
+    report.gate = Gate("phase 4 exit", [check])
     notes = {**m.state.read().notes, "archive": {"path": str(path), "records": found}}
-    if report.gate.passed:
-        report.state = m.state.change(
-            command,
-            "legacy index archived and verified; migration complete",
-            status="complete",
-            notes=notes,
-        )
-        report.message = f"migration complete; the legacy index is archived at {path}"
+    return _conclude(
+        m,
+        report,
+        command,
+        notes,
+        done="complete",
+        passed=f"migration complete; the legacy index is archived at {path}",
+        failed="the archive does not match the legacy index; re-run phase 4",
+    )
+
+
+def _conclude(
+    m: Migration,
+    report: PhaseReport,
+    command: str,
+    notes: dict[str, object],
+    *,
+    done: str,
+    passed: str,
+    failed: str,
+) -> PhaseReport:
+    """Journal the exit gate's outcome; the phase reaches ``done`` only when it passed."""
+    assert report.gate is not None
+    gate = report.gate
+    if gate.passed:
+        reason = f"{gate.name} passed"
+        report.state = m.state.change(command, reason, status=done, notes=notes)
+        report.message = passed
     else:
-        report.state = m.state.change(
-            command, f"archive not verified: {report.gate.failing()}", notes=notes
-        )
+        reason = f"{gate.name} not passed: {gate.failing()}"
+        report.state = m.state.change(command, reason, notes=notes)
         report.ok = False
-        report.message = "the archive does not match the legacy index; re-run phase 4"
+        report.message = failed
     return report

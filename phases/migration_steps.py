@@ -8,12 +8,13 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from constellation.errors import ConstellationError, StateError
+from constellation.index.port import StoredRecord
 from constellation.queues.port import Queue
 from constellation.worker import RunSummary, WorkerStatus
 from phases import backfill
@@ -164,29 +165,43 @@ class ArchiveLegacy:
         return Check("create", self.describe())
 
     def apply(self) -> str:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
         total = self.legacy.count()
-        with gzip.open(partial, "wt", encoding="utf-8") as out:
-            for record in self.legacy.scan(500):
-                out.write(
-                    json.dumps(
-                        {
-                            "id": record.id,
-                            "vector": list(record.vector or []),
-                            "metadata": dict(record.metadata),
-                        }
-                    )
-                    + "\n"
-                )
-                self.written += 1
-                if self.on_progress and self.written % 100 == 0:
-                    self.on_progress("archive", total, 100)
-        partial.replace(self.path)  # only a complete archive gets the final name
+        progress = self.on_progress
+
+        def advance(n: int) -> None:
+            if progress:
+                progress("archive", total, n)
+
+        self.written = write_archive(self.legacy.scan(500), self.path, advance)
         return f"{self.written:,} records written"
 
     def undo(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def write_archive(
+    records: Iterable[StoredRecord], path: Path, advance: Callable[[int], None] | None = None
+) -> int:
+    """Records (id, vector, metadata) as gzipped JSON Lines; returns how many were written.
+
+    Written beside the target and renamed at the end: only a complete archive has its name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    written = 0
+    with gzip.open(partial, "wt", encoding="utf-8") as out:
+        for record in records:
+            line = {
+                "id": record.id,
+                "vector": list(record.vector or []),
+                "metadata": dict(record.metadata),
+            }
+            out.write(json.dumps(line) + "\n")
+            written += 1
+            if advance and written % 100 == 0:
+                advance(100)
+    partial.replace(path)
+    return written
 
 
 def archive_count(path: Path) -> int:

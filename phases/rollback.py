@@ -22,7 +22,7 @@ from pathlib import Path
 from constellation.errors import StateError
 from phases import backfill
 from phases.context import Migration
-from phases.migration_steps import ChangeState, archive_count
+from phases.migration_steps import ChangeState, archive_count, write_archive
 from phases.state import MigrationState
 from phases.steps import Check, Step, StepResult, run_steps
 
@@ -125,24 +125,9 @@ class ArchiveIndex:
         return Check("create", self.describe())
 
     def apply(self) -> str:
-        import gzip
-        import json
-
         index = self.m.services.index()
         expected = index.count()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(self.path, "wt", encoding="utf-8") as out:
-            for record in index.scan(500, include_vectors=True):
-                out.write(
-                    json.dumps(
-                        {
-                            "id": record.id,
-                            "vector": list(record.vector or []),
-                            "metadata": dict(record.metadata),
-                        }
-                    )
-                    + "\n"
-                )
+        write_archive(index.scan(500, include_vectors=True), self.path)
         found = archive_count(self.path)
         if found != expected:
             raise StateError(

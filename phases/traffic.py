@@ -95,6 +95,7 @@ def phase2(
         gate = current_gate(m, state)
         if not gate.passed:
             return _abort(m, report, gate, f"before {target:.0%}")
+        report.gate = gate  # the gate that let this step through
         index = config.steps.index(target) if target in config.steps else state.traffic_step
         state = m.state.change(
             COMMAND,
@@ -126,9 +127,9 @@ def phase2(
         report.message = "phase 2 exit gate passed; next: `constellation migrate phase 3`"
         return report
     report.state = m.state.read()
-    report.gate = current_gate(m, report.state)
     report.message = (
-        "step taken; let the app search, then `constellation migrate phase 2 --step` again"
+        f"read traffic {report.state.read_traffic:.0%}; let the app search, then "
+        "`constellation migrate phase 2 --step` again"
     )
     return report
 

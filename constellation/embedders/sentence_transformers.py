@@ -66,11 +66,14 @@ class SentenceTransformerEmbedder:
         path: Path | None = None,
         dimensions: int = 384,
         normalize: bool = True,
+        encode_batch_size: int = 4,
         device: str | None = None,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
         self.normalize = normalize
+        #: texts per forward pass within one call (the call sorts them by length first)
+        self.encode_batch_size = encode_batch_size
         self._source = (name, package, path)
         self._device = device
         self._model: Any = None
@@ -155,7 +158,7 @@ class SentenceTransformerEmbedder:
         try:
             vectors = self.model.encode(
                 texts,
-                batch_size=max(1, len(texts)),
+                batch_size=max(1, min(self.encode_batch_size, len(texts))),
                 normalize_embeddings=self.normalize,
                 convert_to_numpy=True,
                 show_progress_bar=False,
