@@ -150,18 +150,8 @@ class Output:
         if not self.err.is_terminal:
             yield lambda _n: None
             return
-        columns = [
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        ]
         started = time.monotonic()
-        with Progress(*columns, console=self.err, transient=False) as bar:
+        with Progress(*_columns(), console=self.err, transient=False) as bar:
             task = bar.add_task(description, total=total, rate="")
 
             def advance(n: int) -> None:
@@ -178,18 +168,22 @@ class Output:
         if not self.err.is_terminal:
             yield Tracker(None)
             return
-        columns = [
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        ]
-        with Progress(*columns, console=self.err) as progress:
+        with Progress(*_columns(), console=self.err) as progress:
             yield Tracker(progress)
+
+
+def _columns() -> list[Any]:
+    """A progress bar's columns: what, bar, done/total, %, rate, elapsed, ETA."""
+    return [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
 
 
 class Tracker:

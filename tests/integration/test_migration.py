@@ -3,46 +3,25 @@
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from constellation.errors import StateError
 from phases import backfill, migration, status, traffic
-from phases.context import Migration
-from phases.provision import provision
 from phases.sample_notes import search_phrases
 from phases.source import Note
-from tests.support.migration import rig, sample_app
+from tests.support.migration import RigMigration, search_until, started
 
 
 @pytest.fixture
-def m(tmp_path: Path) -> Migration:
-    plan, services = rig(tmp_path)
-    notes = sample_app(plan, services)
-    provision(plan, services)
-    migration_ = Migration(plan, services)
-    migration_.sample = notes  # type: ignore[attr-defined]
-    yield migration_
-    migration_.close()
-    services.close()
+def m(tmp_path: Path) -> Iterator[RigMigration]:
+    with started(tmp_path) as rigged:
+        yield rigged
 
 
-def search_until(m: Migration, comparisons: int) -> None:
-    """App searches through the router until the log holds that many comparisons since the step."""
-    router = m.router()
-    phrases = search_phrases(m.sample)  # type: ignore[attr-defined]
-    since = float(m.state.read().notes.get("step_started_at", 0.0))
-    deadline = time.monotonic() + 60
-    while m.comparisons.summary(since).comparisons < comparisons:
-        user, text = next(phrases)
-        router.search(text, user)
-        assert time.monotonic() < deadline
-    router.close()
-
-
-def test_phase1_backfills_drains_and_passes_its_gate(m: Migration) -> None:
+def test_phase1_backfills_drains_and_passes_its_gate(m: RigMigration) -> None:
     report = migration.phase1(m, wait=True)
     assert report.ok, report.gate
     assert report.consistency is not None
@@ -55,7 +34,7 @@ def test_phase1_backfills_drains_and_passes_its_gate(m: Migration) -> None:
     assert [s.outcome for s in again.steps][:2] == ["unchanged", "unchanged"]
 
 
-def test_phases_refuse_to_start_out_of_order(m: Migration) -> None:
+def test_phases_refuse_to_start_out_of_order(m: RigMigration) -> None:
     with pytest.raises(StateError, match="phase 2 cannot start"):
         traffic.phase2(m)
     with pytest.raises(StateError, match="phase 4 cannot start"):
@@ -63,7 +42,7 @@ def test_phases_refuse_to_start_out_of_order(m: Migration) -> None:
     assert m.state.journal() == []
 
 
-def test_dry_run_changes_nothing(m: Migration) -> None:
+def test_dry_run_changes_nothing(m: RigMigration) -> None:
     report = migration.phase1(m, wait=True, dry_run=True)
     assert [s.outcome for s in report.steps] == ["would update", "would update", "would update"]
     assert "enqueue 120 notes" in report.steps[1].detail
@@ -71,7 +50,7 @@ def test_dry_run_changes_nothing(m: Migration) -> None:
     assert m.services.queue.depth().total == 0
 
 
-def test_backfill_interrupted_and_resumed_enqueues_every_note_once(m: Migration) -> None:
+def test_backfill_interrupted_and_resumed_enqueues_every_note_once(m: RigMigration) -> None:
     sent = [0]
 
     def crash_after_two_batches(n: int) -> None:
@@ -93,10 +72,12 @@ def test_backfill_interrupted_and_resumed_enqueues_every_note_once(m: Migration)
     assert report.resumed_after is not None and report.sent == 70
     bodies = [msg.body for msg in m.services.queue.receive(max_messages=500)]
     note_ids = sorted(b.split('"noteId": "')[1].split('"')[0] for b in bodies)
-    assert note_ids == sorted(n.id for n in m.sample)  # type: ignore[attr-defined]
+    assert note_ids == sorted(n.id for n in m.sample)
 
 
-def test_degraded_new_index_fails_the_phase2_gate_and_traffic_returns_to_zero(m: Migration) -> None:
+def test_degraded_new_index_fails_the_phase2_gate_and_traffic_returns_to_zero(
+    m: RigMigration,
+) -> None:
     assert migration.phase1(m, wait=True).ok
     search_until(m, 10)
     step = traffic.phase2(m, mode="step")
@@ -116,14 +97,14 @@ def test_degraded_new_index_fails_the_phase2_gate_and_traffic_returns_to_zero(m:
     assert last.changes["read_traffic"] == (0.2, 0.0)
 
 
-def test_auto_catches_a_candidate_degrading_during_the_dwell(m: Migration) -> None:
+def test_auto_catches_a_candidate_degrading_during_the_dwell(m: RigMigration) -> None:
     assert migration.phase1(m, wait=True).ok
     search_until(m, 10)
     stop = threading.Event()
 
     def app() -> None:
         router = m.router()
-        phrases = search_phrases(m.sample, seed=3)  # type: ignore[attr-defined]
+        phrases = search_phrases(m.sample, seed=3)
         while not stop.is_set():
             user, text = next(phrases)
             router.search(text, user)
@@ -148,7 +129,7 @@ def test_auto_catches_a_candidate_degrading_during_the_dwell(m: Migration) -> No
     assert "during the dwell at 20%" in m.state.journal()[-1].reason
 
 
-def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: Migration) -> None:
+def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: RigMigration) -> None:
     def now() -> tuple[int, str, str, float]:
         s = status.status(m).state
         return s.phase, s.status, s.write_mode, s.read_traffic
@@ -168,7 +149,7 @@ def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: Migration) -
     assert now() == (2, "passed", "dual", 0.8)
     # app writes during the migration reach both systems
     router = m.router()
-    edited = Note("note-000001", m.sample[1].user_id, "a brand new text about gardening", 1, 10**13)  # type: ignore[attr-defined]
+    edited = Note("note-000001", m.sample[1].user_id, "a brand new text about gardening", 1, 10**13)
     router.write(edited)
     router.close()
     assert m.services.queue.depth().total == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,39 +14,32 @@ from constellation.jobs import Job
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
 from phases import migration, recovery, rollback, traffic
-from phases.context import Migration
-from phases.provision import provision
 from phases.router import serves_new
 from phases.source import Note
-from tests.integration.test_migration import search_until
-from tests.support.migration import rig, sample_app
+from tests.support.migration import RigMigration, search_until, started
 
 
 @pytest.fixture
-def m(tmp_path: Path) -> Migration:
-    plan, services = rig(tmp_path)
-    notes = sample_app(plan, services)
-    provision(plan, services)
-    migration_ = Migration(plan, services)
-    migration_.sample = notes  # type: ignore[attr-defined]
-    yield migration_
-    migration_.close()
-    services.close()
+def m(tmp_path: Path) -> Iterator[RigMigration]:
+    with started(tmp_path) as rigged:
+        yield rigged
 
 
-def drain(m: Migration) -> None:
+def drain(m: RigMigration) -> None:
     worker = build_worker(m.plan, m.services, switch=m.state, failures=m.failures)
     worker.run(drain=True)
 
 
-def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(m: Migration) -> None:
+def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(
+    m: RigMigration,
+) -> None:
     assert migration.phase1(m, wait=True).ok
     search_until(m, 10)
     assert traffic.phase2(m, mode="step").ok
     search_until(m, 10)
     assert traffic.phase2(m, mode="step").ok
     assert m.state.read().read_traffic == 0.5
-    users = sorted({n.user_id for n in m.sample})  # type: ignore[attr-defined]
+    users = sorted({n.user_id for n in m.sample})
     assert any(serves_new(u, 0.5) for u in users)
 
     report = rollback.rollback_quick(m, reason="search quality complaints")
@@ -76,7 +70,7 @@ def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(m: 
 
 
 def test_recover_names_exactly_the_deleted_records_and_requeue_restores_exactly_them(
-    m: Migration,
+    m: RigMigration,
 ) -> None:
     assert migration.phase1(m, wait=True).ok
     index = m.services.index()
@@ -109,7 +103,7 @@ def test_recover_names_exactly_the_deleted_records_and_requeue_restores_exactly_
     assert recovery.recover(m).affected == []
 
 
-def test_recover_requeue_then_reports_zero(m: Migration) -> None:
+def test_recover_requeue_then_reports_zero(m: RigMigration) -> None:
     assert migration.phase1(m, wait=True).ok
     index = m.services.index()
     index.delete(sorted(r.id for r in index.scan())[:7])
@@ -129,7 +123,7 @@ def test_recover_requeue_then_reports_zero(m: Migration) -> None:
     assert [a.problem for a in again.unrecoverable] == ["dead letter (not_json)"]
 
 
-def test_from_dlq_revalidates_and_leaves_what_cannot_succeed(m: Migration) -> None:
+def test_from_dlq_revalidates_and_leaves_what_cannot_succeed(m: RigMigration) -> None:
     m.services.dead_letter.send_batch(
         [
             Outgoing(Job("u", "n1", "fine", 1, 1).to_body(), {"reason": "model_error"}),
@@ -144,7 +138,7 @@ def test_from_dlq_revalidates_and_leaves_what_cannot_succeed(m: Migration) -> No
     assert m.services.dead_letter.depth().total == 1
 
 
-def test_full_rollback_then_phase1_again_completes(m: Migration) -> None:
+def test_full_rollback_then_phase1_again_completes(m: RigMigration) -> None:
     assert migration.phase1(m, wait=True).ok
     report = rollback.rollback_full(m, reason="start over")
     state = m.state.read()
@@ -164,7 +158,7 @@ def test_full_rollback_then_phase1_again_completes(m: Migration) -> None:
     assert m.state.read().consumer_enabled is True
 
 
-def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: Migration) -> None:
+def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: RigMigration) -> None:
     assert migration.phase1(m, wait=True).ok
     with pytest.raises(StateError, match="--yes"):
         rollback.rollback_full(m, delete_service=True)
@@ -177,9 +171,9 @@ def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: Migrati
     assert m.services.store.inspect(m.plan.index.name) is None
 
 
-def test_compare_shows_both_sides_and_their_cosine(m: Migration) -> None:
+def test_compare_shows_both_sides_and_their_cosine(m: RigMigration) -> None:
     assert migration.phase1(m, wait=True).ok
-    note = m.sample[3]  # type: ignore[attr-defined]
+    note = m.sample[3]
     report = recovery.compare(m, note.user_id, note.id)
     assert report.old.present and report.new.present
     assert report.cosine == pytest.approx(1.0, abs=1e-5)

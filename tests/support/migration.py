@@ -8,6 +8,9 @@ integration tests use the real model.
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -15,7 +18,8 @@ import yaml
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
 from phases.context import Migration
-from phases.sample_notes import sample_notes
+from phases.provision import provision
+from phases.sample_notes import sample_notes, search_phrases
 from phases.source import Note, NotesSource, create_notes_table, insert_notes
 from tests.fakes import RecordingEmbedder
 from tests.support.cli import REPO
@@ -74,3 +78,38 @@ def rig(folder: Path, overrides: dict | None = None) -> tuple[Plan, Services]:  
     shutil.rmtree(plan.data_dir, ignore_errors=True)
     embedder = RecordingEmbedder(model_id="all-MiniLM-L6-v2", dimension=384, max_tokens=256)
     return plan, Services(plan, embedders={1: embedder})
+
+
+class RigMigration(Migration):
+    """A migration over a sample app; ``sample`` holds the app's notes."""
+
+    sample: list[Note]
+
+
+@contextmanager
+def started(folder: Path, notes: int = 120, users: int = 6) -> Iterator[RigMigration]:
+    """A provisioned plan over a sample app, before phase 1."""
+    plan, services = rig(folder)
+    sample = sample_app(plan, services, notes=notes, users=users)
+    provision(plan, services)
+    migration = RigMigration(plan, services)
+    migration.sample = sample
+    try:
+        yield migration
+    finally:
+        migration.close()
+        services.close()
+
+
+def search_until(m: RigMigration, comparisons: int, seed: int = 11) -> None:
+    """App searches through the router until the log holds that many comparisons since the
+    current step began."""
+    router = m.router()
+    phrases = search_phrases(m.sample, seed)
+    since = float(m.state.read().notes.get("step_started_at", 0.0))
+    deadline = time.monotonic() + 60
+    while m.comparisons.summary(since).comparisons < comparisons:
+        user, text = next(phrases)
+        router.search(text, user)
+        assert time.monotonic() < deadline, "the app's searches produced too few comparisons"
+    router.close()
