@@ -14,7 +14,7 @@ from rich.text import Text
 
 from cli import context
 from cli.output import Output, timestamp
-from cli.stats import parse_window
+from cli.params import seconds as parse_seconds
 from constellation.monitoring.panels import DashboardData, read_dashboard
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -114,7 +114,7 @@ def dashboard(
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
     services = app_ctx.services(write=False)
-    seconds = parse_window(range_) or 3600.0
+    seconds = parse_seconds(range_) or 3600.0
     out = Output()
     if html is not None:
         from constellation.monitoring.report import write_report
@@ -127,7 +127,7 @@ def dashboard(
     if once:
         out.render(frame(data))
         return
-    pause = parse_window(interval) or 5.0
+    pause = parse_seconds(interval) or 5.0
     with Live(frame(data), console=out.out, screen=False, auto_refresh=False) as live:
         while True:
             time.sleep(pause)

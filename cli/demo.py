@@ -8,6 +8,7 @@ import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import seconds
 from phases.demo import demo as run_demo
 
 
@@ -15,6 +16,9 @@ def demo(
     ctx: typer.Context,
     notes: Annotated[int, typer.Option("--notes", min=10, help="Notes in the sample app.")] = 1500,
     users: Annotated[int, typer.Option("--users", min=1, help="Users owning them.")] = 20,
+    dwell: Annotated[
+        str, typer.Option("--dwell", help="Phase 2: dwell per traffic step (3s, 1m, ...).")
+    ] = "3s",
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete the plan's data folder first.")
     ] = False,
@@ -30,6 +34,7 @@ def demo(
             app_ctx.services(),
             notes=notes,
             users=users,
+            dwell=seconds(dwell) or 0.0,
             reset=reset,
             on_event=tracker.note if out.err.is_terminal else out.info,
             on_progress=tracker.advance,

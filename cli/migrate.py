@@ -9,6 +9,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output, Tracker
+from cli.params import seconds
 from constellation.worker import WorkerStatus
 from phases import migration, traffic
 from phases import status as status_verb
@@ -105,7 +106,7 @@ def phase(
                 m,
                 mode="auto" if auto else "to" if to is not None else "step",
                 to=to,
-                dwell=None if dwell is None else _seconds(dwell),
+                dwell=None if dwell is None else seconds(dwell),
                 dry_run=dry_run,
                 force=force,
                 reason=reason,
@@ -152,12 +153,3 @@ def _worker_progress(tracker: Tracker) -> Callable[[WorkerStatus], None]:
         seen[0] = done
 
     return on_status
-
-
-def _seconds(text: str) -> float:
-    from constellation.plan import parse_duration
-
-    try:
-        return float(parse_duration(text))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None

@@ -9,7 +9,7 @@ import typer
 
 from cli import context, logs
 from cli.output import Output, timestamp
-from cli.stats import parse_window
+from cli.params import seconds as parse_seconds
 from constellation.monitoring.alerts import AlertReport, check_alerts, condition, watch_alerts
 
 
@@ -41,7 +41,7 @@ def monitor(
             )
             raise typer.Exit(1)
         return
-    seconds = parse_window(interval) or 30.0
+    seconds = parse_seconds(interval) or 30.0
     watch_alerts(plan, services, interval=seconds, on_report=lambda report: render(out, report))
 
 

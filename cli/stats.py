@@ -8,19 +8,8 @@ import typer
 
 from cli import context
 from cli.output import Output
-from constellation.errors import ConstellationError
-from constellation.monitoring.queries import parse_duration
+from cli.params import seconds
 from constellation.monitoring.stats import Percentiles, ServiceStats, read_stats
-
-
-def parse_window(value: str | None) -> float | None:
-    """A ``--window``/``--range`` value in seconds (``300``, ``5m``, ``2h``)."""
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ConstellationError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def stats(
@@ -37,7 +26,7 @@ def stats(
     """Queue and dead-letter depth, job counts, error rate, latency percentiles, index size."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    result = read_stats(plan, app_ctx.services(write=False), parse_window(window))
+    result = read_stats(plan, app_ctx.services(write=False), seconds(window))
     out = Output(json_out)
     out.info(f"metrics from {result.source}")
     for note in result.notes:

@@ -112,11 +112,16 @@ def demo(
     *,
     notes: int = 1500,
     users: int = 20,
+    dwell: float = 3.0,
     reset: bool = False,
     on_event: Callable[[str], None] = lambda _: None,
     on_progress: Progress | None = None,
 ) -> DemoSummary:
-    """Build a sample app, then migrate it through all four phases, with a summary at the end."""
+    """Build a sample app, then migrate it through all four phases, with a summary at the end.
+
+    Phase 2 runs ``--auto`` with a dwell of ``dwell`` seconds per step (a week in production)
+    while the app searches and edits through the router.
+    """
     started = time.monotonic()
     summary = DemoSummary(notes=notes, users=users)
 
@@ -164,7 +169,7 @@ def demo(
         worker_session(plan, services, m.state, failures=m.failures) as worker,
     ):
         m.observe_query = observe
-        app = _migrate_reads(m, worker, sample, on_event, on_progress, phase_done)
+        app = _migrate_reads(m, worker, dwell, sample, on_event, on_progress, phase_done)
     worker_failures = worker.stats.failures
 
     t = time.monotonic()
@@ -193,6 +198,7 @@ def demo(
 def _migrate_reads(
     m: Migration,
     worker: Worker,
+    dwell: float,
     sample: list[Note],
     on_event: Callable[[str], None],
     on_progress: Progress | None,
@@ -209,16 +215,16 @@ def _migrate_reads(
     try:
         t = time.monotonic()
         needed = plan.migration.traffic.min_comparisons
-        report: PhaseReport | None = None
-        for _ in range(len(plan.migration.traffic.steps) + 1):
-            _wait_for_comparisons(m, needed)
-            report = traffic.phase2(m, mode="step")
-            state = m.state.read()
-            gate = report.gate
-            passed = ", ".join(f"{c.name} {c.value}" for c in gate.checks[:2]) if gate else ""
-            on_event(f"phase 2: read traffic {state.read_traffic:.0%} ({passed})")
-            if not report.ok or state.status == "passed":
-                break
+        _wait_for_comparisons(m, needed)  # the first gate reads phase 1's shadow comparisons
+        report = traffic.phase2(
+            m,
+            mode="auto",
+            dwell=dwell,
+            on_step=lambda step: on_event(f"phase 2: {step.detail} (gate passed)"),
+        )
+        gate = report.gate
+        values = ", ".join(f"{c.name} {c.value}" for c in gate.checks) if gate else ""
+        on_event(f"phase 2: {report.message} ({values})")
         phase_done("phase 2 read migration", report, t)
 
         t = time.monotonic()

@@ -134,6 +134,10 @@ def phase2(
     return report
 
 
+#: a dwell waits at most this many times its length for the gate's minimum of comparisons
+MAX_DWELL_STRETCH = 3.0
+
+
 def _dwell(
     m: Migration,
     target: float,
@@ -141,23 +145,29 @@ def _dwell(
     check_every: float | None,
     on_tick: Callable[[Tick], None] | None,
 ) -> Gate | None:
-    """Wait ``dwell`` seconds at a step; the gate once it fails with enough comparisons."""
+    """Wait at a step for ``dwell`` seconds and until the gate has its minimum of comparisons
+    (quiet traffic is no evidence either way; at most ``MAX_DWELL_STRETCH`` times the dwell).
+    Returns the gate as soon as it fails with enough comparisons, else None."""
     interval = check_every if check_every is not None else max(0.5, min(60.0, dwell / 20))
     started = m.clock()
-    while (elapsed := m.clock() - started) < dwell:
-        m.sleep(min(interval, dwell - elapsed))
+    limit = dwell * MAX_DWELL_STRETCH
+    while True:
+        elapsed = m.clock() - started
+        gate = current_gate(m)
+        enough = gate.checks[0].passed
+        if elapsed >= limit or (elapsed >= dwell and enough):
+            return None
+        m.sleep(min(interval, max(dwell - elapsed, interval)))
         gate = current_gate(m)
         if on_tick:
             on_tick(Tick(target, m.clock() - started, dwell, gate))
-        enough = gate.checks[0].passed
-        if enough and not gate.passed:
+        if gate.checks[0].passed and not gate.passed:
             return gate
         if m.state.read().read_traffic != target:
             raise StateError(
                 "read traffic was changed by another command during the dwell",
                 "check `constellation migrate status`",
             )
-    return None
 
 
 def _abort(m: Migration, report: PhaseReport, gate: Gate, when: str) -> PhaseReport:

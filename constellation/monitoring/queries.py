@@ -8,7 +8,6 @@ that the exported rule file and Grafana dashboard contain, so the three cannot d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from constellation.monitoring import MonitoringError
@@ -123,18 +122,16 @@ def _aggregate(op: str, by: str | None, expr: str) -> str:
     return f"{op} by ({by}) ({expr})" if by else f"{op}({expr})"
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
 def parse_duration(text: str) -> float:
     """Seconds from ``300``, ``30s``, ``15m``, ``2h`` or ``7d`` (as plans write durations)."""
-    match = _DURATION.match(text)
-    if not match:
+    from constellation.plan import parse_duration as plan_duration
+
+    try:
+        return float(plan_duration(text))
+    except ValueError as exc:
         raise MonitoringError(
             f"not a duration: {text!r}", "give seconds, or a number with s, m, h or d (e.g. 15m)"
-        )
-    return float(match.group(1)) * _UNITS.get(match.group(2) or "s", 1.0)
+        ) from exc
 
 
 def format_duration(seconds: float) -> str:
