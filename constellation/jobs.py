@@ -109,6 +109,22 @@ def job_from_dict(data: Any, *, versions: Collection[int]) -> Job | Rejection:
     return Job(data["userId"], data["noteId"], data["text"], data["created"], data["version"])
 
 
+def ids_of(body: str) -> tuple[str | None, str | None, int | None]:
+    """User, note and version of a body that may break the contract, as far as it has them."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    user, note, version = data.get("userId"), data.get("noteId"), data.get("version")
+    return (
+        user if isinstance(user, str) else None,
+        note if isinstance(note, str) else None,
+        version if isinstance(version, int) and not isinstance(version, bool) else None,
+    )
+
+
 _TYPE_NAMES = {str: "a string", int: "an integer"}
 
 

@@ -10,14 +10,13 @@ may duplicate a job, which the worker's idempotency makes harmless, and never lo
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from constellation import records
-from constellation.jobs import Job, Rejection, parse_job
+from constellation.jobs import Job, Rejection, ids_of, parse_job
 from constellation.preprocess import prepare
 from constellation.producer import send_jobs, validate
 from constellation.queues.moves import move_messages
@@ -185,11 +184,9 @@ def _from_dlq(m: Migration, report: RequeueReport, dry_run: bool) -> RequeueRepo
 
 
 def _ids(message: Message) -> tuple[str, str, int]:
-    try:
-        data = json.loads(message.body)
-        return str(data.get("userId")), str(data.get("noteId")), int(data.get("version") or 0)
-    except (ValueError, AttributeError, TypeError):
-        return "?", "?", 0
+    """User, note and version of a dead letter, for display ("?" where it has none)."""
+    user, note, version = ids_of(message.body)
+    return user or "?", note or "?", version or 0
 
 
 def recover(

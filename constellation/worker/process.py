@@ -18,23 +18,20 @@ which finds records older than the source.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 
 from constellation import records
 from constellation.embedders.port import Embedder
-from constellation.errors import ModelError, QueueError, VectorIndexError
+from constellation.errors import ModelError, VectorIndexError
 from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRecord
-from constellation.jobs import Job, Rejection, parse_job
-from constellation.preprocess import Prepared, prepare
-from constellation.queues.port import Message, Outgoing, Queue
+from constellation.jobs import Rejection, parse_job
+from constellation.preprocess import prepare
+from constellation.queues.port import Message, Queue
 from constellation.worker.events import (
     EMPTY,
     INDEX_ERROR,
@@ -44,42 +41,9 @@ from constellation.worker.events import (
     TIMEOUT,
     BatchTiming,
     FailureSink,
-    JobFailure,
     Recorder,
 )
-
-
-@dataclass
-class _Pending:
-    """A valid job on its way to the index."""
-
-    message: Message
-    job: Job
-    id: str
-    #: older deliveries of the same record in this batch; they share this job's fate
-    duplicates: list[Message] = field(default_factory=list)
-    prepared: Prepared | None = None
-    hash: str = ""
-
-
-@dataclass(frozen=True)
-class _Failure:
-    pending: _Pending
-    error_type: str
-    detail: str
-
-
-@dataclass
-class BatchResult:
-    """What happened to one batch (mainly for tests and logs)."""
-
-    stored: int = 0
-    skipped: int = 0
-    empty: int = 0
-    rejected: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    timing: BatchTiming | None = None
+from constellation.worker.outcomes import Acknowledger, BatchResult, Failure, Pending
 
 
 class BatchProcessor:
@@ -99,43 +63,46 @@ class BatchProcessor:
         failures: FailureSink | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.queue = queue
-        self.dead_letter = dead_letter
         self.index_for = index_for
         self.embedder_for = embedder_for
         self.models = dict(models)
         self.max_job_bytes = max_job_bytes
-        self.max_retries = max_retries
         self.recorder = recorder
-        self.failures = failures
-        self.clock = clock
+        self.acks = Acknowledger(
+            queue=queue,
+            dead_letter=dead_letter,
+            max_retries=max_retries,
+            recorder=recorder,
+            failures=failures,
+            clock=clock,
+        )
         self._write_lock = threading.Lock()
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """Handle one batch; never raises for a per-message problem."""
         started = time.perf_counter()
         result = BatchResult()
-        pending: dict[str, _Pending] = {}
+        pending: dict[str, Pending] = {}
         for message in messages:
             parsed = parse_job(message.body, versions=self.models, max_bytes=self.max_job_bytes)
             if isinstance(parsed, Rejection):
                 result.rejected += 1
-                self._reject(message, parsed)
+                self.acks.reject(message, parsed)
                 continue
             _add_newest(
                 pending,
-                _Pending(
+                Pending(
                     message,
                     parsed,
                     records.record_id(parsed.user_id, parsed.note_id, parsed.version),
                 ),
             )
 
-        by_version: dict[int, list[_Pending]] = {}
+        by_version: dict[int, list[Pending]] = {}
         for item in pending.values():
             by_version.setdefault(item.job.version, []).append(item)
-        done: list[tuple[_Pending, str]] = []
-        failures: list[_Failure] = []
+        done: list[tuple[Pending, str]] = []
+        failures: list[Failure] = []
         model_seconds = upsert_seconds = 0.0
         embedded = upserted = 0
         for version, items in by_version.items():
@@ -147,9 +114,9 @@ class BatchProcessor:
             embedded += outcome.embedded
             upserted += outcome.upserted
 
-        self._acknowledge(done, result)
+        self.acks.acknowledge(done, result)
         for failure in failures:
-            self._fail(failure, result)
+            self.acks.fail(failure, result)
         result.timing = BatchTiming(
             received=len(messages),
             embedded=embedded,
@@ -162,7 +129,7 @@ class BatchProcessor:
         return result
 
     # one model version ------------------------------------------------------------------------
-    def _process_version(self, version: int, items: list[_Pending]) -> _VersionOutcome:
+    def _process_version(self, version: int, items: list[Pending]) -> _VersionOutcome:
         out = _VersionOutcome()
         model = self.models[version]
         try:
@@ -186,16 +153,13 @@ class BatchProcessor:
             out.fail(items, _index_error_type(exc), str(exc))
             return out
 
-        to_embed: list[_Pending] = []
+        to_embed: list[Pending] = []
         #: (record, job, outcome once stored)
-        writes: list[tuple[VectorRecord, _Pending, str]] = []
-        empties: list[_Pending] = []
+        writes: list[tuple[VectorRecord, Pending, str]] = []
+        empties: list[Pending] = []
         for item in items:
             existing = stored.get(item.id)
-            newer_stored = (
-                existing is not None and records.created_of(existing.metadata) > item.job.created
-            )
-            if newer_stored:
+            if _newer(existing, item.job.created):
                 out.done.append((item, SKIPPED))
             elif item.prepared is not None and item.prepared.empty:
                 empties.append(item)
@@ -216,7 +180,7 @@ class BatchProcessor:
             started = time.perf_counter()
             for item, vector, error in self._embed(embedder, to_embed):
                 if error is not None or vector is None:
-                    out.failures.append(_Failure(item, MODEL_ERROR, error or "no vector"))
+                    out.failures.append(Failure(item, MODEL_ERROR, error or "no vector"))
                 else:
                     writes.append((self._record(item, vector, model), item, PROCESSED))
             out.model_seconds = time.perf_counter() - started
@@ -237,16 +201,16 @@ class BatchProcessor:
     def _write(
         self,
         index: VectorIndex,
-        writes: list[tuple[VectorRecord, _Pending, str]],
-        empties: list[_Pending],
-    ) -> tuple[list[tuple[_Pending, str]], int]:
+        writes: list[tuple[VectorRecord, Pending, str]],
+        empties: list[Pending],
+    ) -> tuple[list[tuple[Pending, str]], int]:
         """Re-read what is stored now (another batch may have written meanwhile), then write.
 
         Returns each job's outcome and how many records were upserted; raises before any
         outcome counts if the index fails.
         """
         current = index.get([r.id for r, _, _ in writes] + [i.id for i in empties])
-        done: list[tuple[_Pending, str]] = []
+        done: list[tuple[Pending, str]] = []
         keep = []
         for record, item, kind in writes:
             if _newer(current.get(record.id), item.job.created):
@@ -269,8 +233,8 @@ class BatchProcessor:
         return done, len(keep)
 
     def _embed(
-        self, embedder: Embedder, items: list[_Pending]
-    ) -> list[tuple[_Pending, np.ndarray | None, str | None]]:
+        self, embedder: Embedder, items: list[Pending]
+    ) -> list[tuple[Pending, np.ndarray | None, str | None]]:
         """One model call for the batch; if it fails, find the texts that fail on their own."""
         texts = [i.prepared.text if i.prepared else "" for i in items]
         try:
@@ -282,7 +246,7 @@ class BatchProcessor:
         except Exception as batch_error:
             if len(items) == 1:
                 return [(items[0], None, f"model failed: {batch_error}")]
-        results: list[tuple[_Pending, np.ndarray | None, str | None]] = []
+        results: list[tuple[Pending, np.ndarray | None, str | None]] = []
         for item, text in zip(items, texts, strict=True):
             try:
                 results.append(_checked(item, embedder.embed([text])[0], embedder.dimension))
@@ -290,122 +254,24 @@ class BatchProcessor:
                 results.append((item, None, f"model failed: {exc}"))
         return results
 
-    def _record(self, item: _Pending, vector: Vector, model: str) -> VectorRecord:
+    def _record(self, item: Pending, vector: Vector, model: str) -> VectorRecord:
         return VectorRecord(item.id, vector, records.metadata(item.job, item.hash, model))
-
-    # acknowledgements -------------------------------------------------------------------------
-    def _acknowledge(self, done: list[tuple[_Pending, str]], result: BatchResult) -> None:
-        receipts = []
-        for item, _ in done:
-            receipts.append(item.message.receipt)
-            receipts.extend(m.receipt for m in item.duplicates)
-        if receipts:
-            # Not deleted means redelivered later, and then skipped by its content hash.
-            with suppress(QueueError):
-                self.queue.delete_batch(receipts)
-        now = self.clock()
-        for item, outcome in done:
-            truncated = bool(item.prepared and item.prepared.truncated)
-            for message in (item.message, *item.duplicates):
-                latency = max(0.0, now - message.sent_at)
-                kind = outcome if message is item.message else SKIPPED
-                self.recorder.job_done(
-                    kind, latency, truncated=truncated and message is item.message
-                )
-                if kind == PROCESSED:
-                    result.stored += 1
-                elif kind == EMPTY:
-                    result.empty += 1
-                else:
-                    result.skipped += 1
-
-    def _fail(self, failure: _Failure, result: BatchResult) -> None:
-        job = failure.pending.job
-        for message in (failure.pending.message, *failure.pending.duplicates):
-            result.failed += 1
-            moved = False
-            if message.receive_count > self.max_retries:  # its last allowed attempt
-                moved = self._dead_letter(message, failure.error_type, failure.detail)
-                result.dead_lettered += moved
-            # Otherwise it stays invisible: the queue redelivers it after its visibility timeout.
-            self.recorder.job_failed(failure.error_type, dead_lettered=moved)
-            self._log_failure(message, failure.error_type, failure.detail, moved, job)
-
-    def _reject(self, message: Message, rejection: Rejection) -> None:
-        moved = self._dead_letter(message, rejection.reason, rejection.detail)
-        self.recorder.job_failed(rejection.reason, dead_lettered=moved)
-        self._log_failure(message, rejection.reason, rejection.detail, moved, None)
-
-    def _log_failure(
-        self, message: Message, error_type: str, detail: str, moved: bool, job: Job | None
-    ) -> None:
-        if self.failures is None:
-            return
-        ids = (job.user_id, job.note_id, job.version) if job else _ids_of(message.body)
-        with suppress(Exception):  # the failure log must never stop the worker
-            self.failures.failed(
-                JobFailure(
-                    self.clock(),
-                    error_type,
-                    detail[:1000],
-                    moved,
-                    message.id,
-                    message.receive_count,
-                    *ids,
-                )
-            )
-
-    def _dead_letter(self, message: Message, reason: str, detail: str) -> bool:
-        """Send to the dead-letter queue with the reason, then delete: never the other way round."""
-        attributes = {
-            "reason": reason,
-            "detail": detail[:1000],
-            "sourceQueue": self.queue.name,
-            "sourceMessageId": message.id,
-            "receiveCount": str(message.receive_count),
-            "failedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        try:
-            self.dead_letter.send_batch([Outgoing(message.body, attributes)]).succeeded[0]
-        except (QueueError, IndexError):
-            return False  # stays on the queue; its redrive policy is the backstop
-        # If the delete fails, a copy stays behind and is dead-lettered again: a duplicate in
-        # the dead-letter queue, never a lost job.
-        with suppress(QueueError):
-            self.queue.delete(message.receipt)
-        return True
 
 
 @dataclass
 class _VersionOutcome:
-    done: list[tuple[_Pending, str]] = field(default_factory=list)
-    failures: list[_Failure] = field(default_factory=list)
+    done: list[tuple[Pending, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     model_seconds: float = 0.0
     upsert_seconds: float = 0.0
     embedded: int = 0
     upserted: int = 0
 
-    def fail(self, items: list[_Pending], error_type: str, detail: str) -> None:
-        self.failures += [_Failure(item, error_type, detail) for item in items]
+    def fail(self, items: list[Pending], error_type: str, detail: str) -> None:
+        self.failures += [Failure(item, error_type, detail) for item in items]
 
 
-def _ids_of(body: str) -> tuple[str | None, str | None, int | None]:
-    """User, note and version of a rejected body, as far as it has them."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, None, None
-    if not isinstance(data, dict):
-        return None, None, None
-    user, note, version = data.get("userId"), data.get("noteId"), data.get("version")
-    return (
-        user if isinstance(user, str) else None,
-        note if isinstance(note, str) else None,
-        version if isinstance(version, int) and not isinstance(version, bool) else None,
-    )
-
-
-def _add_newest(pending: dict[str, _Pending], item: _Pending) -> None:
+def _add_newest(pending: dict[str, Pending], item: Pending) -> None:
     """Keep one job per record id in a batch: the newest edit (the later one on a tie)."""
     current = pending.get(item.id)
     if current is None:
@@ -422,8 +288,8 @@ def _newer(stored: StoredRecord | None, created: int) -> bool:
 
 
 def _checked(
-    item: _Pending, row: np.ndarray, dimension: int
-) -> tuple[_Pending, np.ndarray | None, str | None]:
+    item: Pending, row: np.ndarray, dimension: int
+) -> tuple[Pending, np.ndarray | None, str | None]:
     if row.shape != (dimension,) or not np.all(np.isfinite(row)):
         return item, None, f"model returned an unusable vector (shape {row.shape})"
     return item, row, None
