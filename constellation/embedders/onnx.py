@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constellation.embedders.sentence_transformers import _offline, model_folder
+from constellation.embedders.truncation import cut_to_tokens
 from constellation.errors import ModelError
 
 if TYPE_CHECKING:
@@ -158,17 +159,8 @@ class OnnxEmbedder:
 
     def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
         self._load()
-        limit = self.max_tokens
-        result = []
-        for text, encoding in zip(
-            texts, self._counter.encode_batch(list(texts), add_special_tokens=False), strict=True
-        ):
-            offsets = encoding.offsets
-            if len(offsets) <= limit:
-                result.append((text, False))
-            else:
-                result.append((text[: offsets[limit - 1][1]], True))
-        return result
+        encodings = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        return cut_to_tokens(texts, [e.offsets for e in encodings], self.max_tokens)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One vector per text.

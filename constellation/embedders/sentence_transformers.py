@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from constellation.embedders.truncation import cut_to_tokens
 from constellation.errors import ModelError
 
 if TYPE_CHECKING:
@@ -141,13 +142,7 @@ class SentenceTransformerEmbedder:
             truncation=False,
             verbose=False,
         )
-        result = []
-        for text, offsets in zip(texts, encoded["offset_mapping"], strict=True):
-            if len(offsets) <= limit:
-                result.append((text, False))
-            else:
-                result.append((text[: offsets[limit - 1][1]], True))
-        return result
+        return cut_to_tokens(texts, encoded["offset_mapping"], limit)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._model_thread.submit(self._encode, list(texts)).result()
