@@ -80,6 +80,11 @@ class Router:
         self._cached: tuple[float, MigrationState] | None = None
         self._lock = threading.Lock()
 
+    def _count(self, name: str) -> None:
+        # The app calls the router from many threads; Counter's += is not atomic.
+        with self._lock:
+            self.counters[name] += 1
+
     # state, cached -------------------------------------------------------------------------
     def state(self) -> MigrationState:
         """The migration state, read again when older than ``state_refresh`` seconds."""
@@ -114,7 +119,7 @@ class Router:
                 action()
             except Exception as exc:
                 failures += 1
-                self.counters[f"write_{side}_failed"] += 1
+                self._count(f"write_{side}_failed")
                 log.warning(
                     "dual write: %s side failed for note %s: %s",
                     side,
@@ -124,7 +129,7 @@ class Router:
                 )
                 if failures == 2:
                     raise
-        self.counters["writes"] += 1
+        self._count("writes")
 
     def _enqueue(self, note: Note, state: MigrationState) -> None:
         jobs = [Outgoing(note.job(v).to_body()) for v in state.write_versions]
@@ -139,7 +144,7 @@ class Router:
             raise ValueError("a search needs a user id")
         state = self.state()
         use_new = serves_new(user_id, state.read_traffic)
-        self.counters["searches"] += 1
+        self._count("searches")
         if state.write_mode != "dual":  # only one system holds current data
             if use_new:
                 return self.new_search(text, user_id, top_k)
@@ -178,7 +183,7 @@ class Router:
         if answer is not None and answer.error is None:
             self._compare_later(state, "new", old, new)
             return answer.results or []
-        self.counters["fallback_to_old"] += 1
+        self._count("fallback_to_old")
         fallback: _Outcome = old.result()
         self._compare_later(state, "old", old, new)
         if fallback.error is not None:
@@ -188,7 +193,7 @@ class Router:
     def _submit(self, fn: Search, text: str, user_id: str, top_k: int) -> Future[_Outcome] | None:
         """Run a search on the shadow pool; None (and counted) when the pool is saturated."""
         if not self._slots.acquire(blocking=False):
-            self.counters["shadow_dropped"] += 1
+            self._count("shadow_dropped")
             return None
         future = self._pool.submit(_run, fn, text, user_id, top_k)
         future.add_done_callback(lambda _f: self._slots.release())
