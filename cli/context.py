@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.output import Output
-
 if TYPE_CHECKING:
     from constellation.plan import Plan
     from constellation.services import Services
@@ -64,7 +62,3 @@ def get(ctx: typer.Context) -> AppContext:
 
         root.obj = AppContext(DEFAULT_PLAN, None)
     return root.obj
-
-
-def output(json_mode: bool = False) -> Output:
-    return Output(json_mode)

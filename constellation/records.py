@@ -28,19 +28,9 @@ def _escape(part: str) -> str:
     return part.replace("%", "%25").replace(":", "%3A")
 
 
-def _unescape(part: str) -> str:
-    return part.replace("%3A", ":").replace("%25", "%")
-
-
 def record_id(user_id: str, note_id: str, version: int) -> str:
     """The id of the record for this note and model version (collision-free)."""
     return f"{_escape(user_id)}:{_escape(note_id)}:v{version}"
-
-
-def parse_record_id(value: str) -> tuple[str, str, int]:
-    """The inverse of :func:`record_id`."""
-    user, note, version = value.split(":")
-    return _unescape(user), _unescape(note), int(version.removeprefix("v"))
 
 
 def content_hash(text: str, model: str) -> str:

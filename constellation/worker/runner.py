@@ -145,10 +145,6 @@ class Worker:
         with self._changed:
             self._changed.notify_all()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     # the loop --------------------------------------------------------------------------------
     def run(self, *, drain: bool = False, max_messages: int | None = None) -> RunSummary:
         """Consume until stopped (or, with ``drain``, until the queue is empty and nothing is in
