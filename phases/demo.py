@@ -23,6 +23,7 @@ from phases import migration, traffic
 from phases.comparisons import percentile
 from phases.context import Migration
 from phases.migration import PhaseReport, Progress
+from phases.migration_steps import Drain
 from phases.provision import provision
 from phases.router import Router
 from phases.sample_notes import sample_notes, search_phrases
@@ -235,7 +236,8 @@ def _migrate_reads(
     finally:
         app.stop()
         router.close()
-        _drain(m)
+        # Let the worker finish the app's edits before the write mode changes.
+        Drain(None, m.services.queue, poll=0.2, timeout=120).apply()
         worker.stop()
         worker_thread.join(timeout=60)
     return app
@@ -258,11 +260,4 @@ def _wait_for_comparisons(m: Migration, needed: int, timeout: float = 300.0) -> 
             raise StateError(
                 f"fewer than {needed} comparisons after {timeout:.0f}s of app searches"
             )
-        time.sleep(0.2)
-
-
-def _drain(m: Migration, timeout: float = 120.0) -> None:
-    """Let the background worker finish the app's edits before the write mode changes."""
-    deadline = time.monotonic() + timeout
-    while m.services.queue.depth().total and time.monotonic() < deadline:
         time.sleep(0.2)

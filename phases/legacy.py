@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from constellation import adapters, records
 from constellation.errors import IndexNotFound
-from constellation.index.port import IndexSpec, StoredRecord, VectorIndex
+from constellation.index.port import IndexSpec, StoredRecord, VectorIndex, VectorRecord
 from constellation.plan import Plan
 from constellation.preprocess import prepare
 from constellation.query import SearchResult, search
@@ -68,31 +68,30 @@ class ChromaLegacy:
     def write_many(self, notes: list[Note]) -> None:
         """Embed in the caller and write straight into the index: the old way."""
         prepared = prepare([n.content for n in notes], self.embedder)
+        emptied = [self._id(n) for n, p in zip(notes, prepared, strict=True) if p.empty]
+        if emptied:
+            self.index.delete(emptied)
         keep = [(n, p) for n, p in zip(notes, prepared, strict=True) if not p.empty]
-        ids_empty = [
-            records.record_id(n.user_id, n.id, self.version)
-            for n, p in zip(notes, prepared, strict=True)
-            if p.empty
-        ]
-        if ids_empty:
-            self.index.delete(ids_empty)
         if not keep:
             return
         vectors = self.embedder.embed([p.text for _, p in keep])
-        from constellation.index.port import VectorRecord
-
         self.index.upsert(
             [
                 VectorRecord(
-                    records.record_id(n.user_id, n.id, self.version),
+                    self._id(note),
                     vector,
                     records.metadata(
-                        n.job(self.version), records.content_hash(p.text, self.model), self.model
+                        note.job(self.version),
+                        records.content_hash(text.text, self.model),
+                        self.model,
                     ),
                 )
-                for (n, p), vector in zip(keep, vectors, strict=True)
+                for (note, text), vector in zip(keep, vectors, strict=True)
             ]
         )
+
+    def _id(self, note: Note) -> str:
+        return records.record_id(note.user_id, note.id, self.version)
 
     def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         return search(text, user_id=user_id, index=self.index, embedder=self.embedder, top_k=top_k)
