@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
-from constellation.worker import RunSummary, WorkerStatus, stop_on_signals
+from constellation.worker import RunSummary, WorkerStatus
 from phases.consistency import ConsistencyReport, Search, check_consistency
 from phases.context import Migration
 from phases.gates import Gate, GateCheck, cutover_checklist, phase1_gate
 from phases.migration_steps import ArchiveLegacy, Backfill, ChangeState, Drain, archive_count
-from phases.service import worker_session
+from phases.service import run_worker
 from phases.state import MigrationState
 from phases.steps import Step, StepResult, run_steps
 from phases.transitions import require_start
@@ -88,14 +89,15 @@ def in_process_worker(
 ) -> Callable[[], RunSummary]:
     """A function that drains the queue with a worker in this process."""
 
-    def run() -> RunSummary:
-        session = worker_session(
-            m.plan, m.services, m.state, failures=m.failures, on_status=on_status
-        )
-        with session as worker, stop_on_signals(worker):
-            return worker.run(drain=True)
-
-    return run
+    return partial(
+        run_worker,
+        m.plan,
+        m.services,
+        m.state,
+        drain=True,
+        failures=m.failures,
+        on_status=on_status,
+    )
 
 
 def _start(state: MigrationState, phase: int) -> dict[str, object]:
