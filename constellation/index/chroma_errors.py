@@ -1,0 +1,85 @@
+"""chromadb's errors turned into ours, and the retry of Chroma's one transient read error.
+
+chromadb and httpx are imported inside :meth:`ChromaErrors.convert`, only once something has
+failed, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from constellation.errors import (
+    ConstellationError,
+    DimensionMismatch,
+    IndexNotFound,
+    VectorIndexError,
+)
+
+PROVISION_HINT = "run `constellation provision` first"
+
+
+class ChromaErrors:
+    """Turns whatever chromadb raises into our errors, with the next step to take."""
+
+    def __init__(self, location: str, url: str | None) -> None:
+        self.location = location
+        self.url = url
+
+    @contextmanager
+    def translated(self, doing: str, index: str | None = None) -> Iterator[None]:
+        """Re-raise a chromadb (or HTTP) failure while ``doing`` as a :class:`VectorIndexError`."""
+        try:
+            yield
+        except ConstellationError:
+            raise
+        except Exception as exc:
+            raise self.convert(exc, doing, index) from exc
+
+    def convert(self, exc: Exception, doing: str, index: str | None) -> VectorIndexError:
+        import httpx
+        from chromadb import errors as chroma_errors
+
+        detail = str(exc) or type(exc).__name__
+        if self.url and (isinstance(exc, httpx.TransportError) or "Could not connect" in detail):
+            return VectorIndexError(
+                f"Chroma server at {self.url} is unreachable ({detail})",
+                "start it with `chroma run` or fix index.url in the plan",
+            )
+        if isinstance(exc, chroma_errors.ChromaAuthError | chroma_errors.AuthorizationError):
+            return VectorIndexError(
+                f"Chroma server at {self.url} refused the credentials while trying to {doing}",
+                "check index.auth_token in the plan",
+            )
+        if isinstance(exc, chroma_errors.NotFoundError) and index is not None:
+            return IndexNotFound(f"index {index} does not exist at {self.location}", PROVISION_HINT)
+        if "dimension" in detail.lower():
+            return DimensionMismatch(
+                f"Chroma refused to {doing}: {detail}",
+                "the plan's model dimension must match the index; re-provision or fix the plan",
+            )
+        where = (
+            "the Chroma server's log" if self.url else f"that {self.location} is a Chroma folder"
+        )
+        return VectorIndexError(
+            f"Chroma failed to {doing} at {self.location}: {detail}", f"check {where}"
+        )
+
+
+#: a read on a freshly created collection can fail while Chroma has not yet written its HNSW
+#: segment to disk (chroma-core/chroma#4212); it succeeds moments later
+_TRANSIENT = "Nothing found on disk"
+
+
+def read_retrying_transient(call: Callable[[], Any], attempts: int = 4) -> Any:
+    """Run a read, retrying Chroma's known transient segment error with a short backoff."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if _TRANSIENT not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 3**attempt)
+    raise AssertionError("unreachable")
