@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -74,3 +75,25 @@ def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Invoke:
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in this process get the session's loaded model for the plan's bundled
+    all-MiniLM-L6-v2 (one load per test run instead of one per command)."""
+    from constellation import services as services_module
+    from tests.support.model import MODEL, MODEL_PACKAGE, real_embedder
+
+    build = services_module.build_embedder
+
+    def build_embedder(plan: Any, version: int) -> Any:
+        model = plan.model(version)
+        if (model.backend, model.name, model.package) == (
+            "sentence-transformers",
+            MODEL,
+            MODEL_PACKAGE,
+        ):
+            return real_embedder()
+        return build(plan, version)
+
+    monkeypatch.setattr(services_module, "build_embedder", build_embedder)

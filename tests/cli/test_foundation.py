@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import REPO, Invoke
 
 
@@ -40,6 +42,7 @@ def test_plan_validate_names_the_misspelt_key_and_its_line(invoke: Invoke, tmp_p
     )
 
 
+@pytest.mark.usefixtures("shared_model")
 def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan: Path) -> None:
     first = invoke("provision", "--plan", str(local_plan), "--json")
     assert first.exit_code == 0, first.output
@@ -72,6 +75,7 @@ def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan
     }
 
 
+@pytest.mark.usefixtures("shared_model")
 def test_dry_run_touches_nothing(invoke: Invoke, local_plan: Path) -> None:
     result = invoke("--plan", str(local_plan), "provision", "--dry-run")
     assert result.exit_code == 0, result.output
@@ -87,6 +91,7 @@ def test_describe_before_provision_says_what_is_missing(invoke: Invoke, local_pl
     assert not (local_plan.parent / "data").exists()
 
 
+@pytest.mark.usefixtures("shared_model")
 def test_conflicting_index_is_reported_and_nothing_is_created(
     invoke: Invoke, local_plan: Path
 ) -> None:

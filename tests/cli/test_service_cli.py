@@ -14,35 +14,15 @@ from typing import Any
 import pytest
 
 import constellation
-from constellation import services as services_module
 from constellation.client import JobRejected
 from constellation.jobs import Job
 from constellation.plan import load_plan
 from constellation.producer import Rejected
-from tests.integration.conftest import MODEL, MODEL_PACKAGE, real_embedder
 from tests.support.cli import Invoke
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("shared_model")]
 
 CREATED = 1_700_000_000_000
-
-
-@pytest.fixture(autouse=True)
-def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every command gets the session's loaded model instead of loading its own copy."""
-    build = services_module.build_embedder
-
-    def build_embedder(plan: Any, version: int) -> Any:
-        model = plan.model(version)
-        if (model.backend, model.name, model.package) == (
-            "sentence-transformers",
-            MODEL,
-            MODEL_PACKAGE,
-        ):
-            return real_embedder()
-        return build(plan, version)
-
-    monkeypatch.setattr(services_module, "build_embedder", build_embedder)
 
 
 @pytest.fixture

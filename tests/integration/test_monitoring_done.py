@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from constellation import services as services_module
 from constellation.jobs import Job
 from constellation.queues.port import Outgoing
 from constellation.queues.sqlite import SqliteBroker
@@ -20,7 +19,6 @@ from tests.integration.conftest import (
     FAST,
     WorkerProcess,
     provision_plan,
-    real_embedder,
     wait_for,
     write_plan,
 )
@@ -45,9 +43,8 @@ def note(i: int) -> Job:
     return Job(f"user{i % 7}", f"note{i}", text, 1_700_000_000_000 + i, 1)
 
 
-def test_done_when(invoke: Invoke, local_plan: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The CLI's own wiring, with the session's already-loaded model (one load per test run).
-    monkeypatch.setattr(services_module, "build_embedder", lambda plan, version: real_embedder())
+@pytest.mark.usefixtures("shared_model")
+def test_done_when(invoke: Invoke, local_plan: Path) -> None:
     plan = ("--plan", str(local_plan))
     assert invoke(*plan, "provision").exit_code == 0
 

@@ -12,7 +12,7 @@ import pytest
 from tests.support.cli import REPO, Invoke
 from tests.support.servers import ManagedServer
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.usefixtures("shared_model")]
 
 
 def test_staging_plan_provisions_sqs_and_chroma_server(

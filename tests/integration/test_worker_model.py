@@ -18,7 +18,8 @@ from constellation.jobs import Job
 from constellation.plan import load_plan
 from constellation.preprocess import normalize
 from constellation.worker import build_worker
-from tests.integration.conftest import FAST, MODEL, ModelServices, provision_plan, write_plan
+from tests.integration.conftest import FAST, ModelServices, provision_plan, write_plan
+from tests.support.model import MODEL
 
 pytestmark = pytest.mark.model
 
