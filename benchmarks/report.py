@@ -1,0 +1,185 @@
+"""The Rich rendering of worker_throughput.py's results: corpus, throughput, detail, memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def render(results: dict[str, Any]) -> None:
+    """Rich tables: corpus, throughput, worker detail, memory."""
+    from rich.console import Console
+
+    console = Console()
+    _render_corpus(console, results["corpus"])
+    _render_throughput(console, results)
+    _render_detail(console, results["worker"])
+    if results.get("memory"):
+        _render_memory(console, results)
+
+
+def _render_corpus(console: Any, corpus: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Corpus: {corpus['notes']} notes, {corpus['users']} users")
+    for column in ("", "p50", "p95", "max"):
+        table.add_column(column, justify="right")
+    for unit in ("chars", "tokens"):
+        spread = corpus[unit]
+        table.add_row(unit, *(f"{spread[k]:.0f}" for k in ("p50", "p95", "max")))
+    console.print(table)
+    console.print(
+        f"{corpus['over_model_limit']:.1%} of notes exceed the model's "
+        f"{corpus['model_limit_tokens']} tokens (truncated by worker and bare model alike)"
+    )
+
+
+def _render_throughput(console: Any, results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    bare = results["bare"]
+    table = Table(title=f"Throughput, batch size {results['batch_size']}")
+    columns = ("", "texts", "seconds", "texts/s", "x bare", "x bare to last stored", "CPU ms/text")
+    for column in columns:
+        table.add_column(column, justify="right")
+    naive = results.get("naive")
+    if naive:
+        table.add_row(
+            "bare, one pass per batch (naive)",
+            str(naive["texts"]),
+            f"{naive['seconds']:.1f}",
+            f"{naive['rate']:.1f}",
+            f"{naive['rate'] / bare['rate']:.2f}",
+            "",
+            f"{naive['cpu_ms_per_text']:.1f}",
+        )
+    for label, rate in (
+        (f"passes of {bare['passes']}, before", bare["rate_before"]),
+        (f"passes of {bare['passes']}, after", bare["rate_after"]),
+    ):
+        table.add_row(
+            f"bare, {label}", str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}"
+        )
+    table.add_row(
+        "bare, mean",
+        "",
+        "",
+        f"{bare['rate']:.1f}",
+        "1.00",
+        "",
+        f"{bare['cpu_ms_per_text']:.1f}",
+    )
+    for name, run in results["worker"].items():
+        ratio = run["ratio"]
+        table.add_row(
+            f"worker: {name}",
+            str(run["texts"]),
+            f"{run['seconds']:.1f}",
+            f"{run['rate']:.1f}",
+            f"[{'green' if ratio >= 0.9 else 'red'}]{ratio:.2f}[/]",
+            f"{run['ratio_to_last_stored']:.2f}",
+            f"{run['cpu_ms_per_text']:.1f}",
+        )
+    console.print(table)
+    drift = abs(bare["rate_before"] - bare["rate_after"]) / bare["rate"]
+    if drift > 0.05:
+        console.print(
+            f"[yellow]the bare model's two measurements differ by {drift:.0%}: the machine was "
+            "busy, and the ratios are only as good as that[/]"
+        )
+    checked = dict(results["worker"])
+    if results.get("pipeline"):
+        checked["pipeline alone"] = results["pipeline"]
+    for name, run in checked.items():
+        if run["outcomes"]["failed"]:
+            console.print(
+                f"[red]{name}: failed attempts ({_failed(run['outcomes'])}) were retried after "
+                "the visibility timeout, and its time includes that wait[/]"
+            )
+        if run["texts"] != run["sent"] or run["left_in_queue"]:
+            console.print(
+                f"[red]{name}: {run['texts']} records stored of {run['sent']} jobs sent, "
+                f"{run['left_in_queue']} left in the queue[/]"
+            )
+    if "embedded" in results["worker"]:
+        target = results["worker"]["embedded"]["ratio"] >= 0.9
+        console.print(
+            f"target, embedded >= 0.9 x bare: [{'green' if target else 'red'}]"
+            f"{'met' if target else 'missed'}[/]"
+        )
+    if results.get("pipeline"):
+        pipe = results["pipeline"]
+        console.print(
+            f"pipeline alone (embedded, model stubbed): {pipe['rate_to_last_stored']:.0f} "
+            "texts/s to the last stored, "
+            f"{pipe['cpu_ms_per_text']:.2f} ms CPU per text (drain tail "
+            f"{pipe['drain_tail_seconds']:.2f} s); the bare model takes "
+            f"{1000 / bare['rate']:.1f} ms per text"
+        )
+
+
+def _render_detail(console: Any, runs: dict[str, dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Worker detail (ms)")
+    table.add_column("")
+    for name in runs:
+        table.add_column(name, justify="right")
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("job latency p50/p95/p99, sent→stored", lambda r: _triple(r["job_latency_ms"])),
+        ("batch time p50/p95/p99", lambda r: _triple(r["batch_ms"])),
+        ("batch model time p50/p95/p99 (with lock wait)", lambda r: _triple(r["batch_model_ms"])),
+        ("model encode p50/p95/p99 (compute only)", lambda r: _triple(r["encode_ms"])),
+        ("model busy, share of wall time", lambda r: f"{r['model_busy_share']:.0%}"),
+        ("model texts/s while encoding", lambda r: f"{r['model_rate_inside_worker']:.1f}"),
+        (
+            "drain tail: last batch stored → run() returned",
+            lambda r: f"{1000 * r['drain_tail_seconds']:.0f}",
+        ),
+        ("enqueue texts/s (not in the ratio)", lambda r: f"{r['enqueue_rate']:.0f}"),
+        ("batches", lambda r: str(r["batches"])),
+        ("failed attempts (retried)", lambda r: _failed(r["outcomes"])),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(run) for run in runs.values()))
+    console.print(table)
+    console.print(
+        "job latency counts the wait in the backlog: every job is queued before the worker starts"
+    )
+
+
+def _render_memory(console: Any, results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    concurrency = results["concurrency"]
+    table = Table(title=f"Worker memory (embedded, max_concurrency {concurrency}, fresh process)")
+    columns = ("queued", "handled", "left", "RSS before run", "RSS peak in run", "Python peak")
+    for column in (*columns, "texts/s"):
+        table.add_column(column, justify="right")
+    for m in results["memory"]:
+        table.add_row(
+            str(m["backlog"]),
+            str(m["processed"]),
+            str(m["left_in_queue"]),
+            f"{m['rss_before_run_mib']:.0f} MiB",
+            f"{m['run_peak_mib']:.0f} MiB",
+            f"{m['python_peak_mib']:.1f} MiB",
+            f"{m['rate']:.1f}",
+        )
+    console.print(table)
+    growth = results["memory_growth_mib"]
+    small, large = results["memory"]
+    console.print(
+        f"with {large['backlog']} queued instead of {small['backlog']}: RSS peak "
+        f"{growth['rss']:+.0f} MiB (noisy: allocator arenas), Python peak "
+        f"{growth['python']:+.2f} MiB (exact)"
+    )
+
+
+def _failed(outcomes: dict[str, Any]) -> str:
+    failed = outcomes["failed"]
+    return ", ".join(f"{n} {kind}" for kind, n in failed.items()) if failed else "0"
+
+
+def _triple(p: dict[str, float]) -> str:
+    return f"{p['p50']:.0f} / {p['p95']:.0f} / {p['p99']:.0f}"
