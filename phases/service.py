@@ -18,8 +18,8 @@ from constellation.worker import (
     build_worker,
     stop_on_signals,
 )
+from constellation.worker.control import ConsumerSwitch
 from constellation.worker.events import FailureSink, Recorder
-from constellation.worker.runner import ConsumerSwitch
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from constellation.plan import Plan
 from constellation.query import search
 from constellation.services import Services
 from constellation.worker import build_worker, settings_from_plan
-from constellation.worker.runner import ConsumerSwitch
+from constellation.worker.control import ConsumerSwitch
 from phases.provision import max_receive_count
 
 #: the user id of verification jobs; no real user may have it

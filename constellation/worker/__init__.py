@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from constellation.worker.control import ConsumerSwitch, stop_on_signals
 from constellation.worker.events import FailureSink, FanOut, Recorder, WorkerStats
 from constellation.worker.process import BatchProcessor
-from constellation.worker.runner import (
-    ConsumerSwitch,
-    RunSummary,
-    Worker,
-    WorkerSettings,
-    WorkerStatus,
-    stop_on_signals,
-)
+from constellation.worker.runner import RunSummary, Worker, WorkerSettings, WorkerStatus
 
 if TYPE_CHECKING:
     from constellation.plan import Plan

@@ -15,32 +15,20 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from constellation.errors import ConstellationError
 from constellation.queues.port import Message, Queue, QueueDepth
+from constellation.worker.control import AlwaysEnabled, ConsumerSwitch, HeldMessages
 from constellation.worker.events import WorkerStats
 from constellation.worker.process import BatchProcessor
 
 log = logging.getLogger("constellation.worker")
-
-
-class ConsumerSwitch(Protocol):
-    """The ``consumer_enabled`` flag of the migration state (read before each receive)."""
-
-    def consumer_enabled(self) -> bool: ...
-
-
-class AlwaysEnabled:
-    def consumer_enabled(self) -> bool:
-        return True
 
 
 @dataclass(frozen=True)
@@ -75,37 +63,6 @@ class RunSummary:
     stats: dict[str, object] = field(default_factory=dict)
 
 
-class _Held:
-    """Messages this worker holds, and until when each is hidden from other consumers."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def add(self, messages: list[Message], until: float) -> None:
-        with self._lock:
-            for m in messages:
-                self._until[m.receipt] = until
-
-    def remove(self, messages: list[Message]) -> None:
-        with self._lock:
-            for m in messages:
-                self._until.pop(m.receipt, None)
-
-    def due(self, before: float) -> list[str]:
-        with self._lock:
-            return [r for r, until in self._until.items() if until <= before]
-
-    def extended(self, receipts: list[str], until: float) -> None:
-        with self._lock:
-            for r in receipts:
-                if r in self._until:
-                    self._until[r] = until
-
-    def __len__(self) -> int:
-        return len(self._until)
-
-
 class Worker:
     """Drains ``queue`` through ``processor``. Thread-safe :meth:`stop`; :meth:`run` blocks."""
 
@@ -130,7 +87,7 @@ class Worker:
         self.on_status = on_status
         self.status_interval = status_interval
         self._stop = threading.Event()
-        self._held = _Held()
+        self._held = HeldMessages()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._in_flight = 0
         self._changed = threading.Condition()
@@ -363,28 +320,3 @@ class Worker:
                 consumer_enabled=self._enabled,
             )
         )
-
-
-@contextmanager
-def stop_on_signals(worker: Worker) -> Iterator[None]:
-    """SIGINT/SIGTERM stop the worker gracefully while inside this block (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: object) -> None:
-        log.info(
-            "received %s: finishing in-flight batches",
-            signal.Signals(signum).name,
-            extra={"event": "signal"},
-        )
-        worker.stop()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -1,0 +1,85 @@
+"""What starts, pauses and stops a worker from outside: the consumer switch and signals, and
+the record of which messages it holds (for the visibility heartbeat)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+from constellation.queues.port import Message
+
+if TYPE_CHECKING:
+    from constellation.worker.runner import Worker
+
+log = logging.getLogger("constellation.worker")
+
+
+class ConsumerSwitch(Protocol):
+    """The ``consumer_enabled`` flag of the migration state (read before each receive)."""
+
+    def consumer_enabled(self) -> bool: ...
+
+
+class AlwaysEnabled:
+    def consumer_enabled(self) -> bool:
+        return True
+
+
+class HeldMessages:
+    """Messages this worker holds, and until when each is hidden from other consumers."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, messages: list[Message], until: float) -> None:
+        with self._lock:
+            for m in messages:
+                self._until[m.receipt] = until
+
+    def remove(self, messages: list[Message]) -> None:
+        with self._lock:
+            for m in messages:
+                self._until.pop(m.receipt, None)
+
+    def due(self, before: float) -> list[str]:
+        with self._lock:
+            return [r for r, until in self._until.items() if until <= before]
+
+    def extended(self, receipts: list[str], until: float) -> None:
+        with self._lock:
+            for r in receipts:
+                if r in self._until:
+                    self._until[r] = until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+@contextmanager
+def stop_on_signals(worker: Worker) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the worker gracefully while inside this block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: object) -> None:
+        log.info(
+            "received %s: finishing in-flight batches",
+            signal.Signals(signum).name,
+            extra={"event": "signal"},
+        )
+        worker.stop()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
