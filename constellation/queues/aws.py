@@ -91,11 +91,6 @@ def error_code(exc: BaseException) -> str | None:
     return str(code) if code else None
 
 
-def is_not_found(exc: BaseException) -> bool:
-    """Whether ``exc`` says the queue does not exist."""
-    return error_code(exc) in _NOT_FOUND
-
-
 def entry_level_reason(exc: BaseException) -> str | None:
     """A per-entry failure reason when a whole batch call was refused for its content.
 
