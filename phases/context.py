@@ -35,6 +35,7 @@ class Migration:
         self.sleep = sleep
         #: receives each new-system search's latency (query metrics)
         self.observe_query = observe_query
+        self._versions_cache: tuple[float, tuple[int, ...]] | None = None
 
     @cached_property
     def state(self) -> StateStore:
@@ -61,10 +62,19 @@ class Migration:
     def new_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """Search the new index the way the router does: the state's read version(s), merged
         (newest preferred) while a model upgrade is being switched."""
-        versions = self.state.read().read_versions
+        versions = self._read_versions()
         if len(versions) == 1:
             return self.version_search(versions[0])(text, user_id, top_k)
         return self.merged_search(versions)(text, user_id, top_k)
+
+    def _read_versions(self) -> tuple[int, ...]:
+        """The state's read versions, read again at most every ``traffic.state_refresh``
+        seconds: a search must not cost a state read (the router's bound applies here too)."""
+        now = time.monotonic()
+        cached = self._versions_cache
+        if cached is None or now - cached[0] >= self.plan.migration.traffic.state_refresh:
+            cached = self._versions_cache = (now, self.state.read().read_versions)
+        return cached[1]
 
     def merged_search(
         self, versions: Sequence[int]
