@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from phases.db import create_tables, engine
+from phases.db import PlanLog
 
 _metadata = sa.MetaData()
 _log = sa.Table(
@@ -80,33 +80,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-class ComparisonLog:
+class ComparisonLog(PlanLog[Comparison]):
+    """Every routed search's comparison, in the migration's database."""
+
     def __init__(self, url: str, plan: str, environment: str) -> None:
-        self.plan = plan
-        self.environment = environment
-        self._engine = engine(url)
-        create_tables(self._engine, _metadata)
+        super().__init__(url, plan, environment, _log, Comparison)
 
     def record(self, comparison: Comparison) -> None:
-        with self._engine.begin() as db:
-            db.execute(
-                sa.insert(_log).values(
-                    plan=self.plan, environment=self.environment, **comparison.__dict__
-                )
-            )
-
-    def since(self, start: float) -> list[Comparison]:
-        query = (
-            sa.select(*(_log.c[f] for f in Comparison.__dataclass_fields__))
-            .where(
-                _log.c.plan == self.plan,
-                _log.c.environment == self.environment,
-                _log.c.at >= start,
-            )
-            .order_by(_log.c.id)
-        )
-        with self._engine.connect() as db:
-            return [Comparison(**row._mapping) for row in db.execute(query)]
+        self.append(comparison)
 
     def summary(self, start: float) -> ComparisonSummary:
         """The gate's figures over every comparison recorded at or after ``start``."""
@@ -124,6 +105,3 @@ class ComparisonLog:
             new_p95_ms=percentile(new_ok, 95),
             old_p95_ms=percentile(old_ok, 95),
         )
-
-    def close(self) -> None:
-        self._engine.dispose()

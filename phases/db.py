@@ -1,9 +1,10 @@
-"""SQLAlchemy engines for the migration's own tables (state, journal, comparison log)."""
+"""SQLAlchemy for the migration's own tables: engines, race-free creation, append-only logs."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -45,3 +46,50 @@ def masked(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return url
+
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Row = TypeVar("Row", bound="DataclassInstance")
+
+
+class PlanLog(Generic[Row]):
+    """An append-only table of one plan and environment, each row one dataclass ``Row``.
+
+    The comparison log and the failure log are such tables, beside the migration state.
+    """
+
+    def __init__(
+        self, url: str, plan: str, environment: str, table: sa.Table, row: type[Row]
+    ) -> None:
+        self.plan = plan
+        self.environment = environment
+        self._table = table
+        self._row = row
+        self._engine = engine(url)
+        create_tables(self._engine, table.metadata)
+
+    def append(self, item: Row) -> None:
+        values = asdict(item)
+        with self._engine.begin() as db:
+            db.execute(
+                sa.insert(self._table).values(
+                    plan=self.plan, environment=self.environment, **values
+                )
+            )
+
+    def since(self, start: float = 0.0) -> list[Row]:
+        """Rows recorded at or after ``start``, oldest first."""
+        t = self._table
+        columns = [t.c[f.name] for f in fields(self._row)]
+        query = (
+            sa.select(*columns)
+            .where(t.c.plan == self.plan, t.c.environment == self.environment, t.c.at >= start)
+            .order_by(t.c.id)
+        )
+        with self._engine.connect() as db:
+            return [self._row(**row._mapping) for row in db.execute(query)]
+
+    def close(self) -> None:
+        self._engine.dispose()

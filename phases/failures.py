@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from constellation.plan import Plan
 from constellation.worker.events import JobFailure
-from phases.db import create_tables, engine
+from phases.db import PlanLog
 
 _metadata = sa.MetaData()
 _failures = sa.Table(
@@ -31,41 +31,15 @@ _failures = sa.Table(
 )
 
 
-class FailureLog:
-    """A :class:`~constellation.worker.events.FailureSink` in SQL."""
+class FailureLog(PlanLog[JobFailure]):
+    """A :class:`~constellation.worker.events.FailureSink` in SQL: ``since`` reads it back."""
 
     def __init__(self, url: str, plan: str, environment: str) -> None:
-        self.plan = plan
-        self.environment = environment
-        self._engine = engine(url)
-        create_tables(self._engine, _metadata)
+        super().__init__(url, plan, environment, _failures, JobFailure)
 
     @classmethod
     def for_plan(cls, plan: Plan) -> FailureLog:
         return cls(plan.state_url, plan.name, plan.environment)
 
     def failed(self, failure: JobFailure) -> None:
-        with self._engine.begin() as db:
-            db.execute(
-                sa.insert(_failures).values(
-                    plan=self.plan, environment=self.environment, **failure.__dict__
-                )
-            )
-
-    def since(self, start: float = 0.0) -> list[JobFailure]:
-        """Failures recorded at or after ``start``, oldest first."""
-        columns = [_failures.c[name] for name in JobFailure.__dataclass_fields__]
-        query = (
-            sa.select(*columns)
-            .where(
-                _failures.c.plan == self.plan,
-                _failures.c.environment == self.environment,
-                _failures.c.at >= start,
-            )
-            .order_by(_failures.c.id)
-        )
-        with self._engine.connect() as db:
-            return [JobFailure(**row._mapping) for row in db.execute(query)]
-
-    def close(self) -> None:
-        self._engine.dispose()
+        self.append(failure)
