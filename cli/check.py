@@ -8,7 +8,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output
-from phases.migration import consistency_between
+from phases.consistency import consistency_between
 
 app = typer.Typer(help="Checks between the old and the new system.", no_args_is_help=True)
 

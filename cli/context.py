@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from constellation.migration.runtime import Migration
     from constellation.plan import Plan
     from constellation.services import Services
-    from phases.context import Migration
 
 
 @dataclass
@@ -41,7 +41,7 @@ class AppContext:
 
     def migration(self, *, write: bool = True) -> Migration:
         """The migration context (state, source, old system, router) for the plan."""
-        from phases.context import Migration
+        from constellation.migration.runtime import Migration
 
         migration = Migration(self.plan(), self.services(write=write))
         self._migrations.append(migration)

@@ -11,9 +11,12 @@ from cli import context, render
 from cli.output import Output, Tracker
 from cli.params import seconds
 from constellation.worker import WorkerStatus
-from phases import migration, traffic
 from phases import status as status_verb
-from phases.migration import PhaseReport
+from phases.phase import PhaseReport
+from phases.phase1 import phase1
+from phases.phase2 import phase2
+from phases.phase3 import phase3
+from phases.phase4 import phase4
 
 app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
 
@@ -92,7 +95,7 @@ def phase(
     out = Output(json_out)
     with out.tracker() as tracker:
         if number == 1:
-            report = migration.phase1(
+            report = phase1(
                 m,
                 wait=wait,
                 dry_run=dry_run,
@@ -102,7 +105,7 @@ def phase(
                 on_status=_worker_progress(tracker),
             )
         elif number == 2:
-            report = traffic.phase2(
+            report = phase2(
                 m,
                 mode="auto" if auto else "to" if to is not None else "step",
                 to=to,
@@ -116,11 +119,11 @@ def phase(
                 ),
             )
         elif number == 3:
-            report = migration.phase3(
+            report = phase3(
                 m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
             )
         else:
-            report = migration.phase4(
+            report = phase4(
                 m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
             )
     show(out, report, json_out)

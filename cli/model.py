@@ -8,7 +8,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output
-from phases import models
+from phases import model as models
 
 app = typer.Typer(help="Move every note to another embedding-model version.", no_args_is_help=True)
 Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]

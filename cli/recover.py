@@ -8,7 +8,9 @@ import typer
 
 from cli import context
 from cli.output import Output
-from phases import recovery
+from phases import compare as compare_verb
+from phases import recover as recover_verb
+from phases import requeue as requeue_verb
 
 Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
@@ -37,7 +39,7 @@ def requeue(
     out = Output(json_out)
     try:
         with out.tracker() as tracker:
-            report = recovery.requeue(
+            report = requeue_verb.requeue(
                 m,
                 user_id=user,
                 note_id=note,
@@ -83,7 +85,7 @@ def recover(
     m = context.get(ctx).migration(write=False)
     out = Output(json_out)
     with out.tracker() as tracker:
-        report = recovery.recover(m, requeue_them=requeue_them, on_progress=tracker.advance)
+        report = recover_verb.recover(m, requeue_them=requeue_them, on_progress=tracker.advance)
     if json_out:
         out.json(report)
         return
@@ -117,7 +119,7 @@ def compare(
     json_out: Json = False,
 ) -> None:
     """One note in the old and the new system side by side."""
-    report = recovery.compare(context.get(ctx).migration(write=False), user, note, version)
+    report = compare_verb.compare(context.get(ctx).migration(write=False), user, note, version)
     out = Output(json_out)
     if json_out:
         out.json(report)

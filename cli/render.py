@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cli.output import Output, timestamp
+from constellation.migration.state import JournalEntry, MigrationState
 from phases.consistency import ConsistencyReport
 from phases.gates import Gate
-from phases.state import JournalEntry, MigrationState
 from phases.steps import StepResult
 
 

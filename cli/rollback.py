@@ -8,6 +8,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output
+from phases import consumer as consumer_verb
 from phases import rollback as verbs
 from phases.transitions import describe
 
@@ -76,7 +77,7 @@ def _show(out: Output, report: verbs.RollbackReport, json_out: bool) -> None:
 
 
 def _consumer(ctx: typer.Context, enabled: bool | None, reason: str, json_out: bool) -> None:
-    report = verbs.consumer(context.get(ctx).migration(write=False), enabled, reason=reason)
+    report = consumer_verb.consumer(context.get(ctx).migration(write=False), enabled, reason=reason)
     out = Output(json_out)
     if json_out:
         out.json(report)

@@ -8,7 +8,7 @@ import typer
 
 from cli import context
 from cli.output import Output
-from phases.state import open_state
+from constellation.migration.state import open_state
 from phases.verify import verify as verify_deployment
 
 

@@ -11,7 +11,7 @@ from cli import context, logs
 from cli.output import Output
 from constellation.monitoring.session import DEFAULT_HOST
 from constellation.worker import WorkerStatus
-from phases.service import run_worker
+from constellation.worker.session import run_worker
 
 app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
 

@@ -26,7 +26,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "onnx": "constellation.embedders.onnx:OnnxEmbedder",
     },
     "legacy": {
-        "chroma": "phases.legacy:ChromaLegacy",
+        "chroma": "constellation.migration.legacy:ChromaLegacy",
     },
 }
 

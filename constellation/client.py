@@ -7,13 +7,15 @@ It mirrors today's two calls, "send a note to be embedded" and "search a user's 
                     "version": 1})
     for hit in client.query("groceries", user_id="u1", top_k=5):
         print(hit.note_id, hit.score)
+
+During the migration the app writes and searches through :meth:`Client.router` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constellation.errors import ConstellationError
 from constellation.jobs import Job
@@ -21,6 +23,10 @@ from constellation.plan import Plan, load_plan
 from constellation.producer import SendReport, send_jobs, validate
 from constellation.query import SearchResult, search
 from constellation.services import Services
+
+if TYPE_CHECKING:
+    from constellation.migration.router import Router
+    from constellation.migration.runtime import Migration
 
 __all__ = ["Client", "JobRejected", "SearchResult"]
 
@@ -36,6 +42,8 @@ class Client:
         self.plan = plan
         # Reading clients never take the embedded index's writer lock: a worker may hold it.
         self.services = services or Services(plan, write=False)
+        self._migration: Migration | None = None
+        self._routers: list[Router] = []
 
     @classmethod
     def from_plan(cls, path: str | Path, env: str | None = None) -> Client:
@@ -68,7 +76,30 @@ class Client:
             version=version,
         )
 
+    def migration(self) -> Migration:
+        """The migration's runtime for this plan (state, notes source, old system), opened once.
+
+        The app writes its old system itself, so the old system opens writable; the new index
+        stays read-only here (the workers write it)."""
+        if self._migration is None:
+            from constellation.migration.runtime import Migration
+
+            self._migration = Migration(self.plan, self.services, legacy_write=True)
+        return self._migration
+
+    def router(self) -> Router:
+        """The app's router: writes and searches follow the migration state (write mode, read
+        traffic), re-read every ``migration.traffic.state_refresh`` seconds."""
+        router = self.migration().router()
+        self._routers.append(router)
+        return router
+
     def close(self) -> None:
+        while self._routers:
+            self._routers.pop().close()
+        if self._migration is not None:
+            self._migration.close()
+            self._migration = None
         self.services.close()
 
     def __enter__(self) -> Client:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from constellation.migration.source import Note, NotesSource
+from constellation.migration.state import StateStore
 from constellation.producer import SEND_BATCH, send_jobs, validate
 from constellation.queues.port import Queue
-from phases.source import Note, NotesSource
-from phases.state import StateStore
+from phases.steps import Check
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,71 @@ def backfill(
 def reset(state: StateStore, versions: Sequence[int]) -> None:
     """Forget the cursor: the next backfill starts from the first note (after a full rollback)."""
     state.set_cursor(cursor_name(versions), None)
+
+
+@dataclass
+class Backfill:
+    """The step: send every existing note through the queue, resuming after the saved cursor."""
+
+    source: NotesSource
+    queue: Queue
+    state: StateStore
+    versions: Sequence[int]
+    on_progress: Callable[[str, int | None, int], None] | None = None
+    report: BackfillReport | None = None
+
+    resource = "backfill"
+
+    def describe(self) -> str:
+        left, after = remaining(self.source, self.state, self.versions)
+        where = f" (resuming after note {after})" if after else ""
+        return f"enqueue {left:,} notes from the source{where}"
+
+    def check(self) -> Check:
+        left, after = remaining(self.source, self.state, self.versions)
+        if left == 0:
+            return Check("unchanged", "every note was already sent")
+        where = f", resuming after note {after}" if after else ""
+        return Check("update", f"{left:,} notes to send{where}")
+
+    def apply(self) -> str:
+        left, _ = remaining(self.source, self.state, self.versions)
+        progress = self.on_progress
+
+        def advance(n: int) -> None:
+            if progress:
+                progress("backfill", left, n)
+
+        self.report = backfill(
+            self.source, self.queue, self.state, self.versions, on_progress=advance
+        )
+        return f"{self.report.sent:,} jobs sent" + (
+            f", {self.report.rejected} rejected" if self.report.rejected else ""
+        )
+
+    def undo(self) -> None:
+        pass  # sent jobs are harmless: the worker is idempotent
+
+
+@dataclass
+class ResetBackfill:
+    """The step: forget the backfill cursor so that phase 1 re-sends every note next time."""
+
+    state: StateStore
+    resource: str = "backfill cursor"
+
+    def describe(self) -> str:
+        return "forget the backfill cursor (phase 1 will re-send every note)"
+
+    def check(self) -> Check:
+        versions = self.state.read().write_versions
+        if self.state.cursor(cursor_name(versions)) is None:
+            return Check("unchanged", "no cursor")
+        return Check("update", self.describe())
+
+    def apply(self) -> str:
+        reset(self.state, self.state.read().write_versions)
+        return "forgotten"
+
+    def undo(self) -> None:
+        pass

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from constellation.migration.comparisons import overlap
+from constellation.migration.runtime import Migration
+from constellation.migration.source import NotesSource
 from constellation.query import SearchResult
-from phases.comparisons import overlap
-from phases.source import NotesSource
 
 Search = Callable[[str, str, int], list[SearchResult]]
+#: progress callback: (what, total or None, advance by)
+Progress = Callable[[str, int | None, int], None]
 #: distribution buckets of the overlap, as labels
 BUCKETS = ("< 0.5", "0.5–0.7", "0.7–0.9", "0.9–1.0", "1.0")
 
@@ -111,3 +115,48 @@ def check_consistency(
         report.minimum = min(overlaps)
     report.low.sort(key=lambda n: n.overlap)
     return report
+
+
+def consistency(m: Migration, on_progress: Progress | None = None) -> ConsistencyReport:
+    """The plan's consistency check between the old system and the new index."""
+    return consistency_between(m, on_progress=on_progress)
+
+
+def consistency_between(
+    m: Migration,
+    *,
+    sample_size: int | None = None,
+    min_overlap: float | None = None,
+    top_k: int | None = None,
+    versions: tuple[int, int] | None = None,
+    on_progress: Progress | None = None,
+) -> ConsistencyReport:
+    """Compare old and new search on sampled notes (or two model versions of the new index)."""
+    config = m.plan.migration.consistency
+    size = config.sample_size if sample_size is None else sample_size
+    old: Search = m.old_search
+    new: Search = m.new_search
+    if versions is not None:
+        old, new = m.version_search(versions[0]), m.version_search(versions[1])
+    total = min(size, m.source.count())
+    return check_consistency(
+        m.source,
+        old,
+        new,
+        sample_size=size,
+        min_overlap=config.min_overlap if min_overlap is None else min_overlap,
+        top_k=config.top_k if top_k is None else top_k,
+        on_progress=(lambda n: on_progress("consistency check", total, n)) if on_progress else None,
+    )
+
+
+def consistency_note(report: ConsistencyReport) -> dict[str, object]:
+    """What the state keeps of a consistency check (``migrate status`` shows it)."""
+    return {
+        "mean": report.mean,
+        "minimum": report.minimum,
+        "checked": report.checked,
+        "min_overlap": report.min_overlap,
+        "passed": report.passed,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

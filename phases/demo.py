@@ -15,20 +15,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from constellation.errors import StateError
+from constellation.migration.comparisons import percentile
+from constellation.migration.router import Router
+from constellation.migration.runtime import Migration
+from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
 from constellation.monitoring.session import query_metrics
 from constellation.plan import Plan
 from constellation.services import Services
 from constellation.worker import Worker
-from phases import migration, traffic
-from phases.comparisons import percentile
-from phases.context import Migration
-from phases.migration import PhaseReport, Progress
-from phases.migration_steps import Drain
+from constellation.worker.session import worker_session
+from phases.drain import Drain
+from phases.phase import PhaseReport, Progress
+from phases.phase1 import phase1
+from phases.phase2 import phase2
+from phases.phase3 import phase3
+from phases.phase4 import phase4
 from phases.provision import provision
-from phases.router import Router
 from phases.sample_notes import sample_notes, search_phrases
-from phases.service import worker_session
-from phases.source import Note, NotesSource, create_notes_table, insert_notes
 
 
 @dataclass
@@ -159,7 +162,7 @@ def demo(
     on_event("provisioned the queue, its dead-letter queue and the index")
 
     t = time.monotonic()
-    report = migration.phase1(m, wait=True, on_progress=on_progress)
+    report = phase1(m, wait=True, on_progress=on_progress)
     summary.mean_overlap = report.consistency.mean if report.consistency else None
     on_event(f"phase 1: backfilled and drained; consistency {summary.mean_overlap or 0:.3f}")
     phase_done("phase 1 parallel write", report, t)
@@ -174,7 +177,7 @@ def demo(
     worker_failures = worker.stats.failures
 
     t = time.monotonic()
-    report = migration.phase4(m, on_progress=on_progress)
+    report = phase4(m, on_progress=on_progress)
     on_event(f"phase 4: {report.message}")
     phase_done("phase 4 cleanup", report, t)
 
@@ -217,7 +220,7 @@ def _migrate_reads(
         t = time.monotonic()
         needed = plan.migration.traffic.min_comparisons
         _wait_for_comparisons(m, needed)  # the first gate reads phase 1's shadow comparisons
-        report = traffic.phase2(
+        report = phase2(
             m,
             mode="auto",
             dwell=dwell,
@@ -230,7 +233,7 @@ def _migrate_reads(
 
         t = time.monotonic()
         _wait_for_comparisons(m, needed)
-        report = migration.phase3(m, on_progress=on_progress)
+        report = phase3(m, on_progress=on_progress)
         on_event(f"phase 3: {report.message}")
         phase_done("phase 3 full cutover", report, t)
     finally:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from constellation.migration.comparisons import ComparisonSummary
 from constellation.plan import TrafficConfig
 from constellation.queues.port import QueueDepth
-from phases.comparisons import ComparisonSummary
 from phases.consistency import ConsistencyReport
 
 

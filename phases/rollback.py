@@ -1,4 +1,4 @@
-"""Rollbacks and the consumer switch: undo any step in one command.
+"""Rollbacks: undo any step of the migration in one command.
 
 * **quick**: every search back to the old system (read traffic 0) and the consumer paused;
   dual writes stay on, so nothing written meanwhile is lost on either side. Safe to repeat.
@@ -8,8 +8,8 @@
   has been written and verified.
 
 Routers see the change within ``traffic.state_refresh`` seconds; a running worker takes no new
-batch after its next poll of the switch (``consumer.poll_interval``), finishes what it holds,
-and waits until the consumer is enabled again.
+batch after its next poll of the consumer switch (:mod:`phases.consumer`), finishes what it
+holds, and waits until the consumer is enabled again.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from constellation.errors import StateError
-from phases import backfill
-from phases.context import Migration
-from phases.migration_steps import ChangeState, archive_count, write_archive
-from phases.state import MigrationState
-from phases.steps import Check, Step, StepResult, run_steps
+from constellation.migration.runtime import Migration
+from constellation.migration.state import MigrationState
+from phases.archive import Archive
+from phases.backfill import ResetBackfill
+from phases.steps import ChangeState, Check, Step, StepResult, run_steps
 
 
 @dataclass
@@ -84,62 +83,6 @@ def _same(state: MigrationState, changes: dict[str, object]) -> bool:
 
 
 @dataclass
-class ResetBackfill:
-    """Forget the backfill cursor so that phase 1 re-sends every note next time."""
-
-    m: Migration
-    resource: str = "backfill cursor"
-
-    def describe(self) -> str:
-        return "forget the backfill cursor (phase 1 will re-send every note)"
-
-    def check(self) -> Check:
-        versions = self.m.state.read().write_versions
-        if self.m.state.cursor(backfill.cursor_name(versions)) is None:
-            return Check("unchanged", "no cursor")
-        return Check("update", self.describe())
-
-    def apply(self) -> str:
-        backfill.reset(self.m.state, self.m.state.read().write_versions)
-        return "forgotten"
-
-    def undo(self) -> None:
-        pass
-
-
-@dataclass
-class ArchiveIndex:
-    """Write the new index to a file and verify its count (before anything is deleted)."""
-
-    m: Migration
-    path: Path
-
-    @property
-    def resource(self) -> str:
-        return f"archive {self.path.name}"
-
-    def describe(self) -> str:
-        return f"archive the new index to {self.path} and verify it"
-
-    def check(self) -> Check:
-        return Check("create", self.describe())
-
-    def apply(self) -> str:
-        index = self.m.services.index()
-        expected = index.count()
-        write_archive(index.scan(500, include_vectors=True), self.path)
-        found = archive_count(self.path)
-        if found != expected:
-            raise StateError(
-                f"the archive holds {found} records but the index {expected}; nothing was deleted"
-            )
-        return f"{found:,} records, verified"
-
-    def undo(self) -> None:
-        pass
-
-
-@dataclass
 class DeleteResource:
     """Delete a queue or the index (irreversible; runs only after the archive step)."""
 
@@ -192,7 +135,7 @@ def rollback_full(
     report = RollbackReport("full", dry_run)
     steps: list[Step] = [
         ChangeState(m.state, "rollback full", reason or "full rollback", changes),
-        ResetBackfill(m),
+        ResetBackfill(m.state),
     ]
     report.steps = run_steps(steps, dry_run=dry_run)
     if delete_service:
@@ -202,7 +145,12 @@ def rollback_full(
         path = m.plan.data_dir / "archive" / f"{m.plan.index.name}-{stamp}.jsonl.gz"
         broker, store, plan = m.services.broker, m.services.store, m.plan
         deletions: list[Step] = [
-            ArchiveIndex(m, path),
+            Archive(
+                "the new index",
+                lambda: m.services.index().scan(500, include_vectors=True),
+                lambda: m.services.index().count(),
+                path,
+            ),
             DeleteResource("queue", plan.queue.name, broker.delete_queue),
             DeleteResource("queue", plan.queue.dead_letter, broker.delete_queue),
             DeleteResource("index", plan.index.name, store.delete_index),
@@ -220,27 +168,3 @@ def rollback_full(
         + "; start again with `constellation migrate phase 1`"
     )
     return report
-
-
-@dataclass(frozen=True)
-class ConsumerReport:
-    enabled: bool
-    changed: bool
-    queue_visible: int
-    queue_in_flight: int
-    dead_letters: int
-
-
-def consumer(m: Migration, enabled: bool | None = None, *, reason: str = "") -> ConsumerReport:
-    """Show the consumer switch, or set it (journaled) when ``enabled`` is given."""
-    state = m.state.read()
-    changed = enabled is not None and enabled != state.consumer_enabled
-    if changed:
-        action = "enable" if enabled else "disable"
-        state = m.state.change(
-            f"consumer {action}", reason or f"consumer {action}d by hand", consumer_enabled=enabled
-        )
-    depth, dead = m.services.queue.depth(), m.services.dead_letter.depth()
-    return ConsumerReport(
-        state.consumer_enabled, changed, depth.visible, depth.in_flight, dead.total
-    )

@@ -11,7 +11,7 @@ import random
 import re
 from collections.abc import Iterator
 
-from phases.source import Note
+from constellation.migration.source import Note
 
 #: first note time: 2026-01-01, epoch ms
 EPOCH_MS = 1_767_225_600_000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from constellation.migration.runtime import Migration
+from constellation.migration.state import JournalEntry, MigrationState
 from phases.consistency import ConsistencyReport
-from phases.context import Migration
 from phases.gates import Gate, cutover_checklist, phase1_gate
-from phases.state import JournalEntry, MigrationState
-from phases.traffic import current_gate
+from phases.phase2 import current_gate
 from phases.transitions import describe
 
 

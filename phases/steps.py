@@ -9,10 +9,11 @@ undoes what it had created, so nothing is left half-created.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from constellation.errors import ConflictError
+from constellation.migration.state import StateStore
 
 Action = Literal["create", "unchanged", "conflict", "check", "update"]
 
@@ -109,3 +110,38 @@ def run_steps(
                 step.undo()
         raise
     return results
+
+
+@dataclass
+class ChangeState:
+    """Set fields of the migration state (journaled); undo restores the previous values."""
+
+    state: StateStore
+    command: str
+    reason: str
+    changes: dict[str, Any]
+    _before: dict[str, Any] = field(default_factory=dict)
+
+    resource = "migration state"
+
+    def _describe_changes(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.changes.items() if k != "notes")
+
+    def describe(self) -> str:
+        return f"set {self._describe_changes()}"
+
+    def check(self) -> Check:
+        current = self.state.read()
+        if all(getattr(current, k) == v for k, v in self.changes.items()):
+            return Check("unchanged", self._describe_changes())
+        return Check("update", self.describe())
+
+    def apply(self) -> str:
+        current = self.state.read()
+        self._before = {k: getattr(current, k) for k in self.changes}
+        self.state.change(self.command, self.reason, **self.changes)
+        return self._describe_changes()
+
+    def undo(self) -> None:
+        if self._before:
+            self.state.change(self.command, "undone: a later step failed", **self._before)

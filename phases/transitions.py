@@ -8,7 +8,7 @@ after a full rollback. ``--force --reason`` overrides the order; the reason is j
 from __future__ import annotations
 
 from constellation.errors import StateError
-from phases.state import MigrationState
+from constellation.migration.state import MigrationState
 
 NAMES = {1: "parallel write", 2: "read migration", 3: "full cutover", 4: "cleanup"}
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from constellation.jobs import Job
+from constellation.migration.runtime import Migration
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
-from phases import recovery
-from phases.context import Migration
 from phases.provision import provision
+from phases.requeue import requeue
 from tests.support.migration import rig
 from tests.support.servers import ManagedServer
 
@@ -107,13 +107,13 @@ def test_from_dlq_on_sqs_with_a_crash_between_send_and_delete_stores_every_job_o
 
     monkeypatch.setattr(dlq, "delete_batch", crash_on_second_delete)
     with pytest.raises(KeyboardInterrupt):
-        recovery.requeue(m, from_dlq=True)
+        requeue(m, from_dlq=True)
     monkeypatch.setattr(dlq, "delete_batch", real_delete)
     # the crashed batch is in both queues: sent, not yet deleted (never in neither)
     assert services.queue.depth().total >= 20
     # after the crash the unfinished batch reappears once its hold (the visibility timeout) ends
     assert wait_until(lambda: dlq.depth().in_flight == 0, timeout=plan.queue.visibility_timeout + 5)
-    report = recovery.requeue(m, from_dlq=True)
+    report = requeue(m, from_dlq=True)
     assert report.left_in_dlq == []
     assert dlq.depth().total == 0
     assert services.queue.depth().total >= 25  # duplicates are possible, losses are not

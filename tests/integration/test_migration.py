@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import StateError
-from phases import backfill, migration, status, traffic
+from constellation.migration.source import Note
+from phases import backfill, status
+from phases.phase1 import phase1
+from phases.phase2 import Tick, phase2
+from phases.phase3 import phase3
+from phases.phase4 import phase4
 from phases.sample_notes import search_phrases
-from phases.source import Note
 from tests.support.migration import RigMigration, search_until, started
 
 
@@ -22,7 +26,7 @@ def m(tmp_path: Path) -> Iterator[RigMigration]:
 
 
 def test_phase1_backfills_drains_and_passes_its_gate(m: RigMigration) -> None:
-    report = migration.phase1(m, wait=True)
+    report = phase1(m, wait=True)
     assert report.ok, report.gate
     assert report.consistency is not None
     assert report.consistency.mean == 1.0  # identical systems: overlap 1.0
@@ -30,20 +34,20 @@ def test_phase1_backfills_drains_and_passes_its_gate(m: RigMigration) -> None:
     assert m.services.index().count() == 120
     state = m.state.read()
     assert (state.phase, state.status, state.write_mode) == (1, "passed", "dual")
-    again = migration.phase1(m, wait=True)  # re-runnable: nothing left to send
+    again = phase1(m, wait=True)  # re-runnable: nothing left to send
     assert [s.outcome for s in again.steps][:2] == ["unchanged", "unchanged"]
 
 
 def test_phases_refuse_to_start_out_of_order(m: RigMigration) -> None:
     with pytest.raises(StateError, match="phase 2 cannot start"):
-        traffic.phase2(m)
+        phase2(m)
     with pytest.raises(StateError, match="phase 4 cannot start"):
-        migration.phase4(m)
+        phase4(m)
     assert m.state.journal() == []
 
 
 def test_dry_run_changes_nothing(m: RigMigration) -> None:
-    report = migration.phase1(m, wait=True, dry_run=True)
+    report = phase1(m, wait=True, dry_run=True)
     assert [s.outcome for s in report.steps] == ["would update", "would update", "would update"]
     assert "enqueue 120 notes" in report.steps[1].detail
     assert m.state.read().phase == 0
@@ -78,16 +82,16 @@ def test_backfill_interrupted_and_resumed_enqueues_every_note_once(m: RigMigrati
 def test_degraded_new_index_fails_the_phase2_gate_and_traffic_returns_to_zero(
     m: RigMigration,
 ) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     search_until(m, 10)
-    step = traffic.phase2(m, mode="step")
+    step = phase2(m, mode="step")
     assert step.ok and m.state.read().read_traffic == 0.2
     # half of the new index disappears
     index = m.services.index()
     ids = [r.id for r in index.scan()]
     index.delete(ids[::2])
     search_until(m, 10)
-    report = traffic.phase2(m, mode="step")
+    report = phase2(m, mode="step")
     assert not report.ok
     assert report.gate is not None and not report.gate.passed
     state = m.state.read()
@@ -98,7 +102,7 @@ def test_degraded_new_index_fails_the_phase2_gate_and_traffic_returns_to_zero(
 
 
 def test_auto_catches_a_candidate_degrading_during_the_dwell(m: RigMigration) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     search_until(m, 10)
     stop = threading.Event()
 
@@ -110,7 +114,7 @@ def test_auto_catches_a_candidate_degrading_during_the_dwell(m: RigMigration) ->
             router.search(text, user)
         router.close()
 
-    def degrade_after_the_first_step(tick: traffic.Tick) -> None:
+    def degrade_after_the_first_step(tick: Tick) -> None:
         index = m.services.index()
         if tick.traffic == 0.2 and index.count() == 120:
             index.delete([r.id for r in index.scan()][::2])
@@ -118,7 +122,7 @@ def test_auto_catches_a_candidate_degrading_during_the_dwell(m: RigMigration) ->
     thread = threading.Thread(target=app)
     thread.start()
     try:
-        report = traffic.phase2(
+        report = phase2(
             m, mode="auto", dwell=30, check_every=0.2, on_tick=degrade_after_the_first_step
         )
     finally:
@@ -136,16 +140,16 @@ def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: RigMigration
 
     assert now() == (0, "not_started", "old", 0.0)
     assert status.status(m).next_step == "constellation migrate phase 1"
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     assert now() == (1, "passed", "dual", 0.0)
     gate = status.status(m).gate
     assert gate is not None and gate.passed
     for expected in (0.2, 0.5, 0.8):
         search_until(m, 10)
-        assert traffic.phase2(m, mode="step").ok
+        assert phase2(m, mode="step").ok
         assert now() == (2, "running", "dual", expected)
     search_until(m, 10)
-    assert traffic.phase2(m, mode="step").ok
+    assert phase2(m, mode="step").ok
     assert now() == (2, "passed", "dual", 0.8)
     # app writes during the migration reach both systems
     router = m.router()
@@ -153,10 +157,10 @@ def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: RigMigration
     router.write(edited)
     router.close()
     assert m.services.queue.depth().total == 1
-    report = migration.phase3(m)
+    report = phase3(m)
     assert report.ok, report.gate
     assert now() == (3, "passed", "dual", 1.0)
-    report = migration.phase4(m)
+    report = phase4(m)
     assert report.ok
     assert now() == (4, "complete", "new", 1.0)
     archive = Path(m.state.read().notes["archive"]["path"])  # type: ignore[index]

@@ -14,11 +14,12 @@ from constellation.embedders.onnx import OnnxEmbedder
 from constellation.embedders.sentence_transformers import SentenceTransformerEmbedder
 from constellation.errors import StateError
 from constellation.jobs import Job
+from constellation.migration.runtime import Migration
 from constellation.preprocess import prepare
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
-from phases import migration, models
-from phases.context import Migration
+from phases import model as models
+from phases.phase1 import phase1
 from phases.provision import provision
 from tests.fakes import RecordingEmbedder
 from tests.support.migration import rig, sample_app
@@ -36,7 +37,7 @@ def m(tmp_path: Path) -> Iterator[Migration]:
     provision(plan, services)
     migration_ = Migration(plan, services)
     migration_.sample = notes  # type: ignore[attr-defined]
-    assert migration.phase1(migration_, wait=True).ok
+    assert phase1(migration_, wait=True).ok
     yield migration_
     migration_.close()
     services.close()

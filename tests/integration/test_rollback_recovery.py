@@ -11,11 +11,17 @@ import pytest
 from constellation import records
 from constellation.errors import StateError
 from constellation.jobs import Job
+from constellation.migration.router import serves_new
+from constellation.migration.source import Note
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
-from phases import migration, recovery, rollback, traffic
-from phases.router import serves_new
-from phases.source import Note
+from phases import rollback
+from phases.compare import compare
+from phases.consumer import consumer
+from phases.phase1 import phase1
+from phases.phase2 import phase2
+from phases.recover import recover
+from phases.requeue import requeue
 from tests.support.migration import RigMigration, search_until, started
 
 
@@ -33,11 +39,11 @@ def drain(m: RigMigration) -> None:
 def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(
     m: RigMigration,
 ) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     search_until(m, 10)
-    assert traffic.phase2(m, mode="step").ok
+    assert phase2(m, mode="step").ok
     search_until(m, 10)
-    assert traffic.phase2(m, mode="step").ok
+    assert phase2(m, mode="step").ok
     assert m.state.read().read_traffic == 0.5
     users = sorted({n.user_id for n in m.sample})
     assert any(serves_new(u, 0.5) for u in users)
@@ -64,7 +70,7 @@ def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(
     router.close()
     assert m.legacy.get(note.user_id, note.id) is not None
     assert m.services.queue.depth().visible == 1  # waits for the consumer to be enabled
-    rollback.consumer(m, True)
+    consumer(m, True)
     drain(m)
     assert m.services.index().get([records.record_id(note.user_id, note.id, 1)])
 
@@ -72,7 +78,7 @@ def test_quick_rollback_mid_phase2_sends_everyone_back_and_keeps_dual_writes(
 def test_recover_names_exactly_the_deleted_records_and_requeue_restores_exactly_them(
     m: RigMigration,
 ) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     index = m.services.index()
     deleted = sorted(r.id for r in index.scan())[5:17]
     index.delete(deleted)
@@ -84,7 +90,7 @@ def test_recover_names_exactly_the_deleted_records_and_requeue_restores_exactly_
 
     index.upsert([VectorRecord(stale_id, record.vector, {**record.metadata, "created": 1})])
 
-    report = recovery.recover(m)
+    report = recover(m)
     named = {records.record_id(a.user_id or "", a.note_id or "", 1) for a in report.affected}
     assert named == {*deleted, stale_id}
     assert {a.problem for a in report.affected} == {
@@ -93,18 +99,18 @@ def test_recover_names_exactly_the_deleted_records_and_requeue_restores_exactly_
     }
     assert sum(report.by_user.values()) == 13
 
-    dry = recovery.requeue(m, missing=True, dry_run=True)
+    dry = requeue(m, missing=True, dry_run=True)
     assert len(dry.would_send) == 13 and m.services.queue.depth().total == 0
-    sent = recovery.requeue(m, missing=True)
+    sent = requeue(m, missing=True)
     assert sent.sent == 13
     assert m.services.queue.depth().visible == 13  # no extra jobs
     drain(m)
     assert index.count() == 120
-    assert recovery.recover(m).affected == []
+    assert recover(m).affected == []
 
 
 def test_recover_requeue_then_reports_zero(m: RigMigration) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     index = m.services.index()
     index.delete(sorted(r.id for r in index.scan())[:7])
     # a valid job that failed for good (model error) and a malformed one, both dead-lettered
@@ -114,11 +120,11 @@ def test_recover_requeue_then_reports_zero(m: RigMigration) -> None:
             Outgoing("{not json", {"reason": "not_json"}),
         ]
     )
-    first = recovery.recover(m, requeue_them=True)
+    first = recover(m, requeue_them=True)
     assert len(first.affected) == 8 and len(first.unrecoverable) == 1
     assert first.requeue is not None and first.requeue.sent == 8
     drain(m)
-    again = recovery.recover(m)
+    again = recover(m)
     assert again.affected == []
     assert [a.problem for a in again.unrecoverable] == ["dead letter (not_json)"]
 
@@ -130,7 +136,7 @@ def test_from_dlq_revalidates_and_leaves_what_cannot_succeed(m: RigMigration) ->
             Outgoing(Job("u", "n2", "bad version", 1, 9).to_body(), {"reason": "unknown_version"}),
         ]
     )
-    report = recovery.requeue(m, from_dlq=True)
+    report = requeue(m, from_dlq=True)
     assert report.moved_from_dlq == 1
     assert len(report.left_in_dlq) == 1 and report.left_in_dlq[0][1].startswith("unknown_version")
     (moved,) = m.services.queue.receive(10)
@@ -139,7 +145,7 @@ def test_from_dlq_revalidates_and_leaves_what_cannot_succeed(m: RigMigration) ->
 
 
 def test_full_rollback_then_phase1_again_completes(m: RigMigration) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     report = rollback.rollback_full(m, reason="start over")
     state = m.state.read()
     assert (state.write_mode, state.read_traffic, state.consumer_enabled, state.status) == (
@@ -151,20 +157,20 @@ def test_full_rollback_then_phase1_again_completes(m: RigMigration) -> None:
     assert m.services.index().count() == 120  # kept for the retry
     assert "queues and index are kept" in report.message
     with pytest.raises(StateError):
-        traffic.phase2(m)
-    again = migration.phase1(m, wait=True)
+        phase2(m)
+    again = phase1(m, wait=True)
     assert again.ok
     assert [s.outcome for s in again.steps][:2] == ["updated", "updated"]  # every note re-sent
     assert m.state.read().consumer_enabled is True
 
 
 def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: RigMigration) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     with pytest.raises(StateError, match="--yes"):
         rollback.rollback_full(m, delete_service=True)
     report = rollback.rollback_full(m, delete_service=True, yes=True)
     assert report.archive is not None and Path(report.archive).exists()
-    from phases.migration_steps import archive_count
+    from phases.archive import archive_count
 
     assert archive_count(Path(report.archive)) == 120
     assert m.services.broker.inspect(m.plan.queue.name) is None
@@ -172,11 +178,11 @@ def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: RigMigr
 
 
 def test_compare_shows_both_sides_and_their_cosine(m: RigMigration) -> None:
-    assert migration.phase1(m, wait=True).ok
+    assert phase1(m, wait=True).ok
     note = m.sample[3]
-    report = recovery.compare(m, note.user_id, note.id)
+    report = compare(m, note.user_id, note.id)
     assert report.old.present and report.new.present
     assert report.cosine == pytest.approx(1.0, abs=1e-5)
     assert report.new.metadata["noteId"] == note.id
-    missing = recovery.compare(m, note.user_id, "no-such-note")
+    missing = compare(m, note.user_id, "no-such-note")
     assert not missing.old.present and not missing.new.present and missing.cosine is None

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from constellation.migration.comparisons import ComparisonLog
+from constellation.migration.router import Router, bucket, serves_new
+from constellation.migration.source import Note
+from constellation.migration.state import StateStore
 from constellation.query import SearchResult
 from constellation.queues.port import QueueSpec
 from constellation.queues.sqlite import SqliteBroker, SqliteQueue
-from phases.comparisons import ComparisonLog
-from phases.router import Router, bucket, serves_new
-from phases.source import Note
-from phases.state import StateStore
 from tests.support.cli import REPO
 
 NOTE = Note("n1", "u1", "hello world", 1, 2)
@@ -135,7 +135,7 @@ def test_a_user_gets_the_same_side_on_every_machine() -> None:
     """The bucket is a stable hash: another process (another PYTHONHASHSEED) agrees."""
     users = [f"user-{i}" for i in range(50)]
     code = (
-        "import json, sys; from phases.router import bucket; "
+        "import json, sys; from constellation.migration.router import bucket; "
         "print(json.dumps([bucket(u) for u in sys.argv[1:]]))"
     )
     out = subprocess.run(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import StateError
-from phases.state import MigrationState, StateStore
+from constellation.migration.state import MigrationState, StateStore
 from phases.transitions import may_start, require_start
 
 

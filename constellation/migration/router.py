@@ -8,7 +8,7 @@ sides fail does the caller get an error.
 Searches follow ``read_traffic``, sticky per user: a stable hash of the userId places each user
 at a point in [0, 1), and users below the traffic share are served by the new system. Raising
 the share only moves users from old to new, never back. While both systems run (write mode
-``dual``, phases 1–3) both are searched at once and a comparison is logged. The candidate (new)
+``dual``, from parallel write to cutover) both are searched at once and a comparison is logged. The candidate (new)
 never hurts the user: if it errors or is slower than ``shadow_timeout`` when it should serve,
 the old system's answer is served instead; as a shadow it is never waited for at all.
 
@@ -29,11 +29,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from constellation.migration.comparisons import Comparison, ComparisonLog, overlap
+from constellation.migration.source import Note
+from constellation.migration.state import MigrationState, StateStore
 from constellation.query import SearchResult
 from constellation.queues.port import Outgoing, Queue
-from phases.comparisons import Comparison, ComparisonLog, overlap
-from phases.source import Note
-from phases.state import MigrationState, StateStore
 
 log = logging.getLogger("constellation.router")
 

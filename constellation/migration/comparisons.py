@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from phases.db import PlanLog
+from constellation.migration.db import PlanLog
 
 _metadata = sa.MetaData()
 _log = sa.Table(

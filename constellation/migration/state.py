@@ -20,8 +20,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from constellation.errors import StateError
+from constellation.migration.db import create_tables, engine, masked
 from constellation.plan import Plan
-from phases.db import create_tables, engine, masked
 
 WriteMode = Literal["old", "dual", "new"]
 #: where a phase stands: running it, its exit gate passed, finished (phase 4), or rolled back

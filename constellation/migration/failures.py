@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from constellation.migration.db import PlanLog
 from constellation.plan import Plan
 from constellation.worker.events import JobFailure
-from phases.db import PlanLog
 
 _metadata = sa.MetaData()
 _failures = sa.Table(

@@ -15,11 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 from constellation import adapters, records
 from constellation.errors import IndexNotFound
 from constellation.index.port import IndexSpec, StoredRecord, VectorIndex, VectorRecord
+from constellation.migration.source import Note
 from constellation.plan import Plan
 from constellation.preprocess import prepare
 from constellation.query import SearchResult, search
 from constellation.services import Services
-from phases.source import Note
 
 
 @runtime_checkable

@@ -1,4 +1,8 @@
-"""Everything a migration verb needs for one plan, opened on first use and closed together."""
+"""The migration's runtime for one plan: state, logs, notes source, old system and router.
+
+What the app runs (the router, through :meth:`constellation.Client.router`) and what every
+operator verb needs, opened on first use and closed together.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,14 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
+from constellation.migration.comparisons import ComparisonLog
+from constellation.migration.failures import FailureLog
+from constellation.migration.router import Router
+from constellation.migration.source import NotesSource
+from constellation.migration.state import StateStore, open_state
 from constellation.plan import Plan
 from constellation.query import SearchResult, search, search_versions
 from constellation.services import Services
-from phases.comparisons import ComparisonLog
-from phases.failures import FailureLog
-from phases.router import Router
-from phases.source import NotesSource
-from phases.state import StateStore, open_state
 
 
 class Migration:
@@ -28,6 +32,7 @@ class Migration:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         observe_query: Callable[[float], None] | None = None,
+        legacy_write: bool | None = None,
     ) -> None:
         self.plan = plan
         self.services = services
@@ -36,6 +41,8 @@ class Migration:
         #: receives each new-system search's latency (query metrics)
         self.observe_query = observe_query
         self._versions_cache: tuple[float, tuple[int, ...]] | None = None
+        #: whether this process writes the old system (the app does; read-only commands do not)
+        self.legacy_write = services.write if legacy_write is None else legacy_write
 
     @cached_property
     def state(self) -> StateStore:
@@ -55,9 +62,9 @@ class Migration:
 
     @cached_property
     def legacy(self) -> Any:
-        from phases.legacy import load_legacy
+        from constellation.migration.legacy import load_legacy
 
-        return load_legacy(self.plan, self.services, write=self.services.write)
+        return load_legacy(self.plan, self.services, write=self.legacy_write)
 
     def new_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """Search the new index the way the router does: the state's read version(s), merged

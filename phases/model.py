@@ -18,16 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from constellation.errors import StateError
+from constellation.migration.runtime import Migration
+from constellation.migration.state import MigrationState
 from phases import backfill
-from phases.consistency import ConsistencyReport
-from phases.context import Migration
+from phases.backfill import Backfill
+from phases.consistency import ConsistencyReport, consistency_between
 from phases.gates import Gate, GateCheck, consistency_check
-from phases.migration import consistency_between
-from phases.migration_steps import Backfill, ChangeState
 from phases.provision import CheckModel, index_steps
-from phases.recovery import stale_notes
-from phases.state import MigrationState
-from phases.steps import Step, StepResult, run_steps
+from phases.repair import stale_notes
+from phases.steps import ChangeState, Step, StepResult, run_steps
 
 Progress = Callable[[str, int | None, int], None]
 NOTE = "model_upgrade"

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from constellation.errors import SourceError
 from constellation.jobs import Job
+from constellation.migration.db import engine
 from constellation.plan import Plan
-from phases.db import engine
 
 PAGE = 500
 

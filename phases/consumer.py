@@ -1,0 +1,35 @@
+"""``consumer enable|disable|status``: the switch every worker reads before each receive.
+
+A disabled consumer takes no new batch after its next poll (``consumer.poll_interval``),
+finishes what it holds, and waits until the switch is enabled again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constellation.migration.runtime import Migration
+
+
+@dataclass(frozen=True)
+class ConsumerReport:
+    enabled: bool
+    changed: bool
+    queue_visible: int
+    queue_in_flight: int
+    dead_letters: int
+
+
+def consumer(m: Migration, enabled: bool | None = None, *, reason: str = "") -> ConsumerReport:
+    """Show the consumer switch, or set it (journaled) when ``enabled`` is given."""
+    state = m.state.read()
+    changed = enabled is not None and enabled != state.consumer_enabled
+    if changed:
+        action = "enable" if enabled else "disable"
+        state = m.state.change(
+            f"consumer {action}", reason or f"consumer {action}d by hand", consumer_enabled=enabled
+        )
+    depth, dead = m.services.queue.depth(), m.services.dead_letter.depth()
+    return ConsumerReport(
+        state.consumer_enabled, changed, depth.visible, depth.in_flight, dead.total
+    )

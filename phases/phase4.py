@@ -1,0 +1,61 @@
+"""Phase 4, cleanup: writes go to the new system only; the legacy index is archived.
+
+Exit gate: the archive's record count equals the legacy index's. The legacy index itself is
+kept (only archived).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from constellation.errors import ConstellationError
+from constellation.migration.runtime import Migration
+from phases.archive import Archive, archive_count
+from phases.gates import Gate, GateCheck
+from phases.phase import PhaseReport, Progress, conclude, opening
+from phases.steps import Step, StepResult, run_steps
+
+
+def phase4(
+    m: Migration,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    on_progress: Progress | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PhaseReport:
+    """Phase 4, cleanup: writes to the new system only; the legacy index archived and verified."""
+    start = opening(m, 4, {"write_mode": "new", "read_traffic": 1.0}, force=force, reason=reason)
+    legacy = m.legacy
+    if not hasattr(legacy, "scan"):
+        raise ConstellationError(
+            "the legacy adapter cannot export its records (it has no scan())",
+            "archive the old index with its own tools, then run phase 4 with --force",
+        )
+    path = m.plan.data_dir / "archive" / f"{m.plan.legacy.name}.jsonl.gz"
+    archive = Archive("the legacy index", lambda: legacy.scan(500), legacy.count, path, on_progress)
+    steps: list[Step] = [start.step, archive]
+    report = PhaseReport(
+        4, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
+    )
+    if dry_run:
+        report.message = "would then verify the archive's count against the legacy index"
+        return report
+    expected, found = legacy.count(), archive_count(path)
+    check = GateCheck(
+        "archive verified (records)",
+        found == expected,
+        f"{found:,} in {path.name}",
+        f"= {expected:,} in the legacy index",
+    )
+    report.gate = Gate("phase 4 exit", [check])
+    notes = {**m.state.read().notes, "archive": {"path": str(path), "records": found}}
+    return conclude(
+        m,
+        report,
+        notes,
+        done="complete",
+        passed=f"migration complete; the legacy index is archived at {path}",
+        failed="the archive does not match the legacy index; re-run phase 4",
+    )

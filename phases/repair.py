@@ -1,0 +1,122 @@
+"""What needs repair: source notes missing or stale in the new index, and dead letters.
+
+A source note is **missing** when the new index has no record for it, and **stale** when its
+record is older than the note's last edit or its content hash differs from what the note's
+current text would give (same preprocessing, same model). Dead-letter messages are re-validated
+before they go back: those that still cannot succeed stay where they are, with their reasons.
+On SQS the move is receive, send, then delete (there is no atomic move), so a crash in between
+may duplicate a job, which the worker's idempotency makes harmless, and never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from constellation import records
+from constellation.jobs import Rejection, ids_of, parse_job
+from constellation.migration.runtime import Migration
+from constellation.migration.source import Note
+from constellation.preprocess import prepare
+from constellation.queues.moves import move_messages
+from constellation.queues.port import Message
+
+Progress = Callable[[str, int | None, int], None]
+PAGE = 200
+
+
+@dataclass
+class RequeueReport:
+    dry_run: bool
+    sent: int = 0
+    would_send: list[tuple[str, str, int]] = field(default_factory=list)
+    moved_from_dlq: int = 0
+    left_in_dlq: list[tuple[str, str]] = field(default_factory=list)
+
+
+def stale_notes(
+    m: Migration, version: int, *, user_id: str | None = None, on_progress: Progress | None = None
+) -> Iterator[tuple[Note, str]]:
+    """Source notes whose record in the new index is missing or stale, with the reason."""
+    model = m.plan.model(version).name
+    embedder = m.services.embedder(version)
+    index = m.services.index(version)
+    total = m.source.count(user_id)
+    page: list[Note] = []
+
+    def check(notes: list[Note]) -> Iterator[tuple[Note, str]]:
+        prepared = prepare([n.content for n in notes], embedder)
+        stored = index.get([records.record_id(n.user_id, n.id, version) for n in notes])
+        for note, text in zip(notes, prepared, strict=True):
+            record = stored.get(records.record_id(note.user_id, note.id, version))
+            if text.empty:
+                if record is not None:
+                    yield note, "stale: the note is empty but a record exists"
+            elif record is None:
+                yield note, "missing"
+            elif records.created_of(record.metadata) < note.edited:
+                yield note, "stale: older than the note's last edit"
+            elif record.metadata.get(records.HASH) != records.content_hash(text.text, model):
+                yield note, "stale: content differs"
+        if on_progress:
+            on_progress(f"scan v{version}", total, len(notes))
+
+    for note in m.source.iter_notes(user_id=user_id):
+        page.append(note)
+        if len(page) == PAGE:
+            yield from check(page)
+            page = []
+    if page:
+        yield from check(page)
+
+
+def validity(m: Migration) -> Callable[[Message], str | None]:
+    """None for a dead letter that may go back to the queue, else why it must stay."""
+
+    def reason(message: Message) -> str | None:
+        parsed = parse_job(
+            message.body, versions=m.plan.models, max_bytes=m.plan.consumer.max_job_bytes
+        )
+        return f"{parsed.reason}: {parsed.detail}" if isinstance(parsed, Rejection) else None
+
+    return reason
+
+
+def peek_dead_letters(m: Migration, limit: int = 10_000) -> list[Message]:
+    """Read the dead-letter queue without consuming it (messages are released at once)."""
+    dlq = m.services.dead_letter
+    seen: list[Message] = []
+    while len(seen) < limit:
+        batch = dlq.receive(max_messages=min(100, limit - len(seen)), visibility_timeout=60)
+        if not batch:
+            break
+        seen += batch
+    if seen:
+        dlq.change_visibility_batch([msg.receipt for msg in seen], 0)
+    return seen
+
+
+def move_back(m: Migration, report: RequeueReport, dry_run: bool) -> RequeueReport:
+    """Move the dead letters that can succeed back to the queue (``dry_run``: list them)."""
+    check = validity(m)
+    if dry_run:
+        for message in peek_dead_letters(m):
+            why = check(message)
+            if why is None:
+                report.would_send.append(ids(message))
+            else:
+                report.left_in_dlq.append((message.id, why))
+        return report
+    # Held as long as a worker would hold a job: after a crash they reappear that soon.
+    hold = float(m.plan.queue.visibility_timeout)
+    moved = move_messages(m.services.dead_letter, m.services.queue, accept=check, hold_seconds=hold)
+    report.moved_from_dlq = moved.moved
+    report.left_in_dlq = [(message_id, why) for message_id, why in moved.left]
+    report.sent = moved.moved
+    return report
+
+
+def ids(message: Message) -> tuple[str, str, int]:
+    """User, note and version of a dead letter, for display ("?" where it has none)."""
+    user, note, version = ids_of(message.body)
+    return user or "?", note or "?", version or 0
