@@ -31,10 +31,10 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from worker_throughput import build_corpus  # noqa: E402
 
+from constellation.migration.comparisons import overlap, percentile  # noqa: E402
 from constellation.plan import load_plan  # noqa: E402
 from constellation.preprocess import prepare  # noqa: E402
 from constellation.services import build_embedder  # noqa: E402
-from phases.comparisons import overlap, percentile  # noqa: E402
 
 
 def embed_all(
