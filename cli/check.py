@@ -8,7 +8,8 @@ import typer
 
 from cli import context, render
 from cli.output import Output
-from phases.consistency import consistency_between
+from cli.params import Json
+from phases.consistency import ConsistencyReport, consistency_between
 
 app = typer.Typer(help="Checks between the old and the new system.", no_args_is_help=True)
 
@@ -33,10 +34,11 @@ def consistency(
             "--versions", help="Compare two model versions of the new index instead, e.g. 1,2."
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Search old and new for sampled notes' own text; report the top-K overlap (exit 1 below it)."""
-    m = context.get(ctx).migration(write=False)
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
     pair = None
     if versions is not None:
         try:
@@ -44,7 +46,7 @@ def consistency(
         except ValueError:
             raise typer.BadParameter("--versions takes two versions, e.g. 1,2") from None
         pair = (first, second)
-    out = Output(json_out)
+    out = app_ctx.output
     with out.tracker() as tracker:
         report = consistency_between(
             m,
@@ -54,9 +56,10 @@ def consistency(
             versions=pair,
             on_progress=tracker.advance,
         )
-    if json_out:
-        out.json(report)
-    else:
-        render.consistency(out, report, low_rows=20)
+    out.show(report, show_consistency)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def show_consistency(out: Output, report: ConsistencyReport) -> None:
+    render.consistency(out, report, low_rows=20)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cli.output import Output
+
 if TYPE_CHECKING:
     from constellation.migration.runtime import Migration
     from constellation.plan import Plan
@@ -19,6 +21,8 @@ class AppContext:
     plan_path: Path
     env: str | None
     debug: bool = False
+    #: the invocation's one output object (``--json`` switches it to JSON before the command runs)
+    output: Output = field(default_factory=Output)
     _plan: Plan | None = None
     _services: list[Services] = field(default_factory=list)
     _migrations: list[Migration] = field(default_factory=list)

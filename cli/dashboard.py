@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli import context
-from cli.output import Output, timestamp
+from cli.output import timestamp
 from cli.params import seconds as parse_seconds
 from constellation.monitoring.panels import DashboardData, read_dashboard
 
@@ -115,7 +115,7 @@ def dashboard(
     plan = app_ctx.plan()
     services = app_ctx.services(write=False)
     seconds = parse_seconds(range_) or 3600.0
-    out = Output()
+    out = app_ctx.output
     if html is not None:
         from constellation.monitoring.report import write_report
 

@@ -8,7 +8,8 @@ import typer
 
 from cli import context
 from cli.output import Output
-from cli.params import seconds
+from cli.params import Json, seconds
+from phases.demo import DemoSummary
 from phases.demo import demo as run_demo
 
 
@@ -22,12 +23,12 @@ def demo(
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete the plan's data folder first.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Build a sample notes app from Python's docs and migrate it through all four phases."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    out = Output(json_out)
+    out = app_ctx.output
     with out.tracker() as tracker:
         summary = run_demo(
             plan,
@@ -39,9 +40,10 @@ def demo(
             on_event=tracker.note if out.err.is_terminal else out.info,
             on_progress=tracker.advance,
         )
-    if json_out:
-        out.json(summary)
-        return
+    out.show(summary, show_summary)
+
+
+def show_summary(out: Output, summary: DemoSummary) -> None:
     out.table(
         ["step", "outcome", "seconds"],
         [(n, o, round(s, 1)) for n, o, s in summary.phases],

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import Json
+from phases.describe import DescribeReport
 from phases.describe import describe as describe_resources
 
 
-def describe(
-    ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
+def describe(ctx: typer.Context, json_out: Json = False) -> None:
     """Show the queues (depth, redrive) and the index (dimension, metric, records, fields)."""
     app_ctx = context.get(ctx)
-    plan = app_ctx.plan()
-    report = describe_resources(plan, app_ctx.services(write=False))
-    out = Output(json_out)
-    if json_out:
-        out.json(report)
-        return
+    report = describe_resources(app_ctx.plan(), app_ctx.services(write=False))
+    app_ctx.output.show(report, show_report)
+
+
+def show_report(out: Output, report: DescribeReport) -> None:
     rows: list[tuple[object, ...]] = []
     for q in report.queues:
         if q.info is None:
@@ -43,7 +39,7 @@ def describe(
     out.table(
         ["queue", "name", "state", "visible", "in flight", "visibility s", "redrive"],
         rows,
-        title=f"queues of {plan.name} ({plan.environment})",
+        title=f"queues of {report.plan} ({report.environment})",
     )
     index_rows: list[tuple[object, ...]] = []
     for i in report.indexes:

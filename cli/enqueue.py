@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +11,9 @@ import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import Json
 from constellation.jobs import Job
-from constellation.producer import count_lines, read_jsonl, send_jobs, validate
+from constellation.producer import SendReport, count_lines, read_jsonl, send_jobs, validate
 
 
 def enqueue(
@@ -31,12 +33,12 @@ def enqueue(
             "--file", exists=True, dir_okay=False, help="JSON Lines file, one job per line."
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Validate jobs and send them to the embed queue (one job, or a JSON Lines file)."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    out = Output(json_out)
+    out = app_ctx.output
     if (file is None) == (user is None and note is None and text is None):
         raise typer.BadParameter("give either --file, or --user, --note and --text")
     queue = app_ctx.services(write=False).queue
@@ -54,16 +56,18 @@ def enqueue(
             plan.default_version if version is None else version,
         )
         report = send_jobs(queue, validate([job], plan.models))
-    if json_out:
-        out.json(report)
-    else:
-        out.result(f"sent {report.sent:,} job(s) to {plan.queue.name}")
-        if report.rejected:
-            where = "line" if file is not None else "job"
-            out.table(
-                [where, "reason", "detail"],
-                [(r.line, r.reason, r.detail) for r in report.rejected],
-                title=f"{len(report.rejected)} rejected (not sent)",
-            )
+    where = "line" if file is not None else "job"
+    out.show(report, partial(show_sent, queue=plan.queue.name, where=where))
     if report.rejected:
         raise typer.Exit(1)
+
+
+def show_sent(out: Output, report: SendReport, *, queue: str, where: str) -> None:
+    """What was sent, and each rejected job by its ``where`` (line or job number)."""
+    out.result(f"sent {report.sent:,} job(s) to {queue}")
+    if report.rejected:
+        out.table(
+            [where, "reason", "detail"],
+            [(r.line, r.reason, r.detail) for r in report.rejected],
+            title=f"{len(report.rejected)} rejected (not sent)",
+        )

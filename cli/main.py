@@ -44,7 +44,7 @@ class RootGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            Output().error("interrupted")
+            _output(ctx).error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
             from constellation.errors import ConstellationError
@@ -52,11 +52,16 @@ class RootGroup(TyperGroup):
             if not isinstance(exc, ConstellationError):
                 raise
             app_ctx = ctx.obj if isinstance(ctx.obj, context.AppContext) else None
-            out = Output()
+            out = _output(ctx)
             if app_ctx is not None and app_ctx.debug:
                 out.err.print_exception(show_locals=False)
             out.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+
+
+def _output(ctx: Any) -> Output:
+    """The invocation's output object (a fresh one if the error came before it was made)."""
+    return ctx.obj.output if isinstance(ctx.obj, context.AppContext) else Output()
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -99,6 +104,14 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        Output().result(f"constellation {version('constellation')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -118,6 +131,12 @@ def root(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     app_ctx = context.AppContext(plan, env, debug)
     ctx.obj = app_ctx

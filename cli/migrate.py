@@ -9,7 +9,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output, Tracker
-from cli.params import seconds
+from cli.params import DryRun, Force, Json, Reason, seconds
 from constellation.worker import WorkerStatus
 from phases import status as status_verb
 from phases.phase import PhaseReport
@@ -17,16 +17,9 @@ from phases.phase1 import phase1
 from phases.phase2 import phase2
 from phases.phase3 import phase3
 from phases.phase4 import phase4
+from phases.status import MigrationStatus
 
 app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
-
-Force = Annotated[
-    bool,
-    typer.Option("--force", help="Start even if the previous gate did not pass (needs --reason)."),
-]
-Reason = Annotated[str, typer.Option("--reason", help="Why (journaled).")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="List the steps; change nothing.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
 @app.command("status")
@@ -36,12 +29,12 @@ def status(
     tail: Annotated[int, typer.Option("--tail", help="Journal entries to show.")] = 10,
 ) -> None:
     """Show the migration state, the current phase's gate with live values, and the journal."""
-    m = context.get(ctx).migration(write=False)
-    report = status_verb.status(m, journal_tail=tail)
-    out = Output(json_out)
-    if json_out:
-        out.json(report)
-        return
+    app_ctx = context.get(ctx)
+    report = status_verb.status(app_ctx.migration(write=False), journal_tail=tail)
+    app_ctx.output.show(report, show_status)
+
+
+def show_status(out: Output, report: MigrationStatus) -> None:
     render.state(out, report.state, report.summary)
     render.gate(out, report.gate)
     render.journal(out, report.journal)
@@ -92,7 +85,7 @@ def phase(
         raise typer.BadParameter("choose one of --step, --to, --auto")
     app_ctx = context.get(ctx)
     m = app_ctx.migration(write=not dry_run)
-    out = Output(json_out)
+    out = app_ctx.output
     with out.tracker() as tracker:
         if number == 1:
             report = phase1(
@@ -126,23 +119,19 @@ def phase(
             report = phase4(
                 m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
             )
-    show(out, report, json_out)
-
-
-def show(out: Output, report: PhaseReport, json_out: bool) -> None:
-    """Render a phase report and exit non-zero when its gate failed."""
-    if json_out:
-        out.json(report)
-    else:
-        render.steps(
-            out, report.steps, f"phase {report.phase}" + (" (dry run)" if report.dry_run else "")
-        )
-        render.consistency(out, report.consistency)
-        render.gate(out, report.gate)
-        if report.message:
-            (out.info if report.ok else out.warn)(report.message)
+    out.show(report, show_phase)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def show_phase(out: Output, report: PhaseReport) -> None:
+    render.steps(
+        out, report.steps, f"phase {report.phase}" + (" (dry run)" if report.dry_run else "")
+    )
+    render.consistency(out, report.consistency)
+    render.gate(out, report.gate)
+    if report.message:
+        (out.info if report.ok else out.warn)(report.message)
 
 
 def _worker_progress(tracker: Tracker) -> Callable[[WorkerStatus], None]:

@@ -9,6 +9,7 @@ import typer
 
 from cli import context, logs
 from cli.output import Output, timestamp
+from cli.params import Json
 from cli.params import seconds as parse_seconds
 from constellation.monitoring.alerts import AlertReport, check_alerts, condition, watch_alerts
 
@@ -21,20 +22,18 @@ def monitor(
     interval: Annotated[
         str, typer.Option("--interval", help="Seconds between evaluations (or 30s, 1m).")
     ] = "30",
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print each evaluation as JSON.")
-    ] = False,
+    json_out: Json = False,
 ) -> None:
     """Evaluate the alert rules (ok / pending / firing) and notify each change of state."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
     services = app_ctx.services(write=False)
-    out = Output(json_out)
+    out = app_ctx.output
     # Failed notifications are logged as warnings on stderr, never fatal.
     logs.configure(json_lines=False, level=logging.WARNING)
     if once:
         report = check_alerts(plan, services)
-        render(out, report)
+        out.show(report, show_alerts, as_json=as_json)
         if report.firing:
             out.error(
                 f"{len(report.firing)} alert(s) firing: " + ", ".join(s.name for s in report.firing)
@@ -42,13 +41,15 @@ def monitor(
             raise typer.Exit(1)
         return
     seconds = parse_seconds(interval) or 30.0
-    watch_alerts(plan, services, interval=seconds, on_report=lambda report: render(out, report))
+    watch_alerts(
+        plan,
+        services,
+        interval=seconds,
+        on_report=lambda report: out.show(report, show_alerts, as_json=as_json),
+    )
 
 
-def render(out: Output, report: AlertReport) -> None:
-    if out.json_mode:
-        out.json(as_json(report))
-        return
+def show_alerts(out: Output, report: AlertReport) -> None:
     for note in report.stats.notes:
         out.warn(note)
     rows = [
@@ -73,6 +74,7 @@ def render(out: Output, report: AlertReport) -> None:
 
 
 def as_json(report: AlertReport) -> dict[str, Any]:
+    """An evaluation for machines: the firing names first, then every rule and each change."""
     return {
         "at": report.at,
         "firing": [s.name for s in report.firing],

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from cli import context
-from cli.output import Output
 from constellation.monitoring.export import export as export_files
 
 app = typer.Typer(help="Monitoring files for Prometheus and Grafana.", no_args_is_help=True)
@@ -22,7 +21,7 @@ def export(
     ] = Path("monitoring"),
 ) -> None:
     """Write the plan's alert rules (Prometheus) and dashboard (Grafana) to a folder."""
-    plan = context.get(ctx).plan()
-    out = Output()
+    app_ctx = context.get(ctx)
+    plan, out = app_ctx.plan(), app_ctx.output
     for path in export_files(plan, out_dir):
         out.result(f"wrote {path}")

@@ -1,7 +1,10 @@
 """All terminal output: results to stdout (tables or ``--json``), diagnostics to stderr.
 
-Commands never call ``print``; they go through :class:`Output`. Long work shows a spinner or a
-progress bar on stderr when stderr is a terminal, and stays quiet otherwise (logs, CI, pipes).
+Commands never call ``print``; they go through the one :class:`Output` of the invocation, kept
+on the app context (:mod:`cli.context`). A command hands its result to :meth:`Output.show` with
+the renderer of that result's type: with ``--json`` the result is printed as JSON instead, so no
+command tests for ``--json`` itself. Long work shows a spinner or a progress bar on stderr when
+stderr is a terminal, and stays quiet otherwise (logs, CI, pipes).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console, RenderableType
 from rich.progress import (
@@ -44,6 +47,12 @@ STYLES = {
     "warn": "yellow",
     "would create": "yellow",
 }
+
+
+R = TypeVar("R")
+
+#: draws one result type as tables and lines: ``renderer(out, result)``
+Renderer = Callable[["Output", R], None]
 
 
 def jsonable(value: Any) -> Any:
@@ -85,6 +94,20 @@ class Output:
         self.err = stderr or Console(stderr=True)
 
     # results -------------------------------------------------------------------------------
+    def show(
+        self,
+        result: R,
+        renderer: Renderer[R],
+        *,
+        as_json: Callable[[R], Any] | None = None,
+    ) -> None:
+        """Print a command's result: as JSON with ``--json`` (its fields, or ``as_json(result)``
+        where the JSON has another shape), else drawn by ``renderer``."""
+        if self.json_mode:
+            self.json(result if as_json is None else as_json(result))
+        else:
+            renderer(self, result)
+
     def json(self, data: Any) -> None:
         """Results as JSON on stdout, nothing else."""
         self.out.print_json(json.dumps(jsonable(data)), highlight=False)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from cli import context
 from cli.output import Output, timestamp
+from cli.params import Json
 from constellation.monitoring.session import query_metrics
+from constellation.query import SearchResult
 
 
 def query(
@@ -21,7 +24,7 @@ def query(
         str | None,
         typer.Option("--versions", help="Merge model versions, newest preferred, e.g. 2,1."),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Search one user's notes with the worker's preprocessing and model.
 
@@ -46,10 +49,10 @@ def query(
         m.observe_query = observe
         run = m.version_search(chosen[0]) if len(chosen) == 1 else m.merged_search(chosen)
         results = run(text, user, top_k)
-    out = Output(json_out)
-    if json_out:
-        out.json(results)
-        return
+    app_ctx.output.show(results, partial(show_results, user=user))
+
+
+def show_results(out: Output, results: list[SearchResult], *, user: str) -> None:
     out.table(
         ["noteId", "score", "version", "created"],
         [(r.note_id, round(r.score, 4), r.version, timestamp(r.created / 1000)) for r in results],

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import Json
 from phases import compare as compare_verb
 from phases import recover as recover_verb
 from phases import requeue as requeue_verb
-
-Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
 def requeue(
@@ -35,8 +35,9 @@ def requeue(
     json_out: Json = False,
 ) -> None:
     """Re-send notes from the source database through the queue (or dead letters back)."""
-    m = context.get(ctx).migration(write=False)
-    out = Output(json_out)
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
+    out = app_ctx.output
     try:
         with out.tracker() as tracker:
             report = requeue_verb.requeue(
@@ -52,10 +53,11 @@ def requeue(
             )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if json_out:
-        out.json(report)
-        return
-    if dry_run:
+    out.show(report, partial(show_requeue, from_dlq=from_dlq))
+
+
+def show_requeue(out: Output, report: requeue_verb.RequeueReport, *, from_dlq: bool) -> None:
+    if report.dry_run:
         out.table(
             ["user", "note", "version"],
             report.would_send[:200],
@@ -82,13 +84,14 @@ def recover(
     json_out: Json = False,
 ) -> None:
     """Find notes missing or stale in the new index, dead letters and recorded failures."""
-    m = context.get(ctx).migration(write=False)
-    out = Output(json_out)
-    with out.tracker() as tracker:
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
+    with app_ctx.output.tracker() as tracker:
         report = recover_verb.recover(m, requeue_them=requeue_them, on_progress=tracker.advance)
-    if json_out:
-        out.json(report)
-        return
+    app_ctx.output.show(report, show_recovery)
+
+
+def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
     out.table(
         ["user", "note", "version", "problem", "last failure"],
         [
@@ -119,15 +122,16 @@ def compare(
     json_out: Json = False,
 ) -> None:
     """One note in the old and the new system side by side."""
-    report = compare_verb.compare(context.get(ctx).migration(write=False), user, note, version)
-    out = Output(json_out)
-    if json_out:
-        out.json(report)
-        return
+    app_ctx = context.get(ctx)
+    report = compare_verb.compare(app_ctx.migration(write=False), user, note, version)
+    app_ctx.output.show(report, show_comparison)
+
+
+def show_comparison(out: Output, report: compare_verb.NoteComparison) -> None:
     keys = sorted(set(report.old.metadata) | set(report.new.metadata))
     rows: list[tuple[object, ...]] = [("present", report.old.present, report.new.present)]
     rows += [(k, report.old.metadata.get(k), report.new.metadata.get(k)) for k in keys]
-    out.table(["", "old", "new"], rows, title=f"note {note} of {user}")
+    out.table(["", "old", "new"], rows, title=f"note {report.note_id} of {report.user_id}")
     if report.cosine is not None:
         out.result(f"cosine similarity of the two vectors: {report.cosine:.6f}")
     if report.note:

@@ -8,6 +8,7 @@ import typer
 
 from cli import context, render
 from cli.output import Output
+from cli.params import DryRun, Force, Json, Reason
 from phases import consumer as consumer_verb
 from phases import rollback as verbs
 from phases.transitions import describe
@@ -17,13 +18,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 consumer_app = typer.Typer(help="The consumer switch the workers obey.", no_args_is_help=True)
-
-Reason = Annotated[str, typer.Option("--reason", help="Why (journaled).")]
-Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="List the steps; change nothing.")]
-Force = Annotated[
-    bool, typer.Option("--force", help="Roll back even in phase 4 (the old system is stale).")
-]
 
 
 @app.command("quick")
@@ -35,10 +29,11 @@ def quick(
     json_out: Json = False,
 ) -> None:
     """Every search back to the old system and the consumer paused; dual writes kept."""
+    app_ctx = context.get(ctx)
     report = verbs.rollback_quick(
-        context.get(ctx).migration(write=False), reason=reason, force=force, dry_run=dry_run
+        app_ctx.migration(write=False), reason=reason, force=force, dry_run=dry_run
     )
-    _show(Output(json_out), report, json_out)
+    app_ctx.output.show(report, show_rollback)
 
 
 @app.command("full")
@@ -57,17 +52,15 @@ def full(
     json_out: Json = False,
 ) -> None:
     """Writes and searches back to the old system; the service kept for a retry (or deleted)."""
-    m = context.get(ctx).migration(write=delete_service and not dry_run)
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=delete_service and not dry_run)
     report = verbs.rollback_full(
         m, reason=reason, delete_service=delete_service, yes=yes, force=force, dry_run=dry_run
     )
-    _show(Output(json_out), report, json_out)
+    app_ctx.output.show(report, show_rollback)
 
 
-def _show(out: Output, report: verbs.RollbackReport, json_out: bool) -> None:
-    if json_out:
-        out.json(report)
-        return
+def show_rollback(out: Output, report: verbs.RollbackReport) -> None:
     render.steps(
         out, report.steps, f"rollback {report.kind}" + (" (dry run)" if report.dry_run else "")
     )
@@ -76,12 +69,13 @@ def _show(out: Output, report: verbs.RollbackReport, json_out: bool) -> None:
     out.info(report.message)
 
 
-def _consumer(ctx: typer.Context, enabled: bool | None, reason: str, json_out: bool) -> None:
-    report = consumer_verb.consumer(context.get(ctx).migration(write=False), enabled, reason=reason)
-    out = Output(json_out)
-    if json_out:
-        out.json(report)
-        return
+def _consumer(ctx: typer.Context, enabled: bool | None, reason: str) -> None:
+    app_ctx = context.get(ctx)
+    report = consumer_verb.consumer(app_ctx.migration(write=False), enabled, reason=reason)
+    app_ctx.output.show(report, show_consumer)
+
+
+def show_consumer(out: Output, report: consumer_verb.ConsumerReport) -> None:
     state = "enabled" if report.enabled else "disabled"
     out.result(f"consumer {state}" + (" (changed)" if report.changed else ""))
     out.table(
@@ -93,16 +87,16 @@ def _consumer(ctx: typer.Context, enabled: bool | None, reason: str, json_out: b
 @consumer_app.command("enable")
 def enable(ctx: typer.Context, reason: Reason = "", json_out: Json = False) -> None:
     """Let workers take batches again."""
-    _consumer(ctx, True, reason, json_out)
+    _consumer(ctx, True, reason)
 
 
 @consumer_app.command("disable")
 def disable(ctx: typer.Context, reason: Reason = "", json_out: Json = False) -> None:
     """Stop workers taking new batches (they finish what they hold and wait)."""
-    _consumer(ctx, False, reason, json_out)
+    _consumer(ctx, False, reason)
 
 
 @consumer_app.command("status")
 def show(ctx: typer.Context, json_out: Json = False) -> None:
     """Show the consumer switch and the queue depths."""
-    _consumer(ctx, None, "", json_out)
+    _consumer(ctx, None, "")

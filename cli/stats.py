@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from cli import context
 from cli.output import Output
-from cli.params import seconds
+from cli.params import Json, seconds
 from constellation.monitoring.stats import Percentiles, ServiceStats, read_stats
 
 
 def stats(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    json_out: Json = False,
     window: Annotated[
         str | None,
         typer.Option(
@@ -27,17 +28,15 @@ def stats(
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
     result = read_stats(plan, app_ctx.services(write=False), seconds(window))
-    out = Output(json_out)
+    out = app_ctx.output
+    # Where the figures come from, and why some are missing, goes to stderr in either mode.
     out.info(f"metrics from {result.source}")
     for note in result.notes:
         out.warn(note)
-    if json_out:
-        out.json(result)
-        return
-    render_stats(out, result, f"{plan.name} ({plan.environment})")
+    out.show(result, partial(show_stats, title=f"{plan.name} ({plan.environment})"))
 
 
-def render_stats(out: Output, s: ServiceStats, title: str) -> None:
+def show_stats(out: Output, s: ServiceStats, *, title: str) -> None:
     """The figures as three tables: queues and index, jobs, and the window."""
     rows: list[tuple[str, object]] = [
         (f"queue {s.queue.name}: waiting", s.queue.visible),

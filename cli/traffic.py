@@ -8,16 +8,17 @@ import typer
 
 from cli import context, render
 from cli.output import Output
+from cli.params import Json, Reason
 from phases import traffic as traffic_verbs
 
 app = typer.Typer(help="Read-traffic share served by the new system.", no_args_is_help=True)
 
 
 @app.command("show")
-def show(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(ctx: typer.Context, json_out: Json = False) -> None:
     """Show the read-traffic share, the step reached and the gate for the next step."""
-    report = traffic_verbs.show(context.get(ctx).migration(write=False))
-    _render(Output(json_out), report, json_out)
+    app_ctx = context.get(ctx)
+    app_ctx.output.show(traffic_verbs.show(app_ctx.migration(write=False)), show_traffic)
 
 
 @app.command("set")
@@ -29,24 +30,25 @@ def set_(
     yes: Annotated[
         bool, typer.Option("--yes", help="Confirm a jump of more than one step.")
     ] = False,
-    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "",
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    reason: Reason = "",
+    json_out: Json = False,
 ) -> None:
     """Set the read-traffic share by hand (journaled); a jump of more than one step asks first."""
-    m = context.get(ctx).migration(write=False)
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
     try:
         report = traffic_verbs.set_traffic(m, share, yes=yes, reason=reason)
     except traffic_verbs.ConfirmationNeeded as exc:
-        if json_out or not typer.confirm(f"{exc.message}. Continue?", default=False, err=True):
+        # A machine reading JSON cannot answer a prompt: the refusal stands.
+        if app_ctx.output.json_mode or not typer.confirm(
+            f"{exc.message}. Continue?", default=False, err=True
+        ):
             raise
         report = traffic_verbs.set_traffic(m, share, yes=True, reason=reason)
-    _render(Output(json_out), report, json_out)
+    app_ctx.output.show(report, show_traffic)
 
 
-def _render(out: Output, report: traffic_verbs.TrafficReport, json_out: bool) -> None:
-    if json_out:
-        out.json(report)
-        return
+def show_traffic(out: Output, report: traffic_verbs.TrafficReport) -> None:
     steps = " → ".join(
         f"[bold]{s:.0%}[/]" if i == report.step else f"{s:.0%}" for i, s in enumerate(report.steps)
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import Json
 from constellation.migration.state import open_state
+from phases.verify import VerifyReport
 from phases.verify import verify as verify_deployment
 
 
@@ -20,12 +23,12 @@ def verify(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the worker.")
     ] = 120.0,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the checklist as JSON.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Check plan, queues, index and model, then a round trip through the service."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    out = Output(json_out)
+    out = app_ctx.output
     state = open_state(plan)
     with out.status("verifying") as update:
         report = verify_deployment(
@@ -37,13 +40,14 @@ def verify(
             on_check=lambda c: update(f"{c.name}: {'pass' if c.passed else 'fail'}"),
         )
     state.close()
-    if json_out:
-        out.json({"passed": report.passed, "checks": report.checks})
-    else:
-        out.table(
-            ["check", "result", "detail"],
-            [(c.name, "pass" if c.passed else "fail", c.detail) for c in report.checks],
-            title=f"verify {plan.name} ({plan.environment})",
-        )
+    out.show(report, partial(show_checklist, title=f"verify {plan.name} ({plan.environment})"))
     if not report.passed:
         raise typer.Exit(1)
+
+
+def show_checklist(out: Output, report: VerifyReport, *, title: str) -> None:
+    out.table(
+        ["check", "result", "detail"],
+        [(c.name, "pass" if c.passed else "fail", c.detail) for c in report.checks],
+        title=title,
+    )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from cli import context, logs
 from cli.output import Output
+from cli.params import Json
 from constellation.monitoring.session import DEFAULT_HOST
-from constellation.worker import WorkerStatus
+from constellation.worker import RunSummary, WorkerStatus
 from constellation.worker.session import run_worker
 
 app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
@@ -42,9 +44,7 @@ def run(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Structured JSON log lines on stderr.")
     ] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the final summary as JSON.")
-    ] = False,
+    json_out: Json = False,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -62,7 +62,7 @@ def run(
     """Drain the embed queue into the vector index (batching consumer)."""
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    out = Output(json_out)
+    out = app_ctx.output
     live = out.err.is_terminal and not log_json
     # On a terminal the status line replaces the per-batch log lines; warnings still show.
     logs.configure(json_lines=log_json, level=logging.WARNING if live else logging.INFO)
@@ -80,9 +80,10 @@ def run(
             metrics_host=metrics_host,
             on_metrics_url=lambda url: out.info(f"serving metrics on {url}"),
         )
-    if json_out:
-        out.json(summary)
-        return
+    out.show(summary, partial(show_summary, queue=plan.queue.name))
+
+
+def show_summary(out: Output, summary: RunSummary, *, queue: str) -> None:
     stats = summary.stats
     failed = stats.get("failed") or {}
     rows = [
@@ -95,4 +96,4 @@ def run(
         ("batches", stats["batches"]),
         ("jobs/s", stats["rate"]),
     ]
-    out.table(["", "count"], rows, title=f"worker {plan.queue.name}: {summary.reason}")
+    out.table(["", "count"], rows, title=f"worker {queue}: {summary.reason}")

@@ -40,6 +40,8 @@ class CheckResult:
 class VerifyReport:
     checks: list[CheckResult]
 
+    __json_properties__ = ("passed",)
+
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +133,40 @@ def test_help_imports_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_version_prints_the_package_version(invoke: Invoke) -> None:
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert (result.exit_code, result.stdout) == (0, f"constellation {version('constellation')}\n")
+
+
+def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_report_command_takes_the_one_shared_json_option() -> None:
+    """``--json`` switches the invocation's output object only through the option declared in
+    cli/params.py: a command declaring its own would print tables where JSON was asked for."""
+    import typer.main
+
+    from cli.main import app
+    from cli.params import Json
+
+    shared = Json.__metadata__[0].callback
+    without = set()
+    for name, command in _commands(typer.main.get_command(app)):
+        options = [p for p in command.params if "--json" in p.opts]
+        if not options:
+            without.add(name)
+            continue
+        assert options[0].callback is not None, name
+        # Typer wraps the callback; the wrapped function is the shared one.
+        assert options[0].callback.__wrapped__ is shared, name
+    # The two commands that write files or draw a live screen instead of printing a report.
+    assert without == {"dashboard", "monitoring export"}
