@@ -1,0 +1,38 @@
+"""The layers, where import-linter cannot see: nothing under ``constellation/`` names the
+operator's verbs (``phases``) or the command line (``cli``), not even in a string such as an
+adapter's ``"module:object"``."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.cli import REPO
+
+#: an import, a dotted name or a quoted module name of the two upper floors
+UPWARD = re.compile(
+    r"\b(?:from|import)\s+(?:phases|cli)\b|[\"'`](?:phases|cli)\b|\b(?:phases|cli)\.\w+"
+)
+
+
+def upward_references(text: str) -> list[str]:
+    return [m.group(0) for m in UPWARD.finditer(text)]
+
+
+def test_the_pattern_finds_every_way_of_naming_them() -> None:
+    assert upward_references("from phases.phase1 import phase1") == ["from phases"]
+    assert upward_references('load("legacy", "phases.legacy:make")') == ['"phases']
+    assert upward_references("import cli.main") == ["import cli"]
+    assert upward_references("see cli.output") == ["cli.output"]
+    # Plain English stays allowed.
+    assert upward_references("the four phases. A client of the CLI") == []
+
+
+def test_nothing_under_constellation_names_phases_or_cli() -> None:
+    found = {
+        str(path.relative_to(REPO)): refs
+        for path in sorted((REPO / "constellation").rglob("*"))
+        if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json", ".txt", ".md")
+        for refs in [upward_references(path.read_text(encoding="utf-8"))]
+        if refs
+    }
+    assert found == {}
