@@ -14,6 +14,7 @@ from cli import dashboard as dashboard_cmd
 from cli import demo as demo_cmd
 from cli import describe as describe_cmd
 from cli import enqueue as enqueue_cmd
+from cli import imports as imports_cmd
 from cli import migrate as migrate_cmd
 from cli import model as model_cmd
 from cli import monitor as monitor_cmd
@@ -159,6 +160,7 @@ app.command("describe", rich_help_panel=SETUP)(describe_cmd.describe)
 app.command("verify", rich_help_panel=SETUP)(verify_cmd.verify)
 app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
 app.command("enqueue", rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
+app.add_typer(imports_cmd.app, name="import", rich_help_panel=SERVICE)
 app.command("query", rich_help_panel=SERVICE)(query_cmd.query)
 app.add_typer(migrate_cmd.app, name="migrate", rich_help_panel=MIGRATION)
 app.add_typer(check_cmd.app, name="check", rich_help_panel=MIGRATION)

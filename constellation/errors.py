@@ -103,3 +103,10 @@ class GateFailed(ConstellationError):
 
 class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
+
+
+class ImportSourceError(ConstellationError):
+    """An import source (a git repository, a folder, a Notion export) cannot be read."""
+
+    #: the operator named something that is not there or not usable: a usage error
+    exit_code = 2

@@ -207,3 +207,11 @@ def insert_notes(source: NotesSource, notes: Sequence[Note]) -> None:
     with source.engine.begin() as db:
         db.execute(sa.delete(source.table).where(c["id"].in_([n.id for n in notes])))
         db.execute(sa.insert(source.table), rows)
+
+
+def delete_notes(source: NotesSource, note_ids: Sequence[str]) -> None:
+    """Delete notes by id (the app's own deletes, e.g. an importer's removed file)."""
+    if not note_ids:
+        return
+    with source.engine.begin() as db:
+        db.execute(sa.delete(source.table).where(source.c["id"].in_(list(note_ids))))
