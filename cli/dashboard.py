@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli import context
+from cli.monitor import scope_line
 from cli.output import timestamp
 from cli.params import seconds as parse_seconds
 from constellation.monitoring.panels import DashboardData, read_dashboard
@@ -87,6 +88,7 @@ def frame(data: DashboardData) -> RenderableType:
         (f"Constellation: {data.plan} ({data.environment})", "bold"),
         f"  {timestamp(data.end)}  ·  last {data.end - data.start:g}s, every {data.step:g}s"
         f"  ·  {data.source}\n",
+        f"{scope_line(s)}\n",
         f"queue {_number(s.queue.total)} · dead letter {_number(s.dead_letter.total)} · "
         f"processed {s.jobs.processed:,} · skipped {s.jobs.skipped:,} · "
         f"failed {s.jobs.failed:,} · error rate {_number(w.error_rate)} · "

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from cli import context, logs
-from cli.output import Output, timestamp
+from cli.output import Output, jsonable, timestamp
 from cli.params import Json
 from cli.params import seconds as parse_seconds
 from constellation.monitoring.alerts import AlertReport, check_alerts, condition, watch_alerts
+from constellation.monitoring.stats import ServiceStats
 
 
 def monitor(
@@ -68,6 +69,7 @@ def show_alerts(out: Output, report: AlertReport) -> None:
         ["alert", "state", "value", "condition", "since", "severity", "summary"],
         rows,
         title=f"alerts at {timestamp(report.at)}",
+        caption=scope_line(report.stats),
     )
     for change in report.changes:
         out.info(f"{change.rule.name}: {change.previous} → {change.state}")
@@ -91,9 +93,23 @@ def as_json(report: AlertReport) -> dict[str, Any]:
             }
             for s in report.statuses
         ],
+        "scope": jsonable(report.stats.scope),
+        "window_seconds": report.stats.window.seconds,
         "changes": [
             {"name": c.rule.name, "from": c.previous, "to": c.state, "value": c.value}
             for c in report.changes
         ],
         "notifications": report.deliveries,
     }
+
+
+def scope_line(stats: ServiceStats) -> str:
+    """One line: the deployment counted, since when, and the window."""
+    scope = stats.scope
+    parts = []
+    if scope is not None and scope.deployment is not None:
+        parts.append(f"deployment {scope.deployment.key} (queue {scope.deployment.queue})")
+    if scope is not None and scope.since:
+        parts.append(f"counted since {timestamp(scope.since)}")
+    parts.append(f"window last {stats.window.seconds:g}s")
+    return " · ".join(parts)

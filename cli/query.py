@@ -45,7 +45,7 @@ def query(
     unknown = [v for v in chosen if v not in plan.models]
     if unknown:
         raise typer.BadParameter(f"version(s) {unknown} are not declared in the plan")
-    with query_metrics(plan) as observe:
+    with query_metrics(plan, m.services) as observe:
         m.observe_query = observe
         run = m.version_search(chosen[0]) if len(chosen) == 1 else m.merged_search(chosen)
         results = run(text, user, top_k)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import context
-from cli.output import Output
+from cli.output import Output, timestamp
 from cli.params import Json, seconds
 from constellation.monitoring.stats import Percentiles, ServiceStats, read_stats
 
@@ -36,8 +36,30 @@ def stats(
     out.show(result, partial(show_stats, title=f"{plan.name} ({plan.environment})"))
 
 
+def scope_rows(s: ServiceStats) -> list[tuple[str, object]]:
+    """What the figures count: the deployment, since when, and the window."""
+    rows: list[tuple[str, object]] = []
+    scope = s.scope
+    if scope is not None and scope.deployment is not None:
+        d = scope.deployment
+        rows += [
+            ("deployment", d.key),
+            ("queue", d.queue),
+            ("queue created", timestamp(d.queue_created)),
+            ("index", d.index + (f" (id {d.index_id[:8]})" if d.index_id else "")),
+        ]
+    if scope is not None and scope.keys is not None:
+        rows.append(("totals since", timestamp(scope.since) if scope.since else "nothing recorded"))
+    else:
+        rows.append(("totals", "every worker the source knows of (not one deployment)"))
+    window = s.window.seconds
+    rows.append(("window", f"last {window:g}s, since {timestamp(s.at - window)}"))
+    return rows
+
+
 def show_stats(out: Output, s: ServiceStats, *, title: str) -> None:
-    """The figures as three tables: queues and index, jobs, and the window."""
+    """The figures as four tables: what they count, queues and index, jobs, and the window."""
+    out.table(["scope", ""], scope_rows(s), title=f"{title}: what the figures count")
     rows: list[tuple[str, object]] = [
         (f"queue {s.queue.name}: waiting", s.queue.visible),
         (f"queue {s.queue.name}: in flight", s.queue.in_flight),
@@ -55,7 +77,8 @@ def show_stats(out: Output, s: ServiceStats, *, title: str) -> None:
         ("dead-lettered", j.dead_lettered),
         ("truncated", j.truncated),
     ]
-    out.table(["jobs", "total"], job_rows)
+    since = s.scope.since if s.scope is not None else None
+    out.table(["jobs", "total"], job_rows, title=f"since {timestamp(since)}" if since else None)
     w = s.window
     window_rows: list[tuple[str, object, object, object]] = [
         ("jobs ended", w.jobs, None, None),

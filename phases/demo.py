@@ -169,7 +169,7 @@ def demo(
 
     # From here on the service runs beside the app: a worker, and the app's searches and edits.
     with (
-        query_metrics(plan) as observe,
+        query_metrics(plan, services) as observe,
         worker_session(plan, services, m.state, failures=m.failures) as worker,
     ):
         m.observe_query = observe

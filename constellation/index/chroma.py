@@ -190,6 +190,7 @@ class ChromaStore:
             count=collection.count(),
             metadata_fields=_parse_fields(fields) if isinstance(fields, str) else {},
             location=self.location,
+            id=str(collection.id),
         )
 
 

@@ -66,6 +66,9 @@ class IndexInfo:
     count: int
     metadata_fields: Mapping[str, str]
     location: str
+    #: the technology's own id of this index (Chroma: the collection's UUID), new whenever the
+    #: index is created again under the same name
+    id: str | None = None
 
 
 @runtime_checkable

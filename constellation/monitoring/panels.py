@@ -131,7 +131,7 @@ def read_dashboard(
     end = time.time() if now is None else now
     step = max(range_seconds / max(points, 1), 1.0)
     start = end - range_seconds
-    source = source or open_source(plan)
+    source = source or open_source(plan, services)
     stats = read_stats(plan, services, now=end, source=source)
     queries = {(p.key, i): line.query for p in PANELS for i, line in enumerate(p.lines)}
     answers = source.range(queries, start, end, step)

@@ -23,6 +23,7 @@ from prometheus_client import start_http_server
 
 from constellation.errors import ConstellationError
 from constellation.monitoring import MonitoringError
+from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Samples, ServiceMetrics, refresh_gauges
 from constellation.monitoring.store import (
     RETENTION_SECONDS,
@@ -40,10 +41,19 @@ DEFAULT_HOST = "127.0.0.1"
 
 
 class SnapshotWriter:
-    """Appends one instance's snapshots to the metrics file; errors are logged, not raised."""
+    """Appends one instance's snapshots to the metrics file; errors are logged, not raised.
+
+    The instance is recorded with the deployment it runs against (None: unknown), which is
+    what ``stats`` counts by."""
 
     def __init__(
-        self, store: MetricsStore, plan: Plan, role: str, clock: Callable[[], float] = time.time
+        self,
+        store: MetricsStore,
+        plan: Plan,
+        role: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        deployment: Deployment | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -63,7 +73,8 @@ class SnapshotWriter:
                     os.getpid(),
                     now,
                     now,
-                )
+                ),
+                deployment,
             ),
         )
 
@@ -119,7 +130,13 @@ def worker_metrics(
     server = _serve(metrics, host, port) if port is not None else None
     try:
         writer = (
-            SnapshotWriter(MetricsStore(plan.metrics_path), plan, "worker", clock)
+            SnapshotWriter(
+                MetricsStore(plan.metrics_path),
+                plan,
+                "worker",
+                clock,
+                deployment=identify(plan, services),
+            )
             if not plan.monitoring.prometheus_url
             else None
         )
@@ -181,13 +198,17 @@ def _url_host(host: str) -> str:
 
 @contextmanager
 def query_metrics(
-    plan: Plan, *, clock: Callable[[], float] = time.time
+    plan: Plan, services: Services | None = None, *, clock: Callable[[], float] = time.time
 ) -> Iterator[Callable[[float], None]]:
     """A query-latency hook for ``search(..., observe=...)`` in a short-lived process; its
-    observations are written as one snapshot at the end (embedded default only)."""
+    observations are written as one snapshot at the end (embedded default only), counted for
+    the deployment ``services`` reach."""
     metrics = ServiceMetrics()
     yield metrics.observe_query
     if not plan.monitoring.prometheus_url:
-        writer = SnapshotWriter(MetricsStore(plan.metrics_path), plan, "query", clock)
+        deployment = identify(plan, services) if services is not None else None
+        writer = SnapshotWriter(
+            MetricsStore(plan.metrics_path), plan, "query", clock, deployment=deployment
+        )
         writer.write(metrics.samples())
         writer.finish()

@@ -4,6 +4,10 @@ Both evaluate the same :mod:`~constellation.monitoring.queries` at an instant (o
 or over a time range, and answer ``{label value: number}`` (``""`` for a query without ``by``);
 a query with no data answers ``{}``.
 
+The snapshot file holds every run made with the data folder; a :class:`Scope` narrows a
+snapshot source to the plan's current deployment (its queue and index as they exist now, see
+:mod:`.deployment`), so a run against fresh servers does not add the last run's counts.
+
 Snapshot arithmetic follows Prometheus's: an increase over ``(t - w, t]`` is, per instance, its
 last value at or before ``t`` less its last value at or before ``t - w`` (zero before its first
 snapshot, as counters start at zero), summed over instances. Quantiles interpolate linearly within
@@ -20,9 +24,11 @@ import urllib.request
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from constellation.monitoring import MonitoringError
+from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Labels, Samples
 from constellation.monitoring.queries import (
     Increase,
@@ -42,10 +48,29 @@ K = TypeVar("K")
 Series = dict[str, list[tuple[float, float]]]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a source's figures cover: one deployment's instances, since they began."""
+
+    #: the deployment counted: the live one, else the last one recorded (None: unscoped)
+    deployment: Deployment | None
+    #: the recorded deployment keys whose instances count (None: every instance)
+    keys: tuple[str, ...] | None
+    #: when the first counted instance started: totals are counts since then
+    since: float | None
+    #: how the scope was chosen, when not from the live systems
+    note: str = ""
+
+
+#: no narrowing: every instance of the plan and environment
+UNSCOPED = Scope(None, None, None)
+
+
 class MetricSource(Protocol):
     """Answers monitoring queries."""
 
     description: str
+    scope: Scope
 
     def instant(
         self, queries: Mapping[K, Query], at: float, window: float
@@ -60,34 +85,84 @@ class MetricSource(Protocol):
         ...
 
 
-def open_source(plan: Plan) -> MetricSource:
-    """Prometheus when the plan names one, else the snapshot file in the data folder."""
+def open_source(plan: Plan, services: Any = None) -> MetricSource:
+    """Prometheus when the plan names one, else the snapshot file in the data folder, narrowed
+    to the deployment that ``services`` reach now (every recorded run when None)."""
     url = plan.monitoring.prometheus_url
     if url:
         return PrometheusSource(url)
-    return SnapshotSource(MetricsStore(plan.metrics_path), plan.name, plan.environment)
+    store = MetricsStore(plan.metrics_path)
+    scope = UNSCOPED if services is None else deployment_scope(store, plan, services)
+    return SnapshotSource(store, plan.name, plan.environment, scope)
+
+
+def deployment_scope(store: MetricsStore, plan: Plan, services: Any) -> Scope:
+    """The recorded instances of the plan's current deployment.
+
+    A recorded deployment is the current one when its queue (URL and creation time) and index
+    are the same, and so is the index's id wherever both sides know it (an unreachable index
+    still matches its queue). When the queue cannot be inspected, the last deployment that
+    recorded anything stands in, and the scope says so."""
+    recorded = store.deployments(plan.name, plan.environment)
+    live = identify(plan, services)
+    note = ""
+    if live is not None:
+        counted = [r for r in recorded if _same(r.deployment, live)]
+        shown: Deployment | None = live
+    elif recorded:
+        counted = [recorded[-1]]
+        shown = recorded[-1].deployment
+        note = (
+            f"the queue {plan.queue.name} cannot be inspected now; the figures are those of "
+            f"the last deployment recorded (queue {shown.queue})"
+        )
+    else:
+        counted, shown = [], None
+    keys = tuple(r.deployment.key for r in counted)
+    starts = [i.started for i in store.instances(plan.name, plan.environment, keys)]
+    return Scope(shown, keys, min(starts) if starts else None, note)
+
+
+def _same(recorded: Deployment, live: Deployment) -> bool:
+    if (recorded.queue, recorded.queue_created, recorded.index) != (
+        live.queue,
+        live.queue_created,
+        live.index,
+    ):
+        return False
+    return recorded.index_id is None or live.index_id is None or recorded.index_id == live.index_id
 
 
 # snapshots ------------------------------------------------------------------------------------
 class SnapshotSource:
-    """Answers from the snapshots that workers append to the metrics file."""
+    """Answers from the snapshots that workers append to the metrics file (of the instances
+    in ``scope``)."""
 
-    def __init__(self, store: MetricsStore, plan: str, environment: str) -> None:
+    def __init__(
+        self, store: MetricsStore, plan: str, environment: str, scope: Scope = UNSCOPED
+    ) -> None:
         self.store = store
         self.plan = plan
         self.environment = environment
-        self.description = f"snapshots in {store.path}"
+        self.scope = scope
+        where = f"snapshots in {store.path}"
+        if scope.deployment is not None:
+            where += f", deployment {scope.deployment.key}"
+        self.description = where
+
+    def _load(self, since: float, until: float) -> Timeline:
+        return self.store.load(self.plan, self.environment, since, until, self.scope.keys)
 
     def instant(
         self, queries: Mapping[K, Query], at: float, window: float
     ) -> dict[K, dict[str, float]]:
-        view = _View(self.store.load(self.plan, self.environment, at - window, at))
+        view = _View(self._load(at - window, at))
         return {key: view.evaluate(query, at, window) for key, query in queries.items()}
 
     def range(
         self, queries: Mapping[K, Query], start: float, end: float, step: float
     ) -> dict[K, Series]:
-        view = _View(self.store.load(self.plan, self.environment, start - step, end))
+        view = _View(self._load(start - step, end))
         out: dict[K, Series] = {key: {} for key in queries}
         for t in _steps(start, end, step):
             for key, query in queries.items():
@@ -204,6 +279,9 @@ class PrometheusSource:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.description = f"Prometheus at {self.url}"
+        # Prometheus holds each live worker's own counters (a restarted or retired worker's
+        # series go stale), so it never adds up past runs; it is not narrowed further.
+        self.scope = Scope(None, None, None, "Prometheus: every worker it scrapes")
 
     def instant(
         self, queries: Mapping[K, Query], at: float, window: float

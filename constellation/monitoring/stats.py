@@ -14,7 +14,7 @@ from constellation.errors import ConstellationError
 from constellation.monitoring import queries as q
 from constellation.monitoring.metrics import index_sizes
 from constellation.monitoring.queries import Increase, Latest, Mean, Quantile, Query, Total
-from constellation.monitoring.source import MetricSource, open_source
+from constellation.monitoring.source import MetricSource, Scope, open_source
 from constellation.plan import Plan
 from constellation.services import Services
 
@@ -79,6 +79,8 @@ class ServiceStats:
     jobs: JobTotals
     window: WindowStats
     index_size: dict[int, int]
+    #: what the totals and the window count: the deployment, and since when
+    scope: Scope | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -123,8 +125,10 @@ def read_stats(
     """Queue and dead-letter depth, job counts, error rate, latency percentiles, index size."""
     at = time.time() if now is None else now
     window = plan.monitoring.window if window_seconds is None else window_seconds
-    source = source or open_source(plan)
+    source = source or open_source(plan, services)
     notes: list[str] = []
+    if source.scope.note:
+        notes.append(source.scope.note)
     answers = source.instant({**_TOTALS, **_WINDOW, **_GAUGES}, at, window)
     if not any(answers[k] for k in _TOTALS) and not any(answers[k] for k in _GAUGES):
         notes.append(
@@ -173,6 +177,7 @@ def read_stats(
             query_p95_ms=_round(one("query_p95"), 1),
         ),
         index_size=sizes,
+        scope=source.scope,
         notes=notes,
     )
 

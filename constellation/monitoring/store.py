@@ -2,13 +2,17 @@
 
 Schema (``<data_dir>/metrics.db``)::
 
-    instances(instance PK, plan, environment, role, host, pid, started, last, ended)
+    deployments(deployment PK, plan, environment, queue, queue_created, index_name, index_id,
+                first_seen)
+    instances(instance PK, plan, environment, role, host, pid, started, last, ended, deployment)
     snapshots(instance, at, samples)          PK (instance, at); samples is JSON:
         {"constellation_jobs_failed_total": [[{"error_type": "not_json"}, 3.0], ...], ...}
     alert_state(plan, environment, rule, state, active_since, changed_at, value, evaluated)
 
 A snapshot holds cumulative values since its instance started (one instance per worker
 process), so several workers can write at once and a restart is simply a new instance. Each
+instance records the deployment (queue and index incarnation, see :mod:`.deployment`) it ran
+against, so figures can be counted for the current deployment only. Each
 connection is opened per call, in WAL mode, so the worker's threads and other processes
 (``stats`` beside a running worker) read and write safely. Reading never creates the file.
 """
@@ -20,22 +24,27 @@ import os
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from constellation.monitoring import MonitoringError
+from constellation.monitoring.deployment import Deployment
 from constellation.monitoring.metrics import Labels, Samples
 
 #: snapshots older than this are dropped (each instance keeps its last one, for totals)
 RETENTION_SECONDS = 14 * 86400.0
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    deployment TEXT PRIMARY KEY, plan TEXT NOT NULL, environment TEXT NOT NULL,
+    queue TEXT NOT NULL, queue_created REAL, index_name TEXT NOT NULL, index_id TEXT,
+    first_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS instances (
     instance TEXT PRIMARY KEY, plan TEXT NOT NULL, environment TEXT NOT NULL,
     role TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
-    started REAL NOT NULL, last REAL NOT NULL, ended REAL);
+    started REAL NOT NULL, last REAL NOT NULL, ended REAL, deployment TEXT);
 CREATE TABLE IF NOT EXISTS snapshots (
     instance TEXT NOT NULL, at REAL NOT NULL, samples TEXT NOT NULL,
     PRIMARY KEY (instance, at));
@@ -64,6 +73,16 @@ class Instance:
     started: float
     last: float
     ended: float | None = None
+    #: the deployment it ran against (None: recorded before deployments were, or unknown)
+    deployment: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedDeployment:
+    """A deployment as the metrics file knows it, with when its first instance registered."""
+
+    deployment: Deployment
+    first_seen: float
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class MetricsStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._upgraded = False
 
     @property
     def exists(self) -> bool:
@@ -116,6 +136,9 @@ class MetricsStore:
             with closing(sqlite3.connect(self.path, timeout=30)) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                if not self._upgraded:
+                    _add_deployment_column(db)
+                    self._upgraded = True
                 with db:
                     yield db
         except sqlite3.Error as exc:
@@ -125,10 +148,26 @@ class MetricsStore:
             ) from exc
 
     # snapshots --------------------------------------------------------------------------------
-    def register(self, instance: Instance) -> None:
+    def register(self, instance: Instance, deployment: Deployment | None = None) -> None:
+        """Record an instance (and the deployment it runs against, the first time it is seen)."""
         with self._db() as db:
+            if deployment is not None:
+                d = deployment
+                db.execute(
+                    "INSERT OR IGNORE INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        d.key,
+                        d.plan,
+                        d.environment,
+                        d.queue,
+                        d.queue_created,
+                        d.index,
+                        d.index_id,
+                        instance.started,
+                    ),
+                )
             db.execute(
-                "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
                     instance.plan,
@@ -139,6 +178,7 @@ class MetricsStore:
                     instance.started,
                     instance.last,
                     instance.ended,
+                    deployment.key if deployment is not None else None,
                 ),
             )
 
@@ -165,23 +205,58 @@ class MetricsStore:
             )
             return cursor.rowcount
 
-    def instances(self, plan: str, environment: str) -> list[Instance]:
+    def instances(
+        self, plan: str, environment: str, deployments: Sequence[str] | None = None
+    ) -> list[Instance]:
+        """The instances of one plan and environment (of the given deployments only, if any)."""
+        if not self.exists:
+            return []
+        sql = (
+            "SELECT instance, plan, environment, role, host, pid, started, last, ended, "
+            "deployment FROM instances WHERE plan = ? AND environment = ?"
+        )
+        params: list[object] = [plan, environment]
+        if deployments is not None:
+            sql += f" AND deployment IN ({', '.join('?' * len(deployments)) or 'NULL'})"
+            params += list(deployments)
+        with self._db() as db:
+            rows = db.execute(sql + " ORDER BY started", params).fetchall()
+        return [Instance(*row) for row in rows]
+
+    def deployments(self, plan: str, environment: str) -> list[RecordedDeployment]:
+        """Every deployment of one plan and environment that recorded metrics, oldest first."""
         if not self.exists:
             return []
         with self._db() as db:
             rows = db.execute(
-                "SELECT * FROM instances WHERE plan = ? AND environment = ? ORDER BY started",
+                "SELECT deployment, plan, environment, queue, queue_created, index_name, "
+                "index_id, first_seen FROM deployments WHERE plan = ? AND environment = ? "
+                "ORDER BY first_seen",
                 (plan, environment),
             ).fetchall()
-        return [Instance(*row) for row in rows]
+        return [RecordedDeployment(Deployment(*row[:7]), row[7]) for row in rows]
 
-    def load(self, plan: str, environment: str, since: float, until: float) -> Timeline:
+    def load(
+        self,
+        plan: str,
+        environment: str,
+        since: float,
+        until: float,
+        deployments: Sequence[str] | None = None,
+    ) -> Timeline:
         """Snapshots in ``(since, until]``, plus each instance's last one at or before ``since``
-        (its baseline), for the instances of one plan and environment."""
+        (its baseline), for the instances of one plan and environment (and, if given, of
+        those deployments only)."""
         if not self.exists:
             return {}
         scope = (
-            "instance IN (SELECT instance FROM instances WHERE plan = :plan AND environment = :env)"
+            "instance IN (SELECT instance FROM instances WHERE plan = :plan AND environment = :env"
+            + (
+                f" AND deployment IN ({_placeholders(deployments)})"
+                if deployments is not None
+                else ""
+            )
+            + ")"
         )
         sql = (
             f"SELECT instance, at, samples FROM snapshots WHERE at > :since AND at <= :until "
@@ -192,7 +267,13 @@ class MetricsStore:
             "GROUP BY instance) b ON s.instance = b.instance AND s.at = b.at "
             "ORDER BY 2"
         )
-        params = {"plan": plan, "env": environment, "since": since, "until": until}
+        params: dict[str, object] = {
+            "plan": plan,
+            "env": environment,
+            "since": since,
+            "until": until,
+            **{f"d{i}": key for i, key in enumerate(deployments or ())},
+        }
         with self._db() as db:
             rows = db.execute(sql, params).fetchall()
         timeline: Timeline = {}
@@ -223,3 +304,20 @@ class MetricsStore:
                     for rule, s in states.items()
                 ],
             )
+
+
+def _placeholders(keys: Sequence[str]) -> str:
+    """Named parameters ``:d0, :d1, ...`` for an ``IN`` list (``NULL`` matches nothing)."""
+    return ", ".join(f":d{i}" for i in range(len(keys))) or "NULL"
+
+
+def _add_deployment_column(db: sqlite3.Connection) -> None:
+    """Files written before deployments were recorded lack ``instances.deployment``."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(instances)")}
+    if "deployment" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE instances ADD COLUMN deployment TEXT")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # another process added it just now
+            raise

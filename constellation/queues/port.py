@@ -90,6 +90,9 @@ class QueueInfo:
     redrive: Redrive | None
     max_message_size: int
     depth: QueueDepth
+    #: when the queue was created (epoch seconds), if the technology says: with the URL it
+    #: tells a queue from a new one of the same name (monitoring scopes its figures by it)
+    created: float | None = None
 
 
 @runtime_checkable

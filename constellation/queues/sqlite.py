@@ -127,15 +127,15 @@ class SqliteBroker:
         row = (
             self._db.connection()
             .execute(
-                "SELECT visibility_timeout, dead_letter, max_receive_count, max_message_size "
-                "FROM queues WHERE name = ?",
+                "SELECT visibility_timeout, dead_letter, max_receive_count, max_message_size, "
+                "created_at FROM queues WHERE name = ?",
                 (name,),
             )
             .fetchone()
         )
         if row is None:
             return None
-        timeout, dead_letter, max_receives, max_size = row
+        timeout, dead_letter, max_receives, max_size, created = row
         redrive = Redrive(dead_letter, max_receives) if dead_letter else None
         return QueueInfo(
             name=name,
@@ -144,6 +144,7 @@ class SqliteBroker:
             redrive=redrive,
             max_message_size=max_size,
             depth=self._depth(name),
+            created=float(created),
         )
 
     def create(self, spec: QueueSpec) -> QueueInfo:

@@ -71,6 +71,7 @@ class SqsBroker:
             redrive=_redrive(attributes.get("RedrivePolicy")),
             max_message_size=int(attributes.get("MaximumMessageSize", 262_144)),
             depth=queue_depth(attributes),
+            created=_created(attributes.get("CreatedTimestamp")),
         )
 
     def create(self, spec: QueueSpec) -> QueueInfo:
@@ -160,3 +161,11 @@ def _redrive(policy: str | None) -> Redrive | None:
     # arn:aws:sqs:<region>:<account>:<name>
     dead_letter = str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1]
     return Redrive(dead_letter=dead_letter, max_receive_count=int(parsed["maxReceiveCount"]))
+
+
+def _created(value: str | None) -> float | None:
+    """SQS's ``CreatedTimestamp`` (epoch seconds, as a string), if it gave one."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -264,6 +264,17 @@ class QueueContract:
         with pytest.raises(ConflictError):
             broker.create(QueueSpec(f"{prefix}-embed", 30))
 
+    def test_a_queue_created_again_is_told_apart_by_its_creation_time(
+        self, broker: Broker, prefix: str
+    ) -> None:
+        before = time.time()
+        first = broker.create(QueueSpec(f"{prefix}-embed", 30))
+        assert first.created is not None and before - 1 <= first.created <= time.time() + 1
+        broker.delete_queue(first.name)
+        time.sleep(1.05)  # SQS stamps creation in whole seconds
+        again = broker.create(QueueSpec(f"{prefix}-embed", 30))
+        assert again.created is not None and again.created > first.created
+
     def test_delete_queue(self, broker: Broker, prefix: str) -> None:
         queue = self.make(broker, f"{prefix}-embed")
         queue.send("gone")

@@ -100,6 +100,13 @@ class IndexContract:
         assert (info.name, info.dimension, info.metric, info.count) == (name, DIM, "cosine", 0)
         assert dict(info.metadata_fields) == FIELDS
         assert info.location
+        assert info.id
+
+    def test_an_index_created_again_has_a_new_id(self, store: VectorStore, name: str) -> None:
+        first = store.create(IndexSpec(name=name, dimension=DIM))
+        store.delete_index(name)
+        again = store.create(IndexSpec(name=name, dimension=DIM))
+        assert first.id and again.id and first.id != again.id
 
     def test_creating_an_existing_index_is_refused(
         self, store: VectorStore, index: VectorIndex

@@ -4,9 +4,10 @@ and an in-memory index behind a Services-shaped object, and helpers to fill the 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
-from constellation.index.port import VectorIndex
+from constellation.index.port import IndexInfo, VectorIndex
 from constellation.jobs import Job
 from constellation.plan import Plan, load_plan
 from constellation.queues.port import Outgoing, Queue, QueueSpec, Redrive
@@ -38,6 +39,16 @@ def write_plan(folder: Path, extra: str = "") -> Path:
     return path
 
 
+class StubStore:
+    """The index store's ``inspect``: one in-memory index whose id is fixed at creation."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+
+    def inspect(self, name: str) -> IndexInfo:
+        return IndexInfo(name, 384, "cosine", 0, {}, "memory", id=self.id)
+
+
 class StubServices:
     """What the worker and ``read_stats`` use from :class:`constellation.services.Services`."""
 
@@ -51,6 +62,7 @@ class StubServices:
         self.queue: Queue = self.broker.open(plan.queue.name)
         self.dead_letter: Queue = self.broker.open(dead)
         self.memory_index = MemoryIndex()
+        self.store = StubStore()
         self.fake_embedder = RecordingEmbedder()
 
     def index(self, version: int | None = None) -> VectorIndex:

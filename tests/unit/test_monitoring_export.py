@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from constellation.monitoring.deployment import identify
 from constellation.monitoring.export import dashboard, export, render_dashboard, render_rules
 from constellation.monitoring.metrics import ServiceMetrics
 from constellation.monitoring.panels import PANELS, read_dashboard
@@ -135,7 +136,13 @@ def test_a_plan_with_its_own_rules_exports_them(tmp_path: Path) -> None:
 def test_the_html_report_contains_a_plot_per_panel(tmp_path: Path) -> None:
     plan, services = open_stub(write_plan(tmp_path))
     clock = [1_700_000_000.0]
-    writer = SnapshotWriter(MetricsStore(plan.metrics_path), plan, "worker", lambda: clock[0])
+    writer = SnapshotWriter(
+        MetricsStore(plan.metrics_path),
+        plan,
+        "worker",
+        lambda: clock[0],
+        deployment=identify(plan, services),
+    )
     metrics = ServiceMetrics()
     for step in range(12):
         for _ in range(5):

@@ -120,7 +120,7 @@ def test_query_latency_is_recorded_through_the_search_hook(tmp_path: Path) -> No
     plan, services = open_stub(write_plan(tmp_path))
     send_mix(services.queue, 4, {})
     run_worker(plan, services, Enabled(), drain=True)  # type: ignore[arg-type]
-    with query_metrics(plan) as observe:
+    with query_metrics(plan, services) as observe:  # type: ignore[arg-type]
         for _ in range(3):
             hits = search(
                 "note number 1",
