@@ -13,6 +13,7 @@ from cli import context
 from cli import dashboard as dashboard_cmd
 from cli import demo as demo_cmd
 from cli import describe as describe_cmd
+from cli import doctor as doctor_cmd
 from cli import enqueue as enqueue_cmd
 from cli import imports as imports_cmd
 from cli import migrate as migrate_cmd
@@ -174,6 +175,7 @@ app.add_typer(model_cmd.app, name="model", rich_help_panel=MODELS)
 app.command("stats", rich_help_panel=MONITORING)(stats_cmd.stats)
 app.command("monitor", rich_help_panel=MONITORING)(monitor_cmd.monitor)
 app.command("dashboard", rich_help_panel=MONITORING)(dashboard_cmd.dashboard)
+app.command("doctor", rich_help_panel=MONITORING)(doctor_cmd.doctor)
 app.add_typer(monitoring_cmd.app, name="monitoring", rich_help_panel=MONITORING)
 
 

@@ -1,0 +1,93 @@
+"""``constellation doctor``: the troubleshooting table, diagnosed from live figures."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from cli import context
+from cli.output import Output, jsonable
+from cli.params import seconds
+from phases.doctor import DoctorReport
+from phases.doctor import doctor as diagnose
+
+
+def doctor(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample", min=0, help="Notes compared across the systems (default: the plan's)."
+        ),
+    ] = None,
+    queries: Annotated[
+        int, typer.Option("--queries", min=0, help="Live searches timed for the latency check.")
+    ] = 20,
+    interval: Annotated[
+        str,
+        typer.Option("--interval", help="Seconds between two readings of the queue depth (or 2s)."),
+    ] = "2",
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Rates over this many seconds (default: the plan's)."),
+    ] = None,
+) -> None:
+    """Diagnose backlog, embedding errors, slow queries and inconsistency; exit 1 on findings."""
+    out = Output(json_out)
+    m = context.get(ctx).migration(write=False)
+    with out.status("diagnosing"):
+        report = diagnose(
+            m,
+            samples=sample,
+            queries=queries,
+            interval=seconds(interval) or 0.0,
+            window=seconds(window),
+        )
+    if json_out:
+        out.json(report)
+    else:
+        render(out, report)
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+def render(out: Output, report: DoctorReport) -> None:
+    """A table of figures per area, then every finding with its evidence and next command."""
+    for area in report.areas:
+        rows = [(name, _text(value)) for name, value in area.figures.items()]
+        out.table([area.title, ""], rows, title=f"{area.title}: {area.status}")
+        for note in area.notes:
+            out.result(f"  note: {note}")
+    findings = report.findings
+    if not findings:
+        out.result("healthy: no findings")
+        return
+    out.table(
+        ["area", "problem", "evidence", "next"],
+        [
+            (
+                f.area,
+                f.problem,
+                "\n".join(f"{k}: {_text(v)}" for k, v in f.evidence.items()),
+                f.next_command,
+            )
+            for f in findings
+        ],
+        title=f"{len(findings)} finding(s)",
+    )
+
+
+def _text(value: Any) -> str:
+    """A figure in one cell: plain values as they are, structures as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "-"
+    if isinstance(value, bool | int | float):
+        return (
+            f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        )
+    return json.dumps(jsonable(value), ensure_ascii=False)

@@ -1,0 +1,203 @@
+"""Inconsistent results between the systems: record counts, then for sampled notes the two
+vectors compared directly, the preprocessing each side applied (from its content hash), the
+metadata, and the query parameters each side searches with."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from constellation import records
+from constellation.errors import ConstellationError
+from constellation.index.port import StoredRecord
+from constellation.migration.runtime import Migration
+from constellation.migration.source import Note
+from constellation.preprocess import normalize, prepare
+from phases.doctor.report import Area
+
+#: two vectors of one text by one model agree to float noise; below this they are different
+SAME_VECTOR = 0.999
+
+
+def diagnose_consistency(m: Migration, *, samples: int) -> Area:
+    """Do both systems hold the same notes, embedded the same way, searched the same way?"""
+    area = Area("consistency", "inconsistent results between the systems")
+    state = m.state.read()
+    if state.write_mode != "dual":
+        area.skipped = True
+        area.notes.append(
+            f"write mode {state.write_mode}: only one system holds current notes (both do "
+            "from phase 1 to phase 3)"
+        )
+        return area
+    if not hasattr(m.legacy, "get"):
+        area.skipped = True
+        area.notes.append("the old system's adapter cannot fetch single records (no get)")
+        return area
+    version = state.read_versions[0]
+    old_version = m.plan.legacy.model_version
+    new_model, old_model = m.plan.model(version), m.plan.model(old_version)
+    try:
+        index = m.services.index(version)
+        new_count = index.count(version=version)
+        old_count = m.legacy.count() if hasattr(m.legacy, "count") else None
+    except ConstellationError as exc:
+        area.find(f"a system cannot be read: {exc}", "constellation verify")
+        return area
+    notes = _non_blank_notes(m)
+    area.figures = {
+        "source notes (not empty)": notes,
+        "new index records": new_count,
+        "old index records": old_count,
+        "queue depth": m.services.queue.depth().total,
+        "query parameters": _parameters(m, version, old_version),
+    }
+    problems: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    sample = m.source.sample(samples, seed=11)
+    prepared = prepare([n.content for n in sample], m.services.embedder(version))
+    new_ids = [records.record_id(n.user_id, n.id, version) for n in sample]
+    new = index.get(new_ids, include_vectors=True)
+    for note, text, record_id in zip(sample, prepared, new_ids, strict=True):
+        if text.empty:
+            continue
+        old = m.legacy.get(note.user_id, note.id)
+        _compare(note, text.text, new.get(record_id), old, new_model.name, old_model.name, problems)
+    area.figures["notes sampled"] = len(sample)
+    for problem, cases in problems.items():
+        command = _NEXT.get(problem, "constellation compare --user U --note N")
+        first = cases[0]
+        area.find(
+            f"{len(cases)} of {len(sample)} sampled note(s): {problem}",
+            command.format(user=first["user"], note=first["note"]),
+            notes=cases[:10],
+        )
+    if notes is not None and new_count < notes and not problems.get(MISSING_NEW):
+        area.find(
+            f"the new index holds {new_count:,} records for {notes:,} notes",
+            "constellation recover",
+            source_notes=notes,
+            new_records=new_count,
+            queue_depth=area.figures["queue depth"],
+        )
+    params = area.figures["query parameters"]
+    for name in ("metric", "dimensions"):
+        if params["old"].get(name) not in (None, params["new"][name]):
+            area.find(
+                f"the systems search with different {name}: old {params['old'][name]}, "
+                f"new {params['new'][name]}",
+                "constellation describe",
+                parameters=params,
+            )
+    return area
+
+
+MISSING_NEW = "missing in the new index (deleted outside Constellation, or never stored)"
+MISSING_OLD = "missing in the old index"
+_NEXT = {
+    MISSING_NEW: "constellation requeue --user {user} --note {note}",
+    MISSING_OLD: "constellation compare --user {user} --note {note}",
+}
+
+
+def _compare(
+    note: Note,
+    text: str,
+    new: StoredRecord | None,
+    old: StoredRecord | None,
+    new_model: str,
+    old_model: str,
+    problems: dict[str, list[dict[str, Any]]],
+) -> None:
+    case: dict[str, Any] = {"user": note.user_id, "note": note.id}
+    if new is None:
+        problems[MISSING_NEW].append(case)
+    if old is None:
+        problems[MISSING_OLD].append(case)
+    if new is None or old is None:
+        return
+    expected_new = records.content_hash(text, new_model)
+    for side, record, model in (("new", new, new_model), ("old", old, old_model)):
+        meta = record.metadata
+        if (meta.get(records.USER), meta.get(records.NOTE)) not in (
+            (note.user_id, note.id),
+            (None, None),
+        ):
+            problems[f"{side} record's userId/noteId differ from the note's"].append(
+                case | {"metadata": dict(meta)}
+            )
+        if records.created_of(meta) and records.created_of(meta) < note.edited:
+            problems[f"{side} record older than the note's last edit"].append(
+                case | {"record created": records.created_of(meta), "note edited": note.edited}
+            )
+        stored = meta.get(records.HASH)
+        if stored and stored != records.content_hash(text, model):
+            problems[
+                f"{side} record embedded other text: {_which_text(note, stored, model)}"
+            ].append(case)
+    if new_model == old_model and new.vector is not None and old.vector is not None:
+        cosine = _cosine(list(new.vector), list(old.vector))
+        same_hash = new.metadata.get(records.HASH) == old.metadata.get(records.HASH) == expected_new
+        if cosine < SAME_VECTOR:
+            problems[
+                "vectors differ for the same text and model" if same_hash else "vectors differ"
+            ].append(case | {"cosine": round(cosine, 4)})
+
+
+def _which_text(note: Note, stored: object, model: str) -> str:
+    """Which preprocessing gives the stored hash: tells a skipped step from stale content."""
+    if stored == records.content_hash(note.content, model):
+        return "the raw text (no normalization or truncation)"
+    if stored == records.content_hash(normalize(note.content), model):
+        return "the normalized text without truncation to the model's length"
+    return "an older version of the note (stale)"
+
+
+def _parameters(m: Migration, version: int, old_version: int) -> dict[str, dict[str, Any]]:
+    """What each side searches with: model, normalization, metric, dimensions, filter."""
+    new_model, old_model = m.plan.model(version), m.plan.model(old_version)
+    new_info = m.services.store.inspect(m.plan.index_name_for(version))
+    old_info = None
+    store = getattr(m.legacy, "store", None)
+    if store is not None and hasattr(store, "inspect"):
+        old_info = store.inspect(m.plan.legacy.name)
+    return {
+        "new": {
+            "model": new_model.name,
+            "normalize": new_model.normalize,
+            "metric": new_info.metric if new_info else None,
+            "dimensions": new_info.dimension if new_info else None,
+            "filter": f"userId AND version = {version}",
+        },
+        "old": {
+            "model": old_model.name,
+            "normalize": old_model.normalize,
+            "metric": old_info.metric if old_info else None,
+            "dimensions": old_info.dimension if old_info else None,
+            "filter": "userId",
+        },
+    }
+
+
+def _non_blank_notes(m: Migration) -> int | None:
+    """Notes whose content is not blank (empty notes have no record on either side)."""
+    source = m.source
+    content = source.c["content"]
+    query = (
+        sa.select(sa.func.count())
+        .select_from(source.table)
+        .where(sa.func.length(sa.func.trim(content)) > 0)
+    )
+    try:
+        with source.engine.connect() as db:
+            return int(db.execute(query).scalar_one())
+    except sa.exc.SQLAlchemyError:
+        return None
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
