@@ -9,14 +9,14 @@ import typer
 
 from cli import context
 from cli.output import Output, jsonable
-from cli.params import seconds
+from cli.params import Json, seconds
 from phases.doctor import DoctorReport
 from phases.doctor import doctor as diagnose
 
 
 def doctor(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: Json = False,
     sample: Annotated[
         int | None,
         typer.Option(
@@ -36,8 +36,9 @@ def doctor(
     ] = None,
 ) -> None:
     """Diagnose backlog, embedding errors, slow queries and inconsistency; exit 1 on findings."""
-    out = Output(json_out)
-    m = context.get(ctx).migration(write=False)
+    app_ctx = context.get(ctx)
+    out = app_ctx.output
+    m = app_ctx.migration(write=False)
     with out.status("diagnosing"):
         report = diagnose(
             m,
@@ -46,15 +47,12 @@ def doctor(
             interval=seconds(interval) or 0.0,
             window=seconds(window),
         )
-    if json_out:
-        out.json(report)
-    else:
-        render(out, report)
+    out.show(report, show_doctor)
     if not report.healthy:
         raise typer.Exit(1)
 
 
-def render(out: Output, report: DoctorReport) -> None:
+def show_doctor(out: Output, report: DoctorReport) -> None:
     """A table of figures per area, then every finding with its evidence and next command."""
     for area in report.areas:
         rows = [(name, _text(value)) for name, value in area.figures.items()]

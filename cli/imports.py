@@ -11,6 +11,7 @@ import typer
 
 from cli import context
 from cli.output import Output
+from cli.params import Json
 from phases import imports as verbs
 from phases.imports import ImportReport
 
@@ -44,7 +45,6 @@ AllowEmpty = Annotated[
         "--allow-empty", help="Accept a source that lists nothing (removes every note it sent)."
     ),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
 @app.command("git")
@@ -60,8 +60,9 @@ def git(
     json_out: Json = False,
 ) -> None:
     """Import a repository's files as notes (created: each file's last commit time)."""
-    out = Output(json_out)
-    m = context.get(ctx).migration(write=not dry_run)
+    app_ctx = context.get(ctx)
+    out = app_ctx.output
+    m = app_ctx.migration(write=not dry_run)
     with out.tracker() as tracker:
         report = _run(
             lambda: verbs.import_git(
@@ -76,7 +77,7 @@ def git(
                 on_progress=tracker.advance,
             )
         )
-    render(out, report)
+    out.show(report, show_import)
 
 
 @app.command("folder")
@@ -91,8 +92,9 @@ def folder(
     json_out: Json = False,
 ) -> None:
     """Import a folder's files as notes (created: each file's modification time)."""
-    out = Output(json_out)
-    m = context.get(ctx).migration(write=not dry_run)
+    app_ctx = context.get(ctx)
+    out = app_ctx.output
+    m = app_ctx.migration(write=not dry_run)
     with out.tracker() as tracker:
         report = _run(
             lambda: verbs.import_folder(
@@ -106,7 +108,7 @@ def folder(
                 on_progress=tracker.advance,
             )
         )
-    render(out, report)
+    out.show(report, show_import)
 
 
 @app.command("notion")
@@ -120,8 +122,9 @@ def notion(
     json_out: Json = False,
 ) -> None:
     """Import a Notion export's pages and database rows as notes (created: last edit time)."""
-    out = Output(json_out)
-    m = context.get(ctx).migration(write=not dry_run)
+    app_ctx = context.get(ctx)
+    out = app_ctx.output
+    m = app_ctx.migration(write=not dry_run)
     with out.tracker() as tracker:
         report = _run(
             lambda: verbs.import_notion(
@@ -134,7 +137,7 @@ def notion(
                 on_progress=tracker.advance,
             )
         )
-    render(out, report)
+    out.show(report, show_import)
 
 
 def _run(action: Callable[[], ImportReport]) -> ImportReport:
@@ -144,11 +147,8 @@ def _run(action: Callable[[], ImportReport]) -> ImportReport:
         raise typer.BadParameter(str(exc)) from None
 
 
-def render(out: Output, report: ImportReport) -> None:
+def show_import(out: Output, report: ImportReport) -> None:
     """The counts, then what was sent, removed and skipped."""
-    if out.json_mode:
-        out.json(report)
-        return
     verb = "would send" if report.dry_run else "sent"
     counts = report.counts
     rows: list[tuple[str, object]] = [
