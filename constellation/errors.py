@@ -94,11 +94,15 @@ class StateError(ConstellationError):
 
 
 class GateFailed(ConstellationError):
-    """A gate between migration steps did not pass; ``checks`` holds what was measured."""
+    """A gate between migration steps did not pass; ``gate`` holds what was measured.
 
-    def __init__(self, message: str, hint: str = "", checks: object = None) -> None:
+    Raised by a gated step when its gate fails; phase 2 catches it to send read traffic back
+    to 0. Uncaught, the command exits 1, like any report whose gate failed.
+    """
+
+    def __init__(self, message: str, hint: str = "", gate: object = None) -> None:
         super().__init__(message, hint)
-        self.checks = checks
+        self.gate = gate
 
 
 class SourceError(ConstellationError):

@@ -22,13 +22,18 @@ class ConsumerReport:
 
 def consumer(m: Migration, enabled: bool | None = None, *, reason: str = "") -> ConsumerReport:
     """Show the consumer switch, or set it (journaled) when ``enabled`` is given."""
-    state = m.state.read()
-    changed = enabled is not None and enabled != state.consumer_enabled
-    if changed:
+    if enabled is None:
+        state, changed = m.state.read(), False
+    else:
         action = "enable" if enabled else "disable"
-        state = m.state.change(
-            f"consumer {action}", reason or f"consumer {action}d by hand", consumer_enabled=enabled
+        done = m.state.transition(
+            f"consumer {action}",
+            reason or f"consumer {action}d by hand",
+            lambda current: (
+                None if current.consumer_enabled == enabled else {"consumer_enabled": enabled}
+            ),
         )
+        state, changed = done.after, done.changed
     depth, dead = m.services.queue.depth(), m.services.dead_letter.depth()
     return ConsumerReport(
         state.consumer_enabled, changed, depth.visible, depth.in_flight, dead.total

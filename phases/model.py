@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from constellation.errors import StateError
 from constellation.migration.runtime import Migration
@@ -75,16 +76,18 @@ def upgrade(
     current = state.read_versions[0]
     if to == current and state.write_versions == (to,):
         raise StateError(f"version {to} is already the version in use")
-    writes = tuple(dict.fromkeys((*state.write_versions, to)))
-    note = {**state.notes, NOTE: {"from": current, "to": to, "stage": "reprocessing"}}
+
+    def decide(now: MigrationState) -> dict[str, Any]:
+        # On the state written: a version another upgrade added meanwhile is kept.
+        reading = now.read_versions[0]
+        return {
+            "write_versions": tuple(dict.fromkeys((*now.write_versions, to))),
+            "notes": {NOTE: {"from": reading, "to": to, "stage": "reprocessing"}},
+        }
+
     steps: list[Step] = [CheckModel(m.services, to), *index_steps(m.plan, m.services, to)]
     steps.append(
-        ChangeState(
-            m.state,
-            "model upgrade",
-            f"write version {to} beside {current}",
-            {"write_versions": writes, "notes": note},
-        )
+        ChangeState(m.state, "model upgrade", f"write version {to} beside {current}", decide)
     )
     steps.append(Backfill(m.source, m.services.queue, m.state, [to], on_progress))
     report = ModelReport("upgrade", dry_run, run_steps(steps, dry_run=dry_run, atomic=False))
@@ -141,13 +144,21 @@ def switch(m: Migration, to: int, *, on_progress: Progress | None = None) -> Mod
         report.message = f"not switched: {gate.failing()}"
         report.state = state
         return report
-    note = {**state.notes, NOTE: {"from": current, "to": to, "stage": "switched"}}
-    report.state = m.state.change(
-        "model switch",
-        f"gate passed: {gate.failing() or 'all checks'}",
-        read_versions=(to, current),
-        notes=note,
-    )
+
+    def decide(now: MigrationState) -> dict[str, Any]:
+        if now.read_versions[0] != current or to not in now.write_versions:
+            raise StateError(
+                "the model versions changed while the switch gate was evaluated",
+                "run `constellation model switch` again",
+            )
+        return {
+            "read_versions": (to, current),
+            "notes": {NOTE: {"from": current, "to": to, "stage": "switched"}},
+        }
+
+    report.state = m.state.transition(
+        "model switch", f"gate passed: {gate.failing() or 'all checks'}", decide
+    ).after
     report.message = (
         f"reads use version {to} (merged with {current} for any note {to} lacks); "
         f"`constellation model finalize --yes` removes version {current}, `model rollback` undoes"
@@ -157,23 +168,37 @@ def switch(m: Migration, to: int, *, on_progress: Progress | None = None) -> Mod
 
 def rollback(m: Migration) -> ModelReport:
     """Move reads back to the previous version while its vectors still exist."""
-    state = m.state.read()
-    upgrade_note = state.notes.get(NOTE)
-    if not isinstance(upgrade_note, dict) or upgrade_note.get("stage") == "finalized":
-        raise StateError("there is no model switch to roll back (or its old version was finalized)")
-    previous = int(upgrade_note["from"])
-    if state.read_versions == (previous,):
-        return ModelReport(
-            "rollback", message=f"reads are already on version {previous}", state=state
-        )
-    note = {**state.notes, NOTE: {**upgrade_note, "stage": "rolled back"}}
-    new_state = m.state.change(
-        "model rollback", f"reads back to version {previous}", read_versions=(previous,), notes=note
+    found: dict[str, Any] = {}
+
+    def decide(state: MigrationState) -> dict[str, Any] | None:
+        upgrade_note = state.notes.get(NOTE)
+        if not isinstance(upgrade_note, dict) or upgrade_note.get("stage") == "finalized":
+            raise StateError(
+                "there is no model switch to roll back (or its old version was finalized)"
+            )
+        found.update(upgrade_note)
+        previous = int(upgrade_note["from"])
+        if state.read_versions == (previous,):
+            return None
+        return {
+            "read_versions": (previous,),
+            "notes": {NOTE: {**upgrade_note, "stage": "rolled back"}},
+        }
+
+    done = m.state.transition(
+        "model rollback",
+        lambda state: f"reads back to version {state.notes[NOTE]['from']}",
+        decide,
     )
+    previous = int(found["from"])
+    if not done.changed:
+        return ModelReport(
+            "rollback", message=f"reads are already on version {previous}", state=done.after
+        )
     return ModelReport(
         "rollback",
-        state=new_state,
-        message=f"reads are back on version {previous}; version {upgrade_note['to']} is still written",
+        state=done.after,
+        message=f"reads are back on version {previous}; version {found['to']} is still written",
     )
 
 
@@ -197,14 +222,22 @@ def finalize(
         if on_progress:
             on_progress(f"delete version {old}", len(doomed), len(doomed[start : start + 500]))
     backfill.reset(m.state, [new])
-    note = {**state.notes, NOTE: {**upgrade_note, "stage": "finalized", "deleted": len(doomed)}}
-    new_state = m.state.change(
-        "model finalize",
-        f"deleted {len(doomed):,} records of version {old}",
-        write_versions=(new,),
-        read_versions=(new,),
-        notes=note,
-    )
+
+    def decide(now: MigrationState) -> dict[str, Any]:
+        if now.notes.get(NOTE) != upgrade_note:
+            raise StateError(
+                f"the model upgrade changed while version {old}'s records were deleted",
+                "see `constellation model status`, then finalize again",
+            )
+        return {
+            "write_versions": (new,),
+            "read_versions": (new,),
+            "notes": {NOTE: {**upgrade_note, "stage": "finalized", "deleted": len(doomed)}},
+        }
+
+    new_state = m.state.transition(
+        "model finalize", f"deleted {len(doomed):,} records of version {old}", decide
+    ).after
     return ModelReport(
         "finalize",
         state=new_state,

@@ -10,16 +10,17 @@ finished steps report ``unchanged``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from constellation.errors import StateError
 from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
 from phases.consistency import ConsistencyReport
 from phases.gates import Gate
 from phases.steps import ChangeState, StepResult
-from phases.transitions import require_start
+from phases.transitions import describe, require_start
 
 #: progress callback: (what, total or None, advance by)
 Progress = Callable[[str, int | None, int], None]
@@ -66,32 +67,51 @@ def opening(
     reason: str = "",
 ) -> Opening:
     """Check that ``phase`` may start (raises :class:`StateError` when refused) and build the
-    step that sets its start fields and ``changes``, journaled with the reason."""
+    step that sets its start fields and ``changes``, journaled with the reason. The step checks
+    the order again on the state it writes: another command may have moved it meanwhile."""
     state = m.state.read()
-    why = require_start(state, phase, force=force, reason=reason)
-    fields = {**start_fields(state, phase), **(changes or {})}
-    return Opening(state, ChangeState(m.state, command(phase), why, fields))
+    require_start(state, phase, force=force, reason=reason)
+
+    def why(current: MigrationState) -> str:
+        return require_start(current, phase, force=force, reason=reason)
+
+    def decide(current: MigrationState) -> dict[str, Any]:
+        why(current)
+        return {**start_fields(current, phase), **(changes or {})}
+
+    return Opening(state, ChangeState(m.state, command(phase), why, decide))
 
 
 def conclude(
     m: Migration,
     report: PhaseReport,
-    notes: dict[str, object],
+    notes: Mapping[str, object],
     *,
     done: str,
     passed: str,
     failed: str,
 ) -> PhaseReport:
-    """Journal the exit gate's outcome; the phase reaches ``done`` only when it passed."""
+    """Journal the exit gate's outcome and set the ``notes`` keys; the phase reaches ``done``
+    only when it passed, and only if it is still the phase running (a rollback may have come
+    while the gate was evaluated: then nothing is recorded and :class:`StateError` says so)."""
     assert report.gate is not None
     gate = report.gate
+
+    def decide(current: MigrationState) -> dict[str, Any]:
+        if current.phase != report.phase or current.status not in ("running", "passed"):
+            raise StateError(
+                f"phase {report.phase} was changed by another command while its gate was "
+                f"evaluated: the migration is at {describe(current)}",
+                "nothing was recorded; see `constellation migrate status`",
+            )
+        return {"status": done, "notes": notes} if gate.passed else {"notes": notes}
+
     if gate.passed:
         reason = f"{gate.name} passed"
-        report.state = m.state.change(command(report.phase), reason, status=done, notes=notes)
         report.message = passed
     else:
         reason = f"{gate.name} not passed: {gate.failing()}"
-        report.state = m.state.change(command(report.phase), reason, notes=notes)
         report.ok = False
         report.message = failed
+    report.state = m.state.transition(command(report.phase), reason, decide).after
     return report

@@ -55,7 +55,6 @@ def phase1(
         m.services.queue.depth(), m.services.dead_letter.depth(), report.consistency
     )
     notes = {
-        **m.state.read().notes,
         "consistency": consistency_note(report.consistency),
         "step_started_at": m.clock(),  # phase 2's first gate reads comparisons from here
     }

@@ -6,21 +6,28 @@ goes back to 0, journaled with the failing values. ``auto`` dwells at each step 
 dwell time while evaluating the gate continuously (once it has enough comparisons), so a
 degraded candidate is caught and traffic returns to 0 by itself. ``traffic set`` gives manual
 control; a jump of more than one step needs confirmation.
+
+The phase is a list of step objects like every other: its opening, a :class:`GatedChange` per
+traffic step (gate, then change), a :class:`Dwell` after each with ``auto``, and the exit gate
+at the last step. ``dry_run`` describes that same list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from constellation.errors import StateError
+from constellation.errors import GateFailed, StateError
 from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
 from phases.gates import Gate, traffic_gate
 from phases.phase import PhaseReport, command, opening
-from phases.steps import StepResult
+from phases.steps import Check, Step, StepResult, run_steps
 
 COMMAND = command(2)
+#: the resource name of a traffic step's result (what ``on_step`` hears about)
+TRAFFIC = "read traffic"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,113 @@ def current_gate(m: Migration, state: MigrationState | None = None) -> Gate:
     return traffic_gate(m.comparisons.summary(since), m.plan.migration.traffic)
 
 
+def _summary(gate: Gate) -> str:
+    return ", ".join(f"{c.name} {c.value}" for c in gate.checks)
+
+
+@dataclass
+class GatedChange:
+    """A change behind the traffic gate: evaluate the gate over the comparisons since the last
+    step (:class:`GateFailed` when it fails), then make the change in one transition, refused
+    if another command moved the read traffic while the gate was being evaluated."""
+
+    m: Migration
+    resource: str
+    #: what the change does, for the journal and the report: "read traffic to 20%"
+    what: str
+    #: when the gate is evaluated, for the abort's message: "before 20%"
+    when: str
+    changes: dict[str, Any]
+    #: the report's detail once applied
+    done: str
+    #: whether the next gate reads only the comparisons made after this change
+    restarts: bool = True
+    gate: Gate | None = None
+
+    def describe(self) -> str:
+        return f"gate, then {self.what}"
+
+    def check(self) -> Check:
+        state = self.m.state.read()
+        if all(getattr(state, k) == v for k, v in self.changes.items()):
+            return Check("unchanged", self.what)
+        return Check("update", self.describe())
+
+    def apply(self) -> str:
+        seen = self.m.state.read()
+        self.gate = gate = current_gate(self.m, seen)
+        if not gate.passed:
+            raise GateFailed(f"gate failed {self.when}", gate=gate)
+
+        def decide(state: MigrationState) -> dict[str, Any]:
+            if (state.read_traffic, state.traffic_step) != (seen.read_traffic, seen.traffic_step):
+                raise StateError(
+                    "read traffic was changed by another command while its gate was evaluated",
+                    "check `constellation migrate status`",
+                )
+            if not self.restarts:
+                return self.changes
+            return {**self.changes, "notes": {"step_started_at": self.m.clock()}}
+
+        self.m.state.transition(COMMAND, f"gate passed ({_summary(gate)}); {self.what}", decide)
+        return self.done
+
+    def undo(self) -> None:
+        pass  # phase 2 runs its steps without undo: a failing gate sends traffic back to 0
+
+
+#: a dwell waits at most this many times its length for the gate's minimum of comparisons
+MAX_DWELL_STRETCH = 3.0
+
+
+@dataclass
+class Dwell:
+    """Wait at a step for ``dwell`` seconds and until the gate has its minimum of comparisons
+    (quiet traffic is no evidence either way; at most ``MAX_DWELL_STRETCH`` times the dwell),
+    watching the gate: :class:`GateFailed` as soon as it fails with enough comparisons."""
+
+    m: Migration
+    target: float
+    dwell: float
+    check_every: float | None = None
+    on_tick: Callable[[Tick], None] | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"dwell at {self.target:.0%}"
+
+    def describe(self) -> str:
+        return f"dwell {self.dwell:g}s, watching the gate"
+
+    def check(self) -> Check:
+        return Check("update", self.describe())
+
+    def apply(self) -> str:
+        m, dwell = self.m, self.dwell
+        every = self.check_every
+        interval = every if every is not None else max(0.5, min(60.0, dwell / 20))
+        started = m.clock()
+        while True:
+            elapsed = m.clock() - started
+            gate = current_gate(m)
+            if elapsed >= dwell * MAX_DWELL_STRETCH or (elapsed >= dwell and gate.checks[0].passed):
+                return f"{elapsed:,.0f}s, the gate held ({gate.checks[0].value} comparisons)"
+            m.sleep(min(interval, max(dwell - elapsed, interval)))
+            gate = current_gate(m)
+            if self.on_tick:
+                self.on_tick(Tick(self.target, m.clock() - started, dwell, gate))
+            if gate.checks[0].passed and not gate.passed:
+                raise GateFailed(f"gate failed during the dwell at {self.target:.0%}", gate=gate)
+            if m.state.read().read_traffic != self.target:
+                raise StateError(
+                    "read traffic was changed by another command during the dwell",
+                    "check `constellation migrate status`",
+                )
+
+    def undo(self) -> None:
+        pass
+
+
 def _targets(state: MigrationState, steps: list[float], mode: str, to: float | None) -> list[float]:
     done = state.traffic_step
     if mode == "to":
@@ -52,6 +166,52 @@ def _targets(state: MigrationState, steps: list[float], mode: str, to: float | N
         return [to]
     remaining = [s for i, s in enumerate(steps) if i > done and s > state.read_traffic]
     return remaining if mode == "auto" else remaining[:1]
+
+
+def phase2_steps(
+    m: Migration,
+    start: MigrationState,
+    targets: list[float],
+    *,
+    mode: str,
+    dwell: float,
+    check_every: float | None = None,
+    on_tick: Callable[[Tick], None] | None = None,
+) -> list[Step]:
+    """The traffic steps to ``targets`` (each followed by a dwell with ``auto``), and the exit
+    gate when they end at the plan's last step."""
+    config = m.plan.migration.traffic
+    steps: list[Step] = []
+    index = start.traffic_step
+    for target in targets:
+        index = config.steps.index(target) if target in config.steps else index
+        steps.append(
+            GatedChange(
+                m,
+                TRAFFIC,
+                f"read traffic to {target:.0%}",
+                f"before {target:.0%}",
+                {"read_traffic": target, "traffic_step": index},
+                f"{target:.0%} of users on the new system",
+            )
+        )
+        if mode == "auto":
+            steps.append(Dwell(m, target, dwell, check_every, on_tick))
+    final = targets[-1] if targets else start.read_traffic
+    if final >= config.steps[-1] and (mode == "auto" or not targets):
+        steps.append(
+            GatedChange(
+                m,
+                "phase 2",
+                "phase 2 passed",
+                "at the last step",
+                {"phase": 2, "status": "passed"},
+                "passed",
+                # phase 3's checklist reads the comparisons of the last step too
+                restarts=False,
+            )
+        )
+    return steps
 
 
 def phase2(
@@ -69,63 +229,41 @@ def phase2(
 ) -> PhaseReport:
     """Phase 2, read migration: read traffic through the plan's steps, each behind a gate."""
     start = opening(m, 2, force=force, reason=reason)
-    state = start.state
     config = m.plan.migration.traffic
-    targets = _targets(state, list(config.steps), mode, to)
+    targets = _targets(start.state, list(config.steps), mode, to)
+    steps = [
+        start.step,
+        *phase2_steps(
+            m,
+            start.state,
+            targets,
+            mode=mode,
+            dwell=config.dwell if dwell is None else dwell,
+            check_every=check_every,
+            on_tick=on_tick,
+        ),
+    ]
     report = PhaseReport(2, dry_run)
+
+    def record(result: StepResult) -> None:
+        report.steps.append(result)
+        if on_step and result.resource == TRAFFIC and result.outcome == "updated":
+            on_step(result)
+
+    try:
+        run_steps(steps, dry_run=dry_run, on_result=record, atomic=False)
+    except GateFailed as failed:
+        return _abort(m, report, failed)
+    # The gate that let the last step through (or the exit gate).
+    gates = [s.gate for s in steps if isinstance(s, GatedChange) and s.gate is not None]
+    report.gate = gates[-1] if gates else None
+    report.state = m.state.read()
     if dry_run:
-        for target in targets:
-            report.steps.append(
-                StepResult(
-                    "read traffic",
-                    "update",
-                    "would update",
-                    f"gate, then read_traffic {target:.0%}",
-                )
-            )
-        report.message = (
-            "would then evaluate the exit gate" if not targets or mode == "auto" else ""
-        )
         return report
-    if state.phase != 2:
-        state = m.state.change(COMMAND, start.step.reason, **start.step.changes)
-    dwell = config.dwell if dwell is None else dwell
-    for target in targets:
-        gate = current_gate(m, state)
-        if not gate.passed:
-            return _abort(m, report, gate, f"before {target:.0%}")
-        report.gate = gate  # the gate that let this step through
-        index = config.steps.index(target) if target in config.steps else state.traffic_step
-        state = m.state.change(
-            COMMAND,
-            f"gate passed ({_summary(gate)}); read traffic to {target:.0%}",
-            read_traffic=target,
-            traffic_step=index,
-            notes={**state.notes, "step_started_at": m.clock()},
-        )
-        report.steps.append(
-            StepResult(
-                "read traffic", "update", "updated", f"{target:.0%} of users on the new system"
-            )
-        )
-        if on_step:
-            on_step(report.steps[-1])
-        if mode == "auto":
-            failed = _dwell(m, target, dwell, check_every, on_tick)
-            if failed is not None:
-                return _abort(m, report, failed, f"during the dwell at {target:.0%}")
-    at_last = m.state.read().read_traffic >= config.steps[-1]
-    if at_last and (mode == "auto" or not targets):
-        gate = current_gate(m)
-        report.gate = gate
-        if not gate.passed:
-            return _abort(m, report, gate, "at the last step")
-        report.state = m.state.change(
-            COMMAND, f"exit gate passed ({_summary(gate)})", status="passed"
-        )
+    last = steps[-1]
+    if isinstance(last, GatedChange) and last.resource == "phase 2":
         report.message = "phase 2 exit gate passed; next: `constellation migrate phase 3`"
         return report
-    report.state = m.state.read()
     report.message = (
         f"read traffic {report.state.read_traffic:.0%}; let the app search, then "
         "`constellation migrate phase 2 --step` again"
@@ -133,57 +271,18 @@ def phase2(
     return report
 
 
-#: a dwell waits at most this many times its length for the gate's minimum of comparisons
-MAX_DWELL_STRETCH = 3.0
-
-
-def _dwell(
-    m: Migration,
-    target: float,
-    dwell: float,
-    check_every: float | None,
-    on_tick: Callable[[Tick], None] | None,
-) -> Gate | None:
-    """Wait at a step for ``dwell`` seconds and until the gate has its minimum of comparisons
-    (quiet traffic is no evidence either way; at most ``MAX_DWELL_STRETCH`` times the dwell).
-    Returns the gate as soon as it fails with enough comparisons, else None."""
-    interval = check_every if check_every is not None else max(0.5, min(60.0, dwell / 20))
-    started = m.clock()
-    limit = dwell * MAX_DWELL_STRETCH
-    while True:
-        elapsed = m.clock() - started
-        gate = current_gate(m)
-        enough = gate.checks[0].passed
-        if elapsed >= limit or (elapsed >= dwell and enough):
-            return None
-        m.sleep(min(interval, max(dwell - elapsed, interval)))
-        gate = current_gate(m)
-        if on_tick:
-            on_tick(Tick(target, m.clock() - started, dwell, gate))
-        if gate.checks[0].passed and not gate.passed:
-            return gate
-        if m.state.read().read_traffic != target:
-            raise StateError(
-                "read traffic was changed by another command during the dwell",
-                "check `constellation migrate status`",
-            )
-
-
-def _abort(m: Migration, report: PhaseReport, gate: Gate, when: str) -> PhaseReport:
+def _abort(m: Migration, report: PhaseReport, failed: GateFailed) -> PhaseReport:
     """A failing gate sends every user back to the old system, journaled with the values."""
-    state = m.state.read()
+    gate = failed.gate if isinstance(failed.gate, Gate) else None
+    failing = f": {gate.failing()}" if gate else ""
     report.state = m.state.change(
         COMMAND,
-        f"gate failed {when}: {gate.failing()}; read traffic back to 0",
+        f"{failed.message}{failing}; read traffic back to 0",
         read_traffic=0.0,
         traffic_step=-1,
-        notes={**state.notes, "step_started_at": m.clock()},
+        notes={"step_started_at": m.clock()},
     )
     report.gate = gate
     report.ok = False
-    report.message = f"gate failed {when}: read traffic is back to 0% (journaled)"
+    report.message = f"{failed.message}: read traffic is back to 0% (journaled)"
     return report
-
-
-def _summary(gate: Gate) -> str:
-    return ", ".join(f"{c.name} {c.value}" for c in gate.checks)

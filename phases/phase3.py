@@ -45,7 +45,7 @@ def phase3(
         m.services.dead_letter.depth(),
         traffic.latency_tolerance,
     )
-    notes = {**current.notes, "consistency": consistency_note(report.consistency)}
+    notes = {"consistency": consistency_note(report.consistency)}
     return conclude(
         m,
         report,

@@ -50,7 +50,7 @@ def phase4(
         f"= {expected:,} in the legacy index",
     )
     report.gate = Gate("phase 4 exit", [check])
-    notes = {**m.state.read().notes, "archive": {"path": str(path), "records": found}}
+    notes = {"archive": {"path": str(path), "records": found}}
     return conclude(
         m,
         report,

@@ -48,25 +48,30 @@ def rollback_quick(
     m: Migration, *, reason: str = "", force: bool = False, dry_run: bool = False
 ) -> RollbackReport:
     """Quick rollback: all searches to the old system and the consumer paused; dual writes kept."""
+
+    def decide(state: MigrationState) -> dict[str, object]:
+        _phase4_guard(state, force)
+        changes: dict[str, object] = {
+            "read_traffic": 0.0,
+            "traffic_step": -1,
+            "consumer_enabled": False,
+        }
+        if state.phase >= 2 and state.status != "rolled_back":
+            # Traffic steps start again from the first, each behind its gate.
+            changes.update(phase=2, status="running")
+        if state.phase >= 1 and not _same(state, changes):
+            # The next gate reads only comparisons made after the rollback.
+            changes["notes"] = {"step_started_at": m.clock()}
+        return changes
+
     state = m.state.read()
-    _phase4_guard(state, force)
-    changes: dict[str, object] = {
-        "read_traffic": 0.0,
-        "traffic_step": -1,
-        "consumer_enabled": False,
-    }
-    if state.phase >= 2 and state.status != "rolled_back":
-        # Traffic steps start again from the first, each behind its gate.
-        changes.update(phase=2, status="running")
-    if _same(state, changes):
+    if _same(state, decide(state)):
         unchanged = StepResult("migration state", "unchanged", "unchanged", "already rolled back")
         return RollbackReport(
             "quick", dry_run, [unchanged], state, message="already rolled back; nothing changed"
         )
-    if state.phase >= 1:
-        # The next gate reads only comparisons made after the rollback.
-        changes["notes"] = {**state.notes, "step_started_at": m.clock()}
-    step = ChangeState(m.state, "rollback quick", reason or "quick rollback", changes)
+    # Decided again inside the transition: a full rollback that came first is not undone.
+    step = ChangeState(m.state, "rollback quick", reason or "quick rollback", decide)
     report = RollbackReport("quick", dry_run, run_steps([step], dry_run=dry_run))
     report.state = m.state.read()
     report.message = (
@@ -118,8 +123,7 @@ def rollback_full(
     dry_run: bool = False,
 ) -> RollbackReport:
     """Full rollback: writes and reads back to the old system; the service kept (or deleted)."""
-    state = m.state.read()
-    _phase4_guard(state, force)
+    _phase4_guard(m.state.read(), force)
     if delete_service and not yes and not dry_run:
         raise StateError(
             "--delete-service deletes the queues and the index (after archiving the index)",
@@ -133,8 +137,13 @@ def rollback_full(
         "status": "rolled_back",
     }
     report = RollbackReport("full", dry_run)
+
+    def decide(state: MigrationState) -> dict[str, object]:
+        _phase4_guard(state, force)  # phase 4 may have begun since the first look
+        return changes
+
     steps: list[Step] = [
-        ChangeState(m.state, "rollback full", reason or "full rollback", changes),
+        ChangeState(m.state, "rollback full", reason or "full rollback", decide),
         ResetBackfill(m.state),
     ]
     report.steps = run_steps(steps, dry_run=dry_run)

@@ -8,12 +8,12 @@ undoes what it had created, so nothing is left half-created.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from constellation.errors import ConflictError
-from constellation.migration.state import StateStore
+from constellation.migration.state import MigrationState, Reason, StateStore
 
 Action = Literal["create", "unchanged", "conflict", "check", "update"]
 
@@ -114,34 +114,67 @@ def run_steps(
 
 @dataclass
 class ChangeState:
-    """Set fields of the migration state (journaled); undo restores the previous values."""
+    """Change fields of the migration state in one transition (journaled); undo restores them.
+
+    ``decide`` turns the state into the fields to set (``notes``: only the keys it sets), or
+    raises to refuse. :meth:`check` calls it on a read of the state, to describe the change;
+    :meth:`apply` calls it again inside the transition, on the state as it is written, so a
+    command that raced another decides on what it finds, never on what it read before.
+    """
 
     state: StateStore
     command: str
-    reason: str
-    changes: dict[str, Any]
+    reason: Reason
+    decide: Callable[[MigrationState], Mapping[str, Any]]
     _before: dict[str, Any] = field(default_factory=dict)
 
     resource = "migration state"
 
-    def _describe_changes(self) -> str:
-        return ", ".join(f"{k} {v}" for k, v in self.changes.items() if k != "notes")
+    @classmethod
+    def setting(
+        cls, state: StateStore, command: str, reason: Reason, changes: Mapping[str, Any]
+    ) -> ChangeState:
+        """The step that sets ``changes`` whatever the state holds."""
+        return cls(state, command, reason, lambda _current: changes)
 
     def describe(self) -> str:
-        return f"set {self._describe_changes()}"
+        return f"set {_describe(self.decide(self.state.read()))}"
 
     def check(self) -> Check:
         current = self.state.read()
-        if all(getattr(current, k) == v for k, v in self.changes.items()):
-            return Check("unchanged", self._describe_changes())
-        return Check("update", self.describe())
+        changes = self.decide(current)
+        if _holds(current, changes):
+            return Check("unchanged", _describe(changes))
+        return Check("update", f"set {_describe(changes)}")
 
     def apply(self) -> str:
-        current = self.state.read()
-        self._before = {k: getattr(current, k) for k in self.changes}
-        self.state.change(self.command, self.reason, **self.changes)
-        return self._describe_changes()
+        decided: Mapping[str, Any] = {}
+
+        def decide(current: MigrationState) -> Mapping[str, Any] | None:
+            nonlocal decided
+            decided = self.decide(current)
+            if _holds(current, decided):
+                return None  # another command made this very change meanwhile
+            self._before = {k: getattr(current, k) for k in decided if k != "notes"}
+            if "notes" in decided:
+                self._before["notes"] = {k: current.notes.get(k) for k in decided["notes"]}
+            return decided
+
+        self.state.transition(self.command, self.reason, decide)
+        return _describe(decided)
 
     def undo(self) -> None:
         if self._before:
             self.state.change(self.command, "undone: a later step failed", **self._before)
+
+
+def _holds(state: MigrationState, changes: Mapping[str, Any]) -> bool:
+    """True when ``state`` already has every value ``changes`` sets."""
+    notes = changes.get("notes") or {}
+    return all(getattr(state, k) == v for k, v in changes.items() if k != "notes") and all(
+        state.notes.get(k) == v for k, v in notes.items()
+    )
+
+
+def _describe(changes: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in changes.items() if k != "notes")

@@ -7,9 +7,11 @@ the same field, journaled. A jump of more than one step needs confirmation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from constellation.errors import StateError
 from constellation.migration.runtime import Migration
+from constellation.migration.state import MigrationState
 from phases.gates import Gate
 from phases.phase2 import current_gate
 
@@ -42,25 +44,29 @@ def set_traffic(
     """Set the read-traffic share by hand (journaled); more than one step up needs ``yes``."""
     if not 0.0 <= share <= 1.0:
         raise StateError(f"traffic must be between 0 and 1, got {share}")
-    state = m.state.read()
-    if share > 0 and state.write_mode == "old":
-        raise StateError(
-            "the new system gets no writes yet (write mode old)",
-            "start with `constellation migrate phase 1`",
-        )
-    steps = [0.0, *m.plan.migration.traffic.steps, 1.0]
-    jumped = sum(1 for s in steps if state.read_traffic < s <= share)
-    if jumped > 1 and not yes:
-        raise ConfirmationNeeded(
-            f"{state.read_traffic:.0%} → {share:.0%} skips {jumped - 1} step(s) of the plan",
-            "confirm with --yes",
-        )
-    index = max((i for i, s in enumerate(m.plan.migration.traffic.steps) if s <= share), default=-1)
-    m.state.change(
-        "traffic set",
-        reason or f"manual: {state.read_traffic:.0%} → {share:.0%}",
-        read_traffic=share,
-        traffic_step=index,
-        notes={**state.notes, "step_started_at": m.clock()},
-    )
-    return TrafficReport(share, index, list(m.plan.migration.traffic.steps), None, changed=True)
+    plan_steps = list(m.plan.migration.traffic.steps)
+    index = max((i for i, s in enumerate(plan_steps) if s <= share), default=-1)
+
+    def decide(state: MigrationState) -> dict[str, Any]:
+        if share > 0 and state.write_mode == "old":
+            raise StateError(
+                "the new system gets no writes yet (write mode old)",
+                "start with `constellation migrate phase 1`",
+            )
+        jumped = sum(1 for s in [0.0, *plan_steps, 1.0] if state.read_traffic < s <= share)
+        if jumped > 1 and not yes:
+            raise ConfirmationNeeded(
+                f"{state.read_traffic:.0%} → {share:.0%} skips {jumped - 1} step(s) of the plan",
+                "confirm with --yes",
+            )
+        return {
+            "read_traffic": share,
+            "traffic_step": index,
+            "notes": {"step_started_at": m.clock()},
+        }
+
+    def why(state: MigrationState) -> str:
+        return reason or f"manual: {state.read_traffic:.0%} → {share:.0%}"
+
+    m.state.transition("traffic set", why, decide)
+    return TrafficReport(share, index, plan_steps, None, changed=True)

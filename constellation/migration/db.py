@@ -8,21 +8,37 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+#: execution options of a connection whose transaction takes the write lock when it begins,
+#: not at its first write (SQLite's ``BEGIN IMMEDIATE``; elsewhere ``SELECT ... FOR UPDATE``
+#: does it): a read-check-write must hold the lock from its read on
+LOCKING = {"constellation_locking": True}
+
 
 def engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite files get WAL and a busy timeout, since the worker, the
-    router and operator commands read and write the same file from several processes."""
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and real transactions, since
+    the worker, the router and operator commands read and write the same file from several
+    processes."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     created = sa.create_engine(url, future=True)
     if created.dialect.name == "sqlite":
 
         @sa.event.listens_for(created, "connect")
-        def _pragmas(connection: Any, _record: Any) -> None:
+        def _connect(connection: Any, _record: Any) -> None:
+            # SQLAlchemy's documented recipe for pysqlite (dialects/sqlite, "Enabling
+            # Non-Legacy SQLite Transactional Modes"): the driver would only BEGIN before the
+            # first write, so a read and the write it decides would not be one transaction.
+            # It begins nothing now; _begin below does.
+            connection.isolation_level = None
             cursor = connection.cursor()
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+
+        @sa.event.listens_for(created, "begin")
+        def _begin(connection: sa.Connection) -> None:
+            locking = connection.get_execution_options().get("constellation_locking")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")
 
     return created
 

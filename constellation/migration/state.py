@@ -1,10 +1,14 @@
 """Migration state and its journal, in any SQL database SQLAlchemy reaches.
 
 One record per plan name and environment holds the phase, the write mode, the read-traffic
-share, the consumer switch and the model versions. Every change goes through
-:meth:`StateStore.change`, which writes the new record and a journal entry (time, command,
-reason, before, after) in one transaction, so ``status``, crash recovery and rollback all read
-the same history. The default is a SQLite file in the plan's data folder; production points
+share, the consumer switch, the model versions and free-form notes. Every change goes through
+:meth:`StateStore.transition`: inside one database transaction that holds the record's write
+lock it reads the record, lets the caller decide on the state as it is at that moment (refuse
+by raising, or return the fields to change), merges the note keys the caller sets into the
+stored notes, writes the record and a journal entry (time, command, reason, before, after).
+So two commands at once never lose each other's change, and a decision is never made on a
+state that is no longer the one written. ``status``, crash recovery and rollback all read the
+same history. The default is a SQLite file in the plan's data folder; production points
 ``migration.state_url`` at a database every app machine can read.
 """
 
@@ -13,14 +17,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from constellation.errors import StateError
-from constellation.migration.db import create_tables, engine, masked
+from constellation.migration.db import LOCKING, create_tables, engine, masked
 from constellation.plan import Plan
 
 WriteMode = Literal["old", "dual", "new"]
@@ -89,6 +93,25 @@ class MigrationState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+#: a transition's decision: the state as stored now → the fields to change (None: no change).
+#: ``notes`` holds only the note keys to set; they are merged into the stored notes.
+Decide = Callable[[MigrationState], Mapping[str, Any] | None]
+#: the journal's reason for a transition, or how to word it from the state it changes
+Reason = str | Callable[[MigrationState], str]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one transition found and wrote (``after is before`` when nothing changed)."""
+
+    before: MigrationState
+    after: MigrationState
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not self.before
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     id: int
@@ -154,32 +177,46 @@ class StateStore:
         """The consumer switch the worker reads before each receive."""
         return self.read().consumer_enabled
 
-    def change(self, command: str, reason: str, **changes: Any) -> MigrationState:
-        """Apply ``changes`` and journal them in one transaction; returns the new state."""
-        with self._lock, self._engine.begin() as db:
+    def transition(self, command: str, reason: Reason, decide: Decide) -> Transition:
+        """Read, decide, write and journal the state in one transaction; see the module doc.
+
+        ``decide`` is called with the stored state while this transaction holds its write lock
+        (SQLite: ``BEGIN IMMEDIATE``; other databases: ``SELECT ... FOR UPDATE``), so no other
+        transition can slip in between. It refuses by raising (nothing is written), returns
+        None to change nothing (no journal entry), or returns the fields to change, ``notes``
+        being only the note keys it sets. It may be called again if the first write of a
+        fresh record races another; it must be quick and must not use the database itself.
+        ``reason`` may be a function of the same state, for a reason that quotes it.
+        """
+        with self._lock:
+            try:
+                return self._transition(command, reason, decide)
+            except sa.exc.IntegrityError:
+                # Two first transitions of a fresh record inserted it at once (only possible
+                # where the lock has no row to hold yet); the record exists now, so lock it.
+                return self._transition(command, reason, decide)
+
+    def _transition(self, command: str, reason: Reason, decide: Decide) -> Transition:
+        key = (_state.c.plan == self.plan) & (_state.c.environment == self.environment)
+        with self._engine.connect().execution_options(**LOCKING) as db, db.begin():
             row = db.execute(
-                sa.select(_state.c.data, _state.c.revision).where(
-                    _state.c.plan == self.plan, _state.c.environment == self.environment
-                )
+                sa.select(_state.c.data, _state.c.revision).where(key).with_for_update()
             ).first()
             before = MigrationState.from_json(row[0]) if row else self._initial
-            try:
-                after = replace(before, **changes, updated_at=self.clock())
-            except TypeError as exc:
-                raise StateError(f"unknown state field in {sorted(changes)}") from exc
+            decided = decide(before)
+            if decided is None:
+                return Transition(before, before)
+            after = self._apply(before, decided)
             if row is None:
                 db.execute(sa.insert(_state).values(**self._key, revision=1, data=after.to_json()))
             else:
-                # Optimistic check: another process may have changed it since we read it.
                 updated = db.execute(
                     sa.update(_state)
-                    .where(
-                        _state.c.plan == self.plan,
-                        _state.c.environment == self.environment,
-                        _state.c.revision == row[1],
-                    )
+                    .where(key, _state.c.revision == row[1])
                     .values(revision=row[1] + 1, data=after.to_json())
                 )
+                # The lock makes this impossible; the revision check stays as a guard for a
+                # database that would not honour it: a lost update becomes an error.
                 if updated.rowcount != 1:
                     raise StateError(
                         "the migration state changed underneath this command", "run it again"
@@ -189,12 +226,26 @@ class StateStore:
                     **self._key,
                     at=after.updated_at,
                     command=command,
-                    reason=reason,
+                    reason=reason(before) if callable(reason) else reason,
                     before=before.to_json(),
                     after=after.to_json(),
                 )
             )
-        return after
+        return Transition(before, after)
+
+    def _apply(self, before: MigrationState, decided: Mapping[str, Any]) -> MigrationState:
+        changes = dict(decided)
+        if "notes" in changes:
+            changes["notes"] = {**before.notes, **changes["notes"]}
+        try:
+            return replace(before, **changes, updated_at=self.clock())
+        except TypeError as exc:
+            raise StateError(f"unknown state field in {sorted(changes)}") from exc
+
+    def change(self, command: str, reason: str, **changes: Any) -> MigrationState:
+        """Set ``changes`` whatever the state holds (a transition that decides nothing);
+        ``notes`` sets only the keys it names. Returns the new state."""
+        return self.transition(command, reason, lambda _state: changes).after
 
     def journal(self, limit: int = 20) -> list[JournalEntry]:
         """The last ``limit`` changes, oldest first."""

@@ -54,6 +54,30 @@ def test_dry_run_changes_nothing(m: RigMigration) -> None:
     assert m.services.queue.depth().total == 0
 
 
+def test_phase2_dry_run_describes_the_steps_the_real_run_applies(m: RigMigration) -> None:
+    assert phase1(m, wait=True).ok
+    journal = m.state.journal()
+    dry = phase2(m, mode="auto", dry_run=True)
+    assert [(s.resource, s.outcome) for s in dry.steps] == [
+        ("migration state", "would update"),
+        ("read traffic", "would update"),
+        ("dwell at 20%", "would update"),
+        ("read traffic", "would update"),
+        ("dwell at 50%", "would update"),
+        ("read traffic", "would update"),
+        ("dwell at 80%", "would update"),
+        ("phase 2", "would update"),
+    ]
+    assert dry.steps[1].detail == "gate, then read traffic to 20%"
+    assert m.state.journal() == journal  # nothing was changed
+    search_until(m, 10)
+    real = phase2(m, mode="step")
+    assert [(s.resource, s.outcome, s.detail) for s in real.steps] == [
+        ("migration state", "updated", "phase 2, status running"),
+        ("read traffic", "updated", "20% of users on the new system"),
+    ]
+
+
 def test_backfill_interrupted_and_resumed_enqueues_every_note_once(m: RigMigration) -> None:
     sent = [0]
 
@@ -158,7 +182,7 @@ def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: RigMigration
     router.close()
     assert m.services.queue.depth().total == 1
     report = phase3(m)
-    assert report.ok, report.gate
+    assert report.ok, report.gate and report.gate.failing()
     assert now() == (3, "passed", "dual", 1.0)
     report = phase4(m)
     assert report.ok
