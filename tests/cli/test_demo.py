@@ -19,7 +19,7 @@ def test_demo_runs_the_whole_migration_at_a_small_size(invoke: Invoke, local_pla
     # about the walk; the gates have their own tests).
     plan = yaml.safe_load(local_plan.read_text())
     traffic = plan["migration"]["traffic"]
-    traffic.update(shadow_timeout="30s", max_p95_latency_ms=30_000, min_comparisons=10)
+    traffic.update(shadow_timeout="30s", max_p95_latency_ms=30_000, min_comparisons=3)
     local_plan.write_text(yaml.safe_dump(plan))
     result = invoke("--plan", str(local_plan), "demo", "--notes", "60", "--users", "5", "--json")
     assert result.exit_code == 0, result.output
