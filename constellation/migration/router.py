@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -80,10 +80,10 @@ class Router:
         self._cached: tuple[float, MigrationState] | None = None
         self._lock = threading.Lock()
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, n: int = 1) -> None:
         # The app calls the router from many threads; Counter's += is not atomic.
         with self._lock:
-            self.counters[name] += 1
+            self.counters[name] += n
 
     # state, cached -------------------------------------------------------------------------
     def state(self) -> MigrationState:
@@ -102,37 +102,52 @@ class Router:
     # writes ----------------------------------------------------------------------------------
     def write(self, note: Note) -> None:
         """Store a note in the system(s) the write mode names."""
+        self.write_many([note])
+
+    def write_many(self, notes: Sequence[Note]) -> None:
+        """Store several notes as :meth:`write` does, in one call to each system (an
+        importer's batch: the old system embeds them in one model call)."""
+        if not notes:
+            return
         state = self.state()
         mode = state.write_mode
         if mode == "old":
-            self.legacy.write(note)
+            self._legacy_write(notes)
             return
         if mode == "new":
-            self._enqueue(note, state)
+            self._enqueue(notes, state)
             return
         failures = 0
         for side, action in (
-            ("old", lambda: self.legacy.write(note)),
-            ("new", lambda: self._enqueue(note, state)),
+            ("old", lambda: self._legacy_write(notes)),
+            ("new", lambda: self._enqueue(notes, state)),
         ):
             try:
                 action()
             except Exception as exc:
                 failures += 1
-                self._count(f"write_{side}_failed")
+                self._count(f"write_{side}_failed", len(notes))
                 log.warning(
-                    "dual write: %s side failed for note %s: %s",
+                    "dual write: %s side failed for note(s) %s: %s",
                     side,
-                    note.id,
+                    ", ".join(note.id for note in notes[:5]) + (" ..." if len(notes) > 5 else ""),
                     exc,
                     extra={"event": "dual_write_failed", "side": side},
                 )
                 if failures == 2:
                     raise
-        self._count("writes")
+        self._count("writes", len(notes))
 
-    def _enqueue(self, note: Note, state: MigrationState) -> None:
-        jobs = [Outgoing(note.job(v).to_body()) for v in state.write_versions]
+    def _legacy_write(self, notes: Sequence[Note]) -> None:
+        # write_many is optional in an operator's own old-system adapter
+        if hasattr(self.legacy, "write_many"):
+            self.legacy.write_many(list(notes))
+        else:
+            for note in notes:
+                self.legacy.write(note)
+
+    def _enqueue(self, notes: Sequence[Note], state: MigrationState) -> None:
+        jobs = [Outgoing(n.job(v).to_body()) for n in notes for v in state.write_versions]
         result = self.queue.send_batch(jobs)
         if result.failed:
             raise RuntimeError(f"enqueue failed: {next(iter(result.failed.values()))}")

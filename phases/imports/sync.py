@@ -4,7 +4,7 @@ A source lists its items with a content fingerprint (:class:`Entry`); only items
 fingerprint differs from the ledger's, or that the ledger has never seen, are read and sent.
 An item the ledger holds but the source no longer lists becomes a removal. Writes go the way
 the app's own writes go: the note's row in the notes source first (the source of truth, which
-``recover`` and the backfill read), then :meth:`Router.write`, which follows the migration's
+``recover`` and the backfill read), then the router's write (a batch at a time), which follows the migration's
 write mode (old index inline, the queue, or both while dual). The ledger is written after the
 notes, a batch at a time, so a crash re-sends at most one batch (harmless: unchanged content is
 skipped by its hash) and never loses one.
@@ -240,11 +240,11 @@ class _Writer:
             seen.append(ImportedItem(entry.key, nid, entry.fingerprint, created))
         if notes:
             insert_notes(self.m.source, [note for _, note in notes])
+            self.router.write_many([note for _, note in notes])
             for doc, note in notes:
-                self.router.write(note)
                 report.sent.append(ImportedNote(doc.entry.key, doc.entry.title, note.id))
-                if self.advance:
-                    self.advance(1)
+            if self.advance:
+                self.advance(len(notes))
         self._removals(gone, report)
         self.ledger.record(self.source, seen)
         if self.advance and len(documents) > len(notes):
@@ -261,13 +261,22 @@ class _Writer:
             return
         now = int(self.clock() * 1000)
         delete_notes(self.m.source, [item.note_id for item in items if item.note_id])
-        for item in items:
-            assert item.note_id is not None
-            stamp = max(now, item.created + 1)
-            self.router.write(Note(item.note_id, self.user_id, "", stamp, stamp))
-            report.removed.append(ImportedNote(item.key, item.key, item.note_id))
-            if self.advance:
-                self.advance(1)
+        emptied = [
+            Note(
+                item.note_id,
+                self.user_id,
+                "",
+                max(now, item.created + 1),
+                max(now, item.created + 1),
+            )
+            for item in items
+            if item.note_id is not None
+        ]
+        for start in range(0, len(emptied), BATCH):
+            self.router.write_many(emptied[start : start + BATCH])
+        report.removed += [ImportedNote(i.key, i.key, i.note_id) for i in items if i.note_id]
+        if self.advance:
+            self.advance(len(emptied))
 
     def _too_large(self, text: str) -> str:
         body = Job(self.user_id, "x" * 40, text, 0, 1).to_body()

@@ -44,6 +44,20 @@ class FakeLegacy:
         return results("a", "b", "c")
 
 
+class BatchLegacy(FakeLegacy):
+    """An old system that also writes a batch in one call."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(fail)
+        self.calls: list[int] = []
+
+    def write_many(self, notes: list[Note]) -> None:
+        if self.fail:
+            raise RuntimeError("old system down")
+        self.calls.append(len(notes))
+        self.written += notes
+
+
 class BrokenQueue:
     name = "broken"
 
@@ -221,3 +235,26 @@ def test_state_changes_reach_the_router_within_its_refresh(parts) -> None:  # ty
     assert router.state().read_traffic == 1.0  # cached: bounded staleness
     now[0] = 5.0
     assert router.state().read_traffic == 0.0
+
+
+def test_a_batch_write_is_one_call_to_each_system(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, queue = parts
+    state.change("test", "dual", write_mode="dual")
+    legacy = BatchLegacy()
+    router = make(parts, legacy=legacy)
+    notes = [Note(f"n{i}", "u1", f"text {i}", 1, 2) for i in range(7)]
+    router.write_many(notes)
+    assert legacy.calls == [7] and legacy.written == notes
+    received = queue.receive(max_messages=10)
+    assert sorted(json.loads(m.body)["noteId"] for m in received) == sorted(n.id for n in notes)
+    assert router.counters["writes"] == 7
+
+
+def test_a_failed_side_of_a_batch_counts_every_note(parts) -> None:  # type: ignore[no-untyped-def]
+    state, _, _ = parts
+    state.change("test", "dual", write_mode="dual")
+    legacy = FakeLegacy()  # no write_many: one write per note
+    router = make(parts, legacy=legacy, queue=BrokenQueue())
+    router.write_many([Note(f"n{i}", "u1", "t", 1, 2) for i in range(3)])
+    assert len(legacy.written) == 3
+    assert router.counters["write_new_failed"] == 3
