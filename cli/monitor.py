@@ -11,7 +11,8 @@ from cli import context, logs
 from cli.output import Output, jsonable, timestamp
 from cli.params import Json
 from cli.params import seconds as parse_seconds
-from constellation.monitoring.alerts import AlertReport, check_alerts, condition, watch_alerts
+from constellation.monitoring.alerts import condition
+from constellation.monitoring.rounds import AlertReport, check_alerts, watch_alerts
 from constellation.monitoring.stats import ServiceStats
 
 

@@ -13,7 +13,7 @@ from cli.output import Output
 from cli.params import Json
 from constellation.monitoring.session import DEFAULT_HOST
 from constellation.worker import RunSummary, WorkerStatus
-from constellation.worker.session import run_worker
+from constellation.worker_session import run_worker
 
 app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
 

@@ -23,7 +23,7 @@ from constellation.monitoring.session import query_metrics
 from constellation.plan import Plan
 from constellation.services import Services
 from constellation.worker import Worker
-from constellation.worker.session import worker_session
+from constellation.worker_session import worker_session
 from phases.drain import Drain
 from phases.phase import PhaseReport, Progress
 from phases.phase1 import phase1

@@ -12,7 +12,7 @@ from constellation.errors import StateError
 from constellation.migration.runtime import Migration
 from constellation.queues.port import Queue
 from constellation.worker import RunSummary, WorkerStatus
-from constellation.worker.session import run_worker
+from constellation.worker_session import run_worker
 from phases.steps import Check
 
 

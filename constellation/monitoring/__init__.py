@@ -7,6 +7,7 @@
 * :mod:`.source` — answers from the snapshot file or from Prometheus's HTTP API;
 * :mod:`.stats` — :func:`~.stats.read_stats`, the figures ``stats`` and the migration gates use;
 * :mod:`.alerts` and :mod:`.notify` — alert rules with durations, and their notifications;
+* :mod:`.rounds` — one ``monitor`` round: the figures, the rules evaluated, each change notified;
 * :mod:`.panels`, :mod:`.export` and :mod:`.report` — dashboards for Grafana, the terminal, HTML.
 
 Nothing here imports Typer or Rich; matplotlib is imported only when a report is written.

@@ -4,7 +4,8 @@ A rule whose condition holds becomes **pending**; once the condition has held fo
 ``for`` duration it is **firing** (at once when ``for`` is 0); when the condition stops holding
 the alert is **ok** again (resolved, if it was firing). A metric with no value (nothing observed
 in the window) does not hold. States live in the metrics file, so ``monitor --once`` run from
-cron honours durations across runs; the clock is injected for tests.
+cron honours durations across runs; the clock is injected for tests. A monitoring round (read
+the figures, evaluate, notify) is :mod:`constellation.monitoring.rounds`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,12 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from constellation.monitoring.notify import Delivery, Notifier
 from constellation.monitoring.queries import format_duration
-from constellation.monitoring.source import MetricSource
-from constellation.monitoring.stats import ServiceStats, alert_values, read_stats
 from constellation.monitoring.store import MetricsStore, StoredAlert
-from constellation.plan import AlertRule, Plan
-from constellation.services import Services
+from constellation.plan import AlertRule
 
 State = Literal["ok", "pending", "firing"]
 _STATES: tuple[State, ...] = ("ok", "pending", "firing")
@@ -129,58 +126,3 @@ class AlertEvaluator:
         else:
             self._memory = saved
         return Evaluation(at, statuses, changes)
-
-
-@dataclass(frozen=True)
-class AlertReport:
-    """One ``monitor`` round: the figures, every rule's state, and what changed."""
-
-    at: float
-    stats: ServiceStats
-    statuses: list[AlertStatus]
-    changes: list[AlertChange]
-    deliveries: list[Delivery] = field(default_factory=list)
-
-    @property
-    def firing(self) -> list[AlertStatus]:
-        return [s for s in self.statuses if s.state == "firing"]
-
-
-def check_alerts(
-    plan: Plan,
-    services: Services,
-    *,
-    now: float | None = None,
-    source: MetricSource | None = None,
-    notifier: Notifier | None = None,
-) -> AlertReport:
-    """Evaluate the plan's alert rules once; notify each change of state."""
-    at = time.time() if now is None else now
-    stats = read_stats(plan, services, now=at, source=source)
-    evaluator = AlertEvaluator(
-        plan.monitoring.alerts,
-        MetricsStore(plan.metrics_path),
-        scope=(plan.name, plan.environment),
-    )
-    evaluation = evaluator.evaluate(alert_values(stats), at)
-    notifier = notifier or Notifier.from_plan(plan)
-    deliveries = [d for change in evaluation.changes for d in notifier.notify(change)]
-    return AlertReport(at, stats, evaluation.statuses, evaluation.changes, deliveries)
-
-
-def watch_alerts(
-    plan: Plan,
-    services: Services,
-    *,
-    interval: float,
-    on_report: Callable[[AlertReport], None],
-    rounds: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Evaluate every ``interval`` seconds until interrupted (or for ``rounds`` rounds)."""
-    done = 0
-    while rounds is None or done < rounds:
-        on_report(check_alerts(plan, services))
-        done += 1
-        if rounds is None or done < rounds:
-            sleep(interval)

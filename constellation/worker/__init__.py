@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from constellation.worker.control import ConsumerSwitch, stop_on_signals
+from constellation.worker.control import ConsumerSwitch
 from constellation.worker.events import FailureSink, FanOut, Recorder, WorkerStats
 from constellation.worker.process import BatchProcessor
 from constellation.worker.runner import RunSummary, Worker, WorkerSettings, WorkerStatus
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchProcessor",
-    "ConsumerSwitch",
     "RunSummary",
     "Worker",
     "WorkerSettings",
@@ -24,7 +23,6 @@ __all__ = [
     "WorkerStatus",
     "build_worker",
     "settings_from_plan",
-    "stop_on_signals",
 ]
 
 

@@ -6,14 +6,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from constellation.queues.port import Message
-
-if TYPE_CHECKING:
-    from constellation.worker.runner import Worker
 
 log = logging.getLogger("constellation.worker")
 
@@ -61,8 +58,9 @@ class HeldMessages:
 
 
 @contextmanager
-def stop_on_signals(worker: Worker) -> Iterator[None]:
-    """SIGINT/SIGTERM stop the worker gracefully while inside this block (main thread only)."""
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM call ``stop`` (a worker's graceful stop) while inside this block (main
+    thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -74,7 +72,7 @@ def stop_on_signals(worker: Worker) -> Iterator[None]:
             signal.Signals(signum).name,
             extra={"event": "signal"},
         )
-        worker.stop()
+        stop()
 
     for sig in previous:
         signal.signal(sig, handler)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from constellation.monitoring.alerts import AlertEvaluator, check_alerts, condition, watch_alerts
+from constellation.monitoring.alerts import AlertEvaluator, condition
 from constellation.monitoring.notify import Notifier
+from constellation.monitoring.rounds import check_alerts, watch_alerts
 from constellation.monitoring.store import MetricsStore
 from constellation.plan import DEFAULT_ALERTS, AlertRule
 from tests.support.monitoring import open_stub, send_mix, write_plan

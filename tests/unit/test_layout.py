@@ -36,3 +36,14 @@ def test_nothing_under_constellation_names_phases_or_cli() -> None:
         if refs
     }
     assert found == {}
+
+
+def test_every_package_folder_is_a_package_so_that_it_is_installed() -> None:
+    # setuptools' package finder (pyproject.toml) skips a folder without __init__.py: an
+    # installed (non-editable) Constellation would lack it.
+    folders = {
+        path.parent.relative_to(REPO)
+        for top in ("cli", "phases", "constellation")
+        for path in (REPO / top).rglob("*.py")
+    }
+    assert [str(f) for f in sorted(folders) if not (REPO / f / "__init__.py").exists()] == []

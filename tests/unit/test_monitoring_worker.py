@@ -17,7 +17,7 @@ from constellation.monitoring.stats import read_stats
 from constellation.monitoring.store import MetricsStore
 from constellation.query import search
 from constellation.worker import build_worker
-from constellation.worker.session import run_worker
+from constellation.worker_session import run_worker
 from tests.support.monitoring import MALFORMED, open_stub, send_mix, write_plan
 
 

@@ -1,6 +1,9 @@
 """Running the embedding service: the worker, with metrics, the consumer switch and the
 failure log wired in. Every worker Constellation starts (``worker run``, ``migrate phase 1
---wait``, ``verify --inline``, the demo) comes from :func:`worker_session`."""
+--wait``, ``verify --inline``, the demo) comes from :func:`worker_session`.
+
+It sits above :mod:`constellation.worker` and :mod:`constellation.monitoring`, which joins
+them: the worker knows nothing of monitoring, monitoring records what the worker reports."""
 
 from __future__ import annotations
 
@@ -10,15 +13,8 @@ from contextlib import contextmanager
 from constellation.monitoring.session import DEFAULT_HOST, worker_metrics
 from constellation.plan import Plan
 from constellation.services import Services
-from constellation.worker import (
-    RunSummary,
-    Worker,
-    WorkerSettings,
-    WorkerStatus,
-    build_worker,
-    stop_on_signals,
-)
-from constellation.worker.control import ConsumerSwitch
+from constellation.worker import RunSummary, Worker, WorkerSettings, WorkerStatus, build_worker
+from constellation.worker.control import ConsumerSwitch, stop_on_signals
 from constellation.worker.events import FailureSink, Recorder
 
 
@@ -82,6 +78,6 @@ def run_worker(
             metrics_host=metrics_host,
             on_metrics_url=on_metrics_url,
         ) as worker,
-        stop_on_signals(worker),
+        stop_on_signals(worker.stop),
     ):
         return worker.run(drain=drain, max_messages=max_messages)
