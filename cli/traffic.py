@@ -9,6 +9,7 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import Json, Reason
+from constellation.errors import ConfirmationNeeded
 from phases import traffic as traffic_verbs
 
 app = typer.Typer(help="Read-traffic share served by the new system.", no_args_is_help=True)
@@ -38,7 +39,7 @@ def set_(
     m = app_ctx.migration(write=False)
     try:
         report = traffic_verbs.set_traffic(m, share, yes=yes, reason=reason)
-    except traffic_verbs.ConfirmationNeeded as exc:
+    except ConfirmationNeeded as exc:
         # A machine reading JSON cannot answer a prompt: the refusal stands.
         if app_ctx.output.json_mode or not typer.confirm(
             f"{exc.message}. Continue?", default=False, err=True

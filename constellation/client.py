@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from constellation.errors import ConstellationError
+from constellation.errors import JobRejected
 from constellation.jobs import Job
 from constellation.plan import Plan, load_plan
 from constellation.producer import SendReport, send_jobs, validate
@@ -28,11 +28,8 @@ if TYPE_CHECKING:
     from constellation.migration.router import Router
     from constellation.migration.runtime import Migration
 
+# JobRejected is what an app catches around enqueue(): importable from here too.
 __all__ = ["Client", "JobRejected", "SearchResult"]
-
-
-class JobRejected(ConstellationError):
-    """A job that breaks the contract; nothing was sent."""
 
 
 class Client:

@@ -93,6 +93,11 @@ class StateError(ConstellationError):
     """The migration state forbids the requested transition."""
 
 
+class ConfirmationNeeded(StateError):
+    """A change the operator must confirm first (``--yes``), e.g. a traffic jump of more than
+    one step."""
+
+
 class GateFailed(ConstellationError):
     """A gate between migration steps did not pass; ``gate`` holds what was measured.
 
@@ -107,6 +112,14 @@ class GateFailed(ConstellationError):
 
 class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
+
+
+class JobRejected(ConstellationError):
+    """A job that breaks the contract; nothing was sent."""
+
+
+class MonitoringError(ConstellationError):
+    """Metrics could not be served, recorded or read."""
 
 
 class ImportSourceError(ConstellationError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from constellation.errors import StateError
+from constellation.errors import ConfirmationNeeded, StateError
 from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
 from phases.gates import Gate
@@ -32,10 +32,6 @@ def show(m: Migration) -> TrafficReport:
     return TrafficReport(
         state.read_traffic, state.traffic_step, list(m.plan.migration.traffic.steps), gate
     )
-
-
-class ConfirmationNeeded(StateError):
-    """A traffic jump of more than one step: the operator must confirm (``--yes``)."""
 
 
 def set_traffic(

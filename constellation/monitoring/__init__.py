@@ -4,7 +4,7 @@
 * :mod:`.session` — a worker's metrics: ``/metrics`` server, gauge refresh, snapshots;
 * :mod:`.store` — the SQLite file of snapshots and alert states (``<data_dir>/metrics.db``);
 * :mod:`.queries` — the questions asked of the metrics, and their PromQL;
-* :mod:`.source` — answers from the snapshot file or from Prometheus's HTTP API;
+* :mod:`.readings` — answers from the snapshot file or from Prometheus's HTTP API;
 * :mod:`.stats` — :func:`~.stats.read_stats`, the figures ``stats`` and the migration gates use;
 * :mod:`.alerts` and :mod:`.notify` — alert rules with durations, and their notifications;
 * :mod:`.rounds` — one ``monitor`` round: the figures, the rules evaluated, each change notified;
@@ -12,11 +12,3 @@
 
 Nothing here imports Typer or Rich; matplotlib is imported only when a report is written.
 """
-
-from __future__ import annotations
-
-from constellation.errors import ConstellationError
-
-
-class MonitoringError(ConstellationError):
-    """Metrics could not be served, recorded or read."""

@@ -2,7 +2,7 @@
 
 Each panel draws one or more lines; each line is a :mod:`~constellation.monitoring.queries`
 query with a Grafana legend (``{{label}}`` expands to the label's value). :func:`read_dashboard`
-evaluates every line over a time range from the plan's metric source.
+evaluates every line over a time range from the plan's metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from constellation.monitoring import queries as q
 from constellation.monitoring.queries import Increase, Latest, Mean, Quantile, Query
-from constellation.monitoring.source import MetricSource, Series, open_source
+from constellation.monitoring.readings import MetricReader, Series, open_reader
 from constellation.monitoring.stats import ServiceStats, read_stats
 from constellation.plan import Plan
 from constellation.services import Services
@@ -125,16 +125,16 @@ def read_dashboard(
     range_seconds: float = 3600.0,
     points: int = 60,
     now: float | None = None,
-    source: MetricSource | None = None,
+    reader: MetricReader | None = None,
 ) -> DashboardData:
     """The current figures and every panel's series over the last ``range_seconds``."""
     end = time.time() if now is None else now
     step = max(range_seconds / max(points, 1), 1.0)
     start = end - range_seconds
-    source = source or open_source(plan, services)
-    stats = read_stats(plan, services, now=end, source=source)
+    reader = reader or open_reader(plan, services)
+    stats = read_stats(plan, services, now=end, reader=reader)
     queries = {(p.key, i): line.query for p in PANELS for i, line in enumerate(p.lines)}
-    answers = source.range(queries, start, end, step)
+    answers = reader.range(queries, start, end, step)
     thresholds: dict[str, float] = {r.metric: r.threshold for r in plan.monitoring.alerts}
     panels = []
     for panel in PANELS:
@@ -145,5 +145,5 @@ def read_dashboard(
                     series[legend(line, label)] = points_
         panels.append(PanelData(panel, series, thresholds.get(panel.metric or "")))
     return DashboardData(
-        plan.name, plan.environment, source.description, start, end, step, stats, panels
+        plan.name, plan.environment, reader.description, start, end, step, stats, panels
     )

@@ -1,7 +1,7 @@
 """The questions monitoring asks of the service's metrics, and their PromQL.
 
 Every figure of ``stats``, every alert condition and every dashboard series is one of the small
-query objects below. :class:`~constellation.monitoring.source.SnapshotSource` evaluates them over
+query objects below. :class:`~constellation.monitoring.readings.SnapshotReader` evaluates them over
 the local snapshot file; :func:`promql` turns them into the PromQL that Prometheus answers and
 that the exported rule file and Grafana dashboard contain, so the three cannot drift apart.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from constellation.monitoring import MonitoringError
+from constellation.errors import MonitoringError
 
 # Metric names as exposed on /metrics (counters with their ``_total`` suffix).
 PROCESSED = "constellation_jobs_processed_total"

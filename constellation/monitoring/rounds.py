@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from constellation.monitoring.alerts import AlertChange, AlertEvaluator, AlertStatus
 from constellation.monitoring.notify import Delivery, Notifier
-from constellation.monitoring.source import MetricSource
+from constellation.monitoring.readings import MetricReader
 from constellation.monitoring.stats import ServiceStats, alert_values, read_stats
 from constellation.monitoring.store import MetricsStore
 from constellation.plan import Plan
@@ -39,12 +39,12 @@ def check_alerts(
     services: Services,
     *,
     now: float | None = None,
-    source: MetricSource | None = None,
+    reader: MetricReader | None = None,
     notifier: Notifier | None = None,
 ) -> AlertReport:
     """Evaluate the plan's alert rules once; notify each change of state."""
     at = time.time() if now is None else now
-    stats = read_stats(plan, services, now=at, source=source)
+    stats = read_stats(plan, services, now=at, reader=reader)
     evaluator = AlertEvaluator(
         plan.monitoring.alerts,
         MetricsStore(plan.metrics_path),

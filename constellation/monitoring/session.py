@@ -21,8 +21,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
-from constellation.errors import ConstellationError
-from constellation.monitoring import MonitoringError
+from constellation.errors import ConstellationError, MonitoringError
 from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Samples, ServiceMetrics, refresh_gauges
 from constellation.monitoring.store import (

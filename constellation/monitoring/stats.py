@@ -2,7 +2,7 @@
 
 Queue and dead-letter depths and index sizes are read live from the plan's queues and index
 (falling back to the last recorded gauge when they cannot be reached); job counts, the error
-rate, percentiles and batch sizes come from the plan's metric source (snapshots or Prometheus).
+rate, percentiles and batch sizes come from the plan's metrics (snapshots or Prometheus) (snapshots or Prometheus).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from constellation.errors import ConstellationError
 from constellation.monitoring import queries as q
 from constellation.monitoring.metrics import index_sizes
 from constellation.monitoring.queries import Increase, Latest, Mean, Quantile, Query, Total
-from constellation.monitoring.source import MetricSource, Scope, open_source
+from constellation.monitoring.readings import MetricReader, Scope, open_reader
 from constellation.plan import Plan
 from constellation.services import Services
 
@@ -120,19 +120,19 @@ def read_stats(
     window_seconds: float | None = None,
     *,
     now: float | None = None,
-    source: MetricSource | None = None,
+    reader: MetricReader | None = None,
 ) -> ServiceStats:
     """Queue and dead-letter depth, job counts, error rate, latency percentiles, index size."""
     at = time.time() if now is None else now
     window = plan.monitoring.window if window_seconds is None else window_seconds
-    source = source or open_source(plan, services)
+    reader = reader or open_reader(plan, services)
     notes: list[str] = []
-    if source.scope.note:
-        notes.append(source.scope.note)
-    answers = source.instant({**_TOTALS, **_WINDOW, **_GAUGES}, at, window)
+    if reader.scope.note:
+        notes.append(reader.scope.note)
+    answers = reader.instant({**_TOTALS, **_WINDOW, **_GAUGES}, at, window)
     if not any(answers[k] for k in _TOTALS) and not any(answers[k] for k in _GAUGES):
         notes.append(
-            f"no metrics recorded yet ({source.description}); workers record them while "
+            f"no metrics recorded yet ({reader.description}); workers record them while "
             "they run (`constellation worker run`)"
         )
 
@@ -150,7 +150,7 @@ def read_stats(
     window_failed = count("w_failed")
     return ServiceStats(
         at=at,
-        source=source.description,
+        source=reader.description,
         queue=queue,
         dead_letter=dead_letter,
         jobs=JobTotals(
@@ -177,7 +177,7 @@ def read_stats(
             query_p95_ms=_round(one("query_p95"), 1),
         ),
         index_size=sizes,
-        scope=source.scope,
+        scope=reader.scope,
         notes=notes,
     )
 

@@ -29,7 +29,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from constellation.monitoring import MonitoringError
+from constellation.errors import MonitoringError
 from constellation.monitoring.deployment import Deployment
 from constellation.monitoring.metrics import Labels, Samples
 

@@ -51,8 +51,9 @@ class Failure:
 
 
 @dataclass
-class BatchResult:
-    """What happened to one batch (mainly for tests and logs)."""
+class BatchOutcome:
+    """What happened to one batch of jobs (for tests and logs); not the queue port's per-entry
+    :class:`~constellation.queues.port.BatchResult`."""
 
     stored: int = 0
     skipped: int = 0
@@ -83,7 +84,7 @@ class Acknowledger:
         self.failures = failures
         self.clock = clock
 
-    def acknowledge(self, done: list[tuple[Pending, str]], result: BatchResult) -> None:
+    def acknowledge(self, done: list[tuple[Pending, str]], result: BatchOutcome) -> None:
         receipts = []
         for item, _ in done:
             receipts.append(item.message.receipt)
@@ -108,7 +109,7 @@ class Acknowledger:
                 else:
                     result.skipped += 1
 
-    def fail(self, failure: Failure, result: BatchResult) -> None:
+    def fail(self, failure: Failure, result: BatchOutcome) -> None:
         job = failure.pending.job
         for message in (failure.pending.message, *failure.pending.duplicates):
             result.failed += 1

@@ -43,7 +43,7 @@ from constellation.worker.events import (
     FailureSink,
     Recorder,
 )
-from constellation.worker.outcomes import Acknowledger, BatchResult, Failure, Pending
+from constellation.worker.outcomes import Acknowledger, BatchOutcome, Failure, Pending
 
 
 class BatchProcessor:
@@ -78,10 +78,10 @@ class BatchProcessor:
         )
         self._write_lock = threading.Lock()
 
-    def process(self, messages: Sequence[Message]) -> BatchResult:
+    def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Handle one batch; never raises for a per-message problem."""
         started = time.perf_counter()
-        result = BatchResult()
+        result = BatchOutcome()
         pending: dict[str, Pending] = {}
         for message in messages:
             parsed = parse_job(message.body, versions=self.models, max_bytes=self.max_job_bytes)

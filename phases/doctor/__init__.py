@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from constellation.errors import ConstellationError
 from constellation.migration.runtime import Migration
-from constellation.monitoring.source import open_source
+from constellation.monitoring.readings import open_reader
 from constellation.monitoring.stats import read_stats
 from phases.doctor.backlog import diagnose_backlog
 from phases.doctor.consistency import diagnose_consistency
@@ -36,16 +36,16 @@ def doctor(
     """Diagnose backlog, embedding errors, slow queries and inconsistency from live figures."""
     plan = m.plan
     report = DoctorReport(time.time(), plan.name, plan.environment)
-    source = open_source(plan, m.services)
-    stats = read_stats(plan, m.services, window, now=report.at, source=source)
-    deployment = source.scope.deployment
-    began = (deployment.since if deployment else None) or source.scope.since or 0.0
+    reader = open_reader(plan, m.services)
+    stats = read_stats(plan, m.services, window, now=report.at, reader=reader)
+    deployment = reader.scope.deployment
+    began = (deployment.since if deployment else None) or reader.scope.since or 0.0
     size = plan.migration.consistency.sample_size if samples is None else samples
     checks: list[tuple[str, str, Callable[[], Area]]] = [
         (
             "backlog",
             "queue backlog or slow processing",
-            lambda: diagnose_backlog(m, stats, source, interval=interval, sleep=sleep),
+            lambda: diagnose_backlog(m, stats, reader, interval=interval, sleep=sleep),
         ),
         ("errors", "embedding errors", lambda: diagnose_errors(m, since=began)),
         ("queries", "slow queries", lambda: diagnose_queries(m, stats, samples=queries)),

@@ -20,7 +20,7 @@ from typing import Any
 from constellation.errors import ConstellationError
 from constellation.migration.runtime import Migration
 from constellation.monitoring.queries import QUEUE_DEPTH, Latest
-from constellation.monitoring.source import MetricSource, SnapshotSource
+from constellation.monitoring.readings import MetricReader, SnapshotReader
 from constellation.monitoring.stats import ServiceStats
 from phases.doctor.report import Area
 
@@ -56,7 +56,7 @@ def tune_figures(m: Migration) -> Tuned | None:
 def diagnose_backlog(
     m: Migration,
     stats: ServiceStats,
-    source: MetricSource,
+    reader: MetricReader,
     *,
     interval: float,
     sleep: Callable[[float], None] = time.sleep,
@@ -73,10 +73,10 @@ def diagnose_backlog(
         )
         return area
     processing = stats.window.jobs / window if window > 0 else 0.0
-    workers, last_seen = _workers(m, source)
+    workers, last_seen = _workers(m, reader)
     if workers == 0 and not stats.queue.in_flight:
         processing = 0.0  # what ended earlier in the window is no rate for now: nobody works
-    arrival, how = _arrival(m, stats, source, processing, interval, sleep, bool(workers))
+    arrival, how = _arrival(m, stats, reader, processing, interval, sleep, bool(workers))
     enabled = m.state.read().consumer_enabled
     figures: dict[str, Any] = {
         "queue waiting": stats.queue.visible,
@@ -136,7 +136,7 @@ def diagnose_backlog(
 def _arrival(
     m: Migration,
     stats: ServiceStats,
-    source: MetricSource,
+    reader: MetricReader,
     processing: float,
     interval: float,
     sleep: Callable[[float], None],
@@ -145,7 +145,7 @@ def _arrival(
     """Jobs per second arriving: processed plus what the queue gained. The recorded depth is
     only recent while a worker records it; otherwise the queue is read twice, now."""
     window = stats.window.seconds
-    then = source.instant({"depth": Latest(QUEUE_DEPTH)}, stats.at - window, window)["depth"]
+    then = reader.instant({"depth": Latest(QUEUE_DEPTH)}, stats.at - window, window)["depth"]
     if recorded and "" in then and stats.queue.total is not None and window > 0:
         grown = stats.queue.total - then[""]
         return max(0.0, processing + grown / window), f"over the last {window:g}s"
@@ -162,15 +162,15 @@ def _arrival(
     return max(0.0, processing + (after - before) / elapsed), f"over {elapsed:.1f}s now"
 
 
-def _workers(m: Migration, source: MetricSource) -> tuple[int | None, str | None]:
+def _workers(m: Migration, reader: MetricReader) -> tuple[int | None, str | None]:
     """Workers of this deployment that recorded lately, and when any last did (None: the
-    source cannot tell, as Prometheus)."""
-    if not isinstance(source, SnapshotSource):
+    reader cannot tell, as Prometheus)."""
+    if not isinstance(reader, SnapshotReader):
         return None, None
     recent = time.time() - max(60.0, 3 * m.plan.monitoring.snapshot_interval)
     instances = [
         i
-        for i in source.store.instances(m.plan.name, m.plan.environment, source.scope.keys)
+        for i in reader.store.instances(m.plan.name, m.plan.environment, reader.scope.keys)
         if i.role == "worker"
     ]
     live = [i for i in instances if i.ended is None and i.last >= recent]

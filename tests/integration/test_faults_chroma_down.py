@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from constellation.embedders.sentence_transformers import SentenceTransformerEmbedder
-from constellation.queues.port import BatchResult as QueueBatchResult
-from constellation.queues.port import Queue
+from constellation.queues.port import BatchResult, Queue
 from constellation.services import Services
 from constellation.worker import RunSummary, build_worker
 from tests.integration.conftest import (
@@ -62,7 +61,7 @@ class DeleteLog:
         self.deleted.append(receipt)
         self.queue.delete(receipt)
 
-    def delete_batch(self, receipts: Sequence[str]) -> QueueBatchResult:
+    def delete_batch(self, receipts: Sequence[str]) -> BatchResult:
         self.deleted += receipts
         return self.queue.delete_batch(receipts)
 

@@ -47,3 +47,25 @@ def test_every_package_folder_is_a_package_so_that_it_is_installed() -> None:
         for path in (REPO / top).rglob("*.py")
     }
     assert [str(f) for f in sorted(folders) if not (REPO / f / "__init__.py").exists()] == []
+
+
+def test_every_error_class_is_defined_in_constellation_errors() -> None:
+    import ast
+
+    errors = ast.parse((REPO / "constellation/errors.py").read_text(encoding="utf-8"))
+    ours = {node.name for node in errors.body if isinstance(node, ast.ClassDef)}
+    exceptions = ours | {"Exception", "BaseException", "ValueError", "RuntimeError"}
+    elsewhere = []
+    for top in ("cli", "phases", "constellation"):
+        for path in sorted((REPO / top).rglob("*.py")):
+            if path == REPO / "constellation/errors.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef):
+                    bases = {
+                        b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                        for b in node.bases
+                    }
+                    if bases & exceptions:
+                        elsewhere.append(f"{path.relative_to(REPO)}: {node.name}")
+    assert elsewhere == []

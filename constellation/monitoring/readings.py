@@ -1,11 +1,14 @@
-"""Where the answers come from: the local snapshot file, or Prometheus's HTTP API.
+"""Reading the metrics: from the local snapshot file, or from Prometheus's HTTP API.
+
+(A *reader* of metrics, so that "source" means one thing in Constellation: the app's notes
+database.)
 
 Both evaluate the same :mod:`~constellation.monitoring.queries` at an instant (over a window)
 or over a time range, and answer ``{label value: number}`` (``""`` for a query without ``by``);
 a query with no data answers ``{}``.
 
 The snapshot file holds every run made with the data folder; a :class:`Scope` narrows a
-snapshot source to the plan's current deployment (its queue and index as they exist now, see
+snapshot reader to the plan's current deployment (its queue and index as they exist now, see
 :mod:`.deployment`), so a run against fresh servers does not add the last run's counts.
 
 Snapshot arithmetic follows Prometheus's: an increase over ``(t - w, t]`` is, per instance, its
@@ -27,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from constellation.monitoring import MonitoringError
+from constellation.errors import MonitoringError
 from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Labels, Samples
 from constellation.monitoring.queries import (
@@ -50,7 +53,7 @@ Series = dict[str, list[tuple[float, float]]]
 
 @dataclass(frozen=True)
 class Scope:
-    """What a source's figures cover: one deployment's instances, since they began."""
+    """What a reader's figures cover: one deployment's instances, since they began."""
 
     #: the deployment counted: the live one, else the last one recorded (None: unscoped)
     deployment: Deployment | None
@@ -66,7 +69,7 @@ class Scope:
 UNSCOPED = Scope(None, None, None)
 
 
-class MetricSource(Protocol):
+class MetricReader(Protocol):
     """Answers monitoring queries."""
 
     description: str
@@ -85,15 +88,15 @@ class MetricSource(Protocol):
         ...
 
 
-def open_source(plan: Plan, services: Any = None) -> MetricSource:
+def open_reader(plan: Plan, services: Any = None) -> MetricReader:
     """Prometheus when the plan names one, else the snapshot file in the data folder, narrowed
     to the deployment that ``services`` reach now (every recorded run when None)."""
     url = plan.monitoring.prometheus_url
     if url:
-        return PrometheusSource(url)
+        return PrometheusReader(url)
     store = MetricsStore(plan.metrics_path)
     scope = UNSCOPED if services is None else deployment_scope(store, plan, services)
-    return SnapshotSource(store, plan.name, plan.environment, scope)
+    return SnapshotReader(store, plan.name, plan.environment, scope)
 
 
 def deployment_scope(store: MetricsStore, plan: Plan, services: Any) -> Scope:
@@ -134,7 +137,7 @@ def _same(recorded: Deployment, live: Deployment) -> bool:
 
 
 # snapshots ------------------------------------------------------------------------------------
-class SnapshotSource:
+class SnapshotReader:
     """Answers from the snapshots that workers append to the metrics file (of the instances
     in ``scope``)."""
 
@@ -272,7 +275,7 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
 
 
 # Prometheus -----------------------------------------------------------------------------------
-class PrometheusSource:
+class PrometheusReader:
     """Answers from a Prometheus server's HTTP API (``/api/v1/query`` and ``query_range``)."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:

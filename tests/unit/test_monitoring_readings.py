@@ -1,4 +1,4 @@
-"""The questions, their PromQL, and the two sources that answer them."""
+"""The questions, their PromQL, and the two readers that answer them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from constellation.monitoring import MonitoringError
+from constellation.errors import MonitoringError
 from constellation.monitoring import queries as q
 from constellation.monitoring.metrics import ServiceMetrics
 from constellation.monitoring.panels import read_dashboard
@@ -23,11 +23,11 @@ from constellation.monitoring.queries import (
     parse_duration,
     promql,
 )
-from constellation.monitoring.source import (
-    PrometheusSource,
-    SnapshotSource,
+from constellation.monitoring.readings import (
+    PrometheusReader,
+    SnapshotReader,
     histogram_quantile,
-    open_source,
+    open_reader,
 )
 from constellation.monitoring.stats import read_stats
 from constellation.monitoring.store import Instance, MetricsStore
@@ -116,7 +116,7 @@ def test_snapshot_arithmetic_over_instances_and_windows(tmp_path: Path) -> None:
     other.job_done(PROCESSED, 0.5, truncated=False)
     record(store, "c", T0 + 200, other, env="prod")
 
-    source = SnapshotSource(store, "notes", "test")
+    reader = SnapshotReader(store, "notes", "test")
     questions = {
         "total": Total(q.PROCESSED),
         "recent": Increase(q.PROCESSED),
@@ -126,7 +126,7 @@ def test_snapshot_arithmetic_over_instances_and_windows(tmp_path: Path) -> None:
         "queue": Latest(q.QUEUE_DEPTH),
         "embed": Mean(q.EMBED_BATCH),
     }
-    everything = source.instant(questions, T0 + 200, 300)
+    everything = reader.instant(questions, T0 + 200, 300)
     assert everything["total"] == {"": 14}
     assert everything["recent"] == {"": 14}
     assert everything["failed"]["model_error"] == 1 and everything["failed"]["not_json"] == 0
@@ -134,11 +134,11 @@ def test_snapshot_arithmetic_over_instances_and_windows(tmp_path: Path) -> None:
     assert everything["queue"] == {"": 12}  # the most recent reading
     assert everything["embed"] == {"": 4}
     # the last 60 s hold only worker b's work
-    recent = source.instant(questions, T0 + 200, 60)
+    recent = reader.instant(questions, T0 + 200, 60)
     assert recent["recent"] == {"": 4}
     # 1 observation ≤ 0.1 s and 4 in (2, 5]: the median interpolates inside (2, 5]
     assert recent["p50"] == {"": pytest.approx(2 + 3 * (2.5 - 1) / (5 - 1))}
-    assert source.instant(questions, T0 - 10, 300) == {k: {} for k in questions}
+    assert reader.instant(questions, T0 - 10, 300) == {k: {} for k in questions}
 
 
 def test_snapshot_ranges_step_through_time(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_snapshot_ranges_step_through_time(tmp_path: Path) -> None:
         for _ in range(i):
             m.job_done(PROCESSED, 0.2, truncated=False)
         record(store, "a", T0 + 10 * i, m)
-    series = SnapshotSource(store, "notes", "test").range(
+    series = SnapshotReader(store, "notes", "test").range(
         {"queue": Latest(q.QUEUE_DEPTH), "done": Increase(q.PROCESSED)}, T0, T0 + 30, 10
     )
     assert series["queue"] == {"": [(T0, 0), (T0 + 10, 100), (T0 + 20, 200), (T0 + 30, 300)]}
@@ -158,7 +158,7 @@ def test_snapshot_ranges_step_through_time(tmp_path: Path) -> None:
 
 def test_reading_never_creates_the_metrics_file(tmp_path: Path) -> None:
     store = MetricsStore(tmp_path / "data" / "metrics.db")
-    assert SnapshotSource(store, "n", "e").instant({"x": Total(q.PROCESSED)}, T0, 60) == {"x": {}}
+    assert SnapshotReader(store, "n", "e").instant({"x": Total(q.PROCESSED)}, T0, 60) == {"x": {}}
     assert store.alert_states("n", "e") == {}
     assert not (tmp_path / "data").exists()
 
@@ -206,8 +206,8 @@ def test_read_stats_from_prometheus(tmp_path: Path) -> None:
     with prometheus(answers) as server:
         plan_path = write_plan(tmp_path, f"  prometheus_url: {server.url}/\n")
         plan, services = open_stub(plan_path)
-        source = open_source(plan)
-        assert isinstance(source, PrometheusSource)
+        reader = open_reader(plan)
+        assert isinstance(reader, PrometheusReader)
         services.memory_index.down = True  # index size comes from Prometheus's gauge
         stats = read_stats(plan, services, now=T0)  # type: ignore[arg-type]
     assert stats.source == f"Prometheus at {server.url}"
@@ -243,14 +243,14 @@ def test_dashboard_series_from_prometheus_ranges(tmp_path: Path) -> None:
 
 
 def test_prometheus_errors_name_the_next_step() -> None:
-    source = PrometheusSource(f"http://127.0.0.1:{free_port()}", timeout=2)
+    reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(MonitoringError, match=r"check monitoring\.prometheus_url"):
-        source.instant({"x": Total(q.PROCESSED)}, T0, 300)
+        reader.instant({"x": Total(q.PROCESSED)}, T0, 300)
     with prometheus({}) as server, pytest.raises(MonitoringError, match="parse error"):
-        PrometheusSource(server.url).instant({"x": Total("broken(")}, T0, 300)
+        PrometheusReader(server.url).instant({"x": Total("broken(")}, T0, 300)
 
 
 def test_a_plan_without_prometheus_reads_snapshots(tmp_path: Path) -> None:
     plan = load_plan(write_plan(tmp_path))
-    source = open_source(plan)
-    assert isinstance(source, SnapshotSource) and source.store.path == plan.metrics_path
+    reader = open_reader(plan)
+    assert isinstance(reader, SnapshotReader) and reader.store.path == plan.metrics_path
