@@ -2,18 +2,29 @@
 
 Adapters are never tested only against these: the contract suites run the real SQLite queue,
 SQS on a moto server, embedded Chroma and `chroma run`, and integration tests the real model.
+The in-memory index runs through the same index contract (tests/contract/test_index_memory.py),
+so it cannot drift from what the real adapters do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from constellation.errors import DimensionMismatch, ModelError, VectorIndexError
-from constellation.index.port import Hit, StoredRecord, Vector, VectorRecord
+from constellation.errors import DimensionMismatch, IndexNotFound, ModelError, VectorIndexError
+from constellation.index.port import (
+    Hit,
+    IndexInfo,
+    IndexSpec,
+    StoredRecord,
+    Vector,
+    VectorIndex,
+    VectorRecord,
+)
 
 
 class RecordingEmbedder:
@@ -68,11 +79,25 @@ class RecordingEmbedder:
 
 
 class MemoryIndex:
-    """A VectorIndex in a dict; ``down = True`` makes every call fail like an unreachable server."""
+    """A VectorIndex in a dict; ``down = True`` makes every call fail like an unreachable server.
 
-    def __init__(self, name: str = "test-index", dimension: int = 8) -> None:
+    Scores as the Chroma adapter does: cosine similarity, or the negated squared distance for
+    ``l2``. ``upserts`` records the ids of every call.
+    """
+
+    def __init__(
+        self,
+        name: str = "test-index",
+        dimension: int = 8,
+        *,
+        metric: str = "cosine",
+        metadata_fields: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.dimension = dimension
+        self.metric = metric
+        self.metadata_fields = dict(metadata_fields or {})
+        self.id = uuid.uuid4().hex
         self.records: dict[str, StoredRecord] = {}
         self.down = False
         self.upserts: list[list[str]] = []
@@ -82,17 +107,23 @@ class MemoryIndex:
         if self.down:
             raise VectorIndexError("index unreachable (test)")
 
+    def _checked(self, vector: Vector, what: str) -> list[float]:
+        values = [float(x) for x in vector]
+        if len(values) != self.dimension:
+            raise DimensionMismatch(
+                f"index {self.name} holds {self.dimension}-dimensional vectors, "
+                f"but {what} has {len(values)}"
+            )
+        return values
+
     def upsert(self, records: Sequence[VectorRecord]) -> None:
         self._check()
-        for r in records:
-            if len(r.vector) != self.dimension:
-                raise DimensionMismatch(f"expected {self.dimension} dims, got {len(r.vector)}")
+        # Every vector is checked before anything is written.
+        vectors = [self._checked(r.vector, f"record {r.id}") for r in records]
         with self._lock:
             self.upserts.append([r.id for r in records])
-            for r in records:
-                self.records[r.id] = StoredRecord(
-                    r.id, dict(r.metadata), list(map(float, r.vector))
-                )
+            for r, vector in zip(records, vectors, strict=True):
+                self.records[r.id] = StoredRecord(r.id, dict(r.metadata), vector)
 
     def get(self, ids: Sequence[str], include_vectors: bool = False) -> dict[str, StoredRecord]:
         self._check()
@@ -102,20 +133,30 @@ class MemoryIndex:
             return found
         return {i: StoredRecord(r.id, r.metadata) for i, r in found.items()}
 
+    def _score(self, query: np.ndarray, stored: Vector) -> float:
+        v = np.asarray(stored, dtype=np.float64)
+        if self.metric == "l2":
+            return -float(np.sum((query - v) ** 2))
+        norms = float(np.linalg.norm(query) * np.linalg.norm(v)) or 1.0
+        return float(np.dot(query, v)) / norms
+
     def query(
         self, vector: Vector, *, user_id: str, top_k: int = 10, version: int | None = None
     ) -> list[Hit]:
         self._check()
         if not user_id:
             raise ValueError("user_id is required")
-        q = np.asarray(vector, dtype=np.float32)
+        q = np.asarray(self._checked(vector, "the query"), dtype=np.float64)
         hits = []
-        for r in self.records.values():
+        with self._lock:
+            stored = list(self.records.values())
+        for r in stored:
             if r.metadata["userId"] != user_id:
                 continue
             if version is not None and r.metadata["version"] != version:
                 continue
-            hits.append(Hit(r.id, float(np.dot(q, np.asarray(r.vector))), r.metadata))
+            assert r.vector is not None
+            hits.append(Hit(r.id, self._score(q, r.vector), r.metadata))
         return sorted(hits, key=lambda h: -h.score)[:top_k]
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -128,7 +169,7 @@ class MemoryIndex:
         self._check()
         return sum(
             1
-            for r in self.records.values()
+            for r in list(self.records.values())
             if (version is None or r.metadata["version"] == version)
             and (user_id is None or r.metadata["userId"] == user_id)
         )
@@ -140,3 +181,49 @@ class MemoryIndex:
         for r in list(self.records.values()):
             if version is None or r.metadata["version"] == version:
                 yield r if include_vectors else StoredRecord(r.id, r.metadata)
+
+
+class MemoryStore:
+    """A VectorStore of :class:`MemoryIndex` indexes, by name."""
+
+    location = "memory"
+
+    def __init__(self) -> None:
+        self.indexes: dict[str, MemoryIndex] = {}
+
+    def inspect(self, name: str) -> IndexInfo | None:
+        index = self.indexes.get(name)
+        if index is None:
+            return None
+        return IndexInfo(
+            name,
+            index.dimension,
+            index.metric,
+            index.count(),
+            dict(index.metadata_fields),
+            self.location,
+            index.id,
+        )
+
+    def create(self, spec: IndexSpec) -> IndexInfo:
+        if spec.name in self.indexes:
+            raise VectorIndexError(f"index {spec.name} already exists in {self.location}")
+        self.indexes[spec.name] = MemoryIndex(
+            spec.name, spec.dimension, metric=spec.metric, metadata_fields=spec.metadata_fields
+        )
+        info = self.inspect(spec.name)
+        assert info is not None
+        return info
+
+    def delete_index(self, name: str) -> None:
+        self.indexes.pop(name, None)
+
+    def open(self, name: str) -> VectorIndex:
+        if name not in self.indexes:
+            raise IndexNotFound(
+                f"no index {name} in {self.location}", "run `constellation provision` first"
+            )
+        return self.indexes[name]
+
+    def close(self) -> None:
+        pass
