@@ -44,15 +44,24 @@ def show_report(out: Output, report: DescribeReport) -> None:
     index_rows: list[tuple[object, ...]] = []
     for i in report.indexes:
         if i.info is None:
-            index_rows.append((i.name, "missing", None, None, None, None, None))
+            index_rows.append((i.name, "missing", None, None, None, None, None, None))
             continue
         fields = ", ".join(f"{k}:{v}" for k, v in i.info.metadata_fields.items())
         versions = ", ".join(f"v{v}: {n:,}" for v, n in i.by_version.items()) or None
         index_rows.append(
-            (i.name, "ok", i.info.dimension, i.info.metric, i.info.count, versions, fields)
+            (
+                i.name,
+                "ok",
+                i.info.dimension,
+                i.info.metric,
+                i.info.count,
+                versions,
+                i.layout,
+                fields,
+            )
         )
     out.table(
-        ["index", "state", "dims", "metric", "records", "by version", "metadata"],
+        ["index", "state", "dims", "metric", "records", "by version", "layout", "metadata"],
         index_rows,
     )
     if not report.provisioned:

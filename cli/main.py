@@ -16,6 +16,7 @@ from cli import describe as describe_cmd
 from cli import doctor as doctor_cmd
 from cli import enqueue as enqueue_cmd
 from cli import imports as imports_cmd
+from cli import index as index_cmd
 from cli import migrate as migrate_cmd
 from cli import model as model_cmd
 from cli import monitor as monitor_cmd
@@ -159,6 +160,7 @@ app.add_typer(plan_cmd.app, name="plan", rich_help_panel=SETUP)
 app.command("provision", rich_help_panel=SETUP)(provision_cmd.provision)
 app.command("describe", rich_help_panel=SETUP)(describe_cmd.describe)
 app.command("verify", rich_help_panel=SETUP)(verify_cmd.verify)
+app.add_typer(index_cmd.app, name="index", rich_help_panel=SETUP)
 app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
 app.command("enqueue", rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
 app.add_typer(imports_cmd.app, name="import", rich_help_panel=SERVICE)

@@ -8,6 +8,7 @@ One record per (userId, noteId, version). Its id must never collide: ``a:b`` + `
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from constellation.index.port import MetadataValue
@@ -24,6 +25,10 @@ USER, NOTE, VERSION, CREATED, HASH, MODEL = (
 )
 
 
+_ESCAPED = re.compile("%25|%3A")
+_UNESCAPE = {"%25": "%", "%3A": ":"}
+
+
 def _escape(part: str) -> str:
     return part.replace("%", "%25").replace(":", "%3A")
 
@@ -31,6 +36,14 @@ def _escape(part: str) -> str:
 def record_id(user_id: str, note_id: str, version: int) -> str:
     """The id of the record for this note and model version (collision-free)."""
     return f"{_escape(user_id)}:{_escape(note_id)}:v{version}"
+
+
+def user_of(record_id: str) -> str | None:
+    """The user id inside a :func:`record_id`, or None for an id of another form."""
+    parts = record_id.split(":")
+    if len(parts) != 3 or not parts[2].startswith("v") or not parts[2][1:].isdigit():
+        return None
+    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group()], parts[0])
 
 
 def content_hash(text: str, model: str) -> str:

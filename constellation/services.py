@@ -15,7 +15,8 @@ from constellation import adapters
 
 if TYPE_CHECKING:
     from constellation.embedders.port import Embedder
-    from constellation.index.port import VectorIndex, VectorStore
+    from constellation.index.partitioned import PartitionedStore
+    from constellation.index.port import VectorIndex
     from constellation.plan import Plan
     from constellation.queues.port import Broker, Queue
 
@@ -56,13 +57,19 @@ class Services:
 
     # vector index ----------------------------------------------------------------------------
     @cached_property
-    def store(self) -> VectorStore:
+    def store(self) -> PartitionedStore:
+        """The plan's index store, its indexes split into partitions by user."""
+        from constellation import records
+        from constellation.index.partitioned import PartitionedStore
+
         config = self.plan.index
         cls = adapters.load("index", config.adapter)
         token = config.auth_token.get_secret_value() if config.auth_token else None
         if config.url:
-            return cls(url=config.url, auth_token=token, write=self.write)
-        return cls(path=self.plan.index_path, write=self.write)
+            inner = cls(url=config.url, auth_token=token, write=self.write)
+        else:
+            inner = cls(path=self.plan.index_path, write=self.write)
+        return PartitionedStore(inner, config.partitions, user_of_id=records.user_of)
 
     def index(self, version: int | None = None) -> VectorIndex:
         """The index holding ``version``'s vectors (the plan's default version when None)."""

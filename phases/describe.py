@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from constellation.index.layout import Layout
 from constellation.index.port import IndexInfo
 from constellation.plan import Plan
 from constellation.queues.port import QueueInfo
@@ -23,6 +24,8 @@ class IndexReport:
     info: IndexInfo | None
     #: record count per model version stored in this index
     by_version: dict[int, int] = field(default_factory=dict)
+    #: how its records are spread over collections (see constellation.index.layout)
+    layout: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,5 +55,6 @@ def describe(plan: Plan, services: Services) -> DescribeReport:
             for version in sorted(plan.models):
                 if plan.index_name_for(version) == name:
                     by_version[version] = index.count(version=version)
-        indexes.append(IndexReport(name, info, by_version))
+        layout = Layout.from_metadata(info.manifest).describe() if info else ""
+        indexes.append(IndexReport(name, info, by_version, layout))
     return DescribeReport(plan.name, plan.environment, queues, indexes)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from constellation.errors import DimensionMismatch, ModelError
+from constellation.index.layout import Layout, layout_name
 from constellation.index.port import IndexSpec, VectorStore
 from constellation.plan import Plan
 from constellation.queues.port import Broker, QueueSpec, Redrive
@@ -81,10 +82,15 @@ def _redrive(redrive: Redrive | None) -> str:
 
 @dataclass
 class EnsureIndex:
-    """Create a vector index unless one with the same dimension and metric exists."""
+    """Create a vector index unless one with the same dimension and metric exists.
+
+    An index in another layout than the plan's (``index.partitions``, or one made before
+    partitioning) is a conflict that ``constellation index migrate`` resolves.
+    """
 
     store: VectorStore
     spec: IndexSpec
+    partitions: int | None = None
 
     @property
     def resource(self) -> str:
@@ -112,11 +118,21 @@ class EnsureIndex:
                 + ". Give the plan another index name (a model of another dimension needs its "
                 "own index: models.<v>.index), or delete this index and provision again",
             )
-        return Check("unchanged", f"exists ({existing.count} records)")
+        layout = Layout.from_metadata(existing.manifest)
+        wanted = self.partitions
+        if wanted is not None and (layout.partitions != wanted or layout.moving_to is not None):
+            return Check(
+                "conflict",
+                f"the index is laid out as {layout.describe()}, the plan wants "
+                f"{layout_name(wanted)}; move it with `constellation index migrate` "
+                "(resumable; searches and writes keep working meanwhile)",
+            )
+        return Check("unchanged", f"exists ({existing.count} records, {layout.describe()})")
 
     def apply(self) -> str:
         info = self.store.create(self.spec)
-        return f"{info.dimension} dims, {info.metric}"
+        layout = Layout.from_metadata(info.manifest)
+        return f"{info.dimension} dims, {info.metric}, {layout.describe()}"
 
     def undo(self) -> None:
         self.store.delete_index(self.spec.name)
@@ -191,7 +207,9 @@ def index_steps(plan: Plan, services: Services, version: int) -> list[Step]:
         dimensions[model.index] = model.dimensions
     return [
         EnsureIndex(
-            services.store, IndexSpec(name, dims, plan.index.metric, dict(plan.index.metadata))
+            services.store,
+            IndexSpec(name, dims, plan.index.metric, dict(plan.index.metadata)),
+            plan.index.partitions,
         )
         for name, dims in dimensions.items()
     ]

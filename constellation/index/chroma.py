@@ -27,6 +27,9 @@ from constellation.index.chroma_index import ChromaIndex as ChromaIndex  # re-ex
 from constellation.index.port import IndexInfo, IndexSpec, MetadataValue
 
 _METRICS = ("cosine", "l2", "ip")
+#: collection metadata Constellation keeps for itself; everything else is the manifest
+_DIMENSION, _CREATED_BY, _FIELDS, _KEYED = "dimension", "created_by", "metadata_fields", "keyed"
+_OWN = frozenset({_DIMENSION, _CREATED_BY, _FIELDS, _KEYED})
 
 
 class ChromaStore:
@@ -53,6 +56,7 @@ class ChromaStore:
         self.write = write
         self._errors = ChromaErrors(self.location, self.url)
         self._lock: lock.FolderLock | None = None
+        self._batch_limit: int | None = None
         if self.path is not None and write:
             self._lock = lock.acquire(self.path)
         # A read-only look at a folder that does not exist must not create it (dry runs,
@@ -123,11 +127,14 @@ class ChromaStore:
                 "inspect it with `constellation describe`, or delete it before creating it again",
             )
         metadata: dict[str, MetadataValue] = {
-            "dimension": spec.dimension,
-            "created_by": "constellation",
+            _DIMENSION: spec.dimension,
+            _CREATED_BY: "constellation",
+            # every record written here carries the combined user-and-version key
+            _KEYED: True,
+            **spec.manifest,
         }
         if spec.metadata_fields:
-            metadata["metadata_fields"] = _format_fields(spec.metadata_fields)
+            metadata[_FIELDS] = _format_fields(spec.metadata_fields)
         with self._errors.translated(f"create index {spec.name}"):
             collection = client.create_collection(
                 spec.name,
@@ -154,9 +161,38 @@ class ChromaStore:
                 collection,
                 dimension=_dimension(collection) or 0,
                 metric=_metric(collection),
-                max_batch_size=client.get_max_batch_size(),
+                max_batch_size=self._max_batch_size(),
                 errors=self._errors,
+                keyed=(collection.metadata or {}).get(_KEYED) is True,
             )
+
+    def manifest(self, name: str) -> dict[str, MetadataValue] | None:
+        """The collection's manifest values (its metadata less Constellation's own keys)."""
+        if self._absent:
+            return None
+        from chromadb.errors import NotFoundError
+
+        client = self._require_client()
+        with self._errors.translated(f"read the manifest of index {name}"):
+            try:
+                collection = client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                return None
+        return _manifest(collection.metadata)
+
+    def set_manifest(self, name: str, values: Mapping[str, MetadataValue]) -> None:
+        """Replace the collection's manifest values, keeping dimension, fields and key flag."""
+        client = self._require_client()
+        with self._errors.translated(f"update the manifest of index {name}", index=name):
+            collection = client.get_collection(name, embedding_function=None)
+            own = {k: v for k, v in (collection.metadata or {}).items() if k in _OWN}
+            collection.modify(metadata={**own, **values})
+
+    def _max_batch_size(self) -> int:
+        # asked once: on a server every call is a round trip, and partitions open many indexes
+        if self._batch_limit is None:
+            self._batch_limit = int(self._require_client().get_max_batch_size())
+        return self._batch_limit
 
     def close(self) -> None:
         """Close the client and release the folder lock (idempotent)."""
@@ -182,7 +218,7 @@ class ChromaStore:
         self.close()
 
     def _info(self, collection: Any) -> IndexInfo:
-        fields = (collection.metadata or {}).get("metadata_fields")
+        fields = (collection.metadata or {}).get(_FIELDS)
         return IndexInfo(
             name=collection.name,
             dimension=_dimension(collection),
@@ -191,6 +227,7 @@ class ChromaStore:
             metadata_fields=_parse_fields(fields) if isinstance(fields, str) else {},
             location=self.location,
             id=str(collection.id),
+            manifest=_manifest(collection.metadata),
         )
 
 
@@ -224,7 +261,7 @@ def _close_http_session(client: Any) -> None:
 
 def _dimension(collection: Any) -> int | None:
     """The dimension Constellation recorded, else the one Chroma learnt from the first vector."""
-    recorded = (collection.metadata or {}).get("dimension")
+    recorded = (collection.metadata or {}).get(_DIMENSION)
     if isinstance(recorded, int | float) and not isinstance(recorded, bool) and recorded > 0:
         return int(recorded)
     learnt = getattr(collection.get_model(), "dimension", None)
@@ -240,6 +277,14 @@ def _metric(collection: Any) -> str:
             return str(space)
     legacy = (collection.metadata or {}).get("hnsw:space")
     return str(legacy) if legacy else "l2"
+
+
+def _manifest(metadata: Mapping[str, Any] | None) -> dict[str, MetadataValue]:
+    return {
+        k: v
+        for k, v in (metadata or {}).items()
+        if k not in _OWN and not k.startswith("hnsw:") and isinstance(v, str | int | float | bool)
+    }
 
 
 def _format_fields(fields: Mapping[str, str]) -> str:

@@ -54,6 +54,8 @@ class IndexSpec:
     dimension: int
     metric: str = "cosine"
     metadata_fields: Mapping[str, str] = field(default_factory=dict)
+    #: values the index keeps about itself (its layout: see :mod:`constellation.index.layout`)
+    manifest: Mapping[str, MetadataValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class IndexInfo:
     #: the technology's own id of this index (Chroma: the collection's UUID), new whenever the
     #: index is created again under the same name
     id: str | None = None
+    #: the values recorded with :attr:`IndexSpec.manifest` or :meth:`VectorStore.set_manifest`
+    manifest: Mapping[str, MetadataValue] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -125,6 +129,14 @@ class VectorStore(Protocol):
 
     def open(self, name: str) -> VectorIndex:
         """Open an existing index; raise :class:`IndexNotFound` with a next step if missing."""
+        ...
+
+    def manifest(self, name: str) -> Mapping[str, MetadataValue] | None:
+        """The index's manifest values (cheaper than :meth:`inspect`), None when it is missing."""
+        ...
+
+    def set_manifest(self, name: str, values: Mapping[str, MetadataValue]) -> None:
+        """Replace the index's manifest values (its other settings stay)."""
         ...
 
     def close(self) -> None:

@@ -42,6 +42,10 @@ DEFAULT_METADATA: dict[str, MetadataType] = {
 }
 
 
+#: keeps a partition near 1,500 records at 100,000 notes (``benchmarks/query_scale.py``)
+DEFAULT_PARTITIONS = 64
+
+
 class IndexConfig(Section):
     """The vector index of the new service."""
 
@@ -54,6 +58,10 @@ class IndexConfig(Section):
     dimensions: int = Field(384, ge=1, le=65536)
     metric: Literal["cosine", "l2", "ip"] = "cosine"
     metadata: dict[str, MetadataType] = Field(default_factory=lambda: dict(DEFAULT_METADATA))
+    #: collections the index is split into by a hash of the userId: a search opens one, so its
+    #: cost follows that partition's size, not the whole index's. Changing it on an existing
+    #: index takes `constellation index migrate`
+    partitions: int = Field(DEFAULT_PARTITIONS, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _one_location(self) -> IndexConfig:

@@ -27,6 +27,7 @@ from constellation.errors import (
 )
 from constellation.index import lock
 from constellation.index.chroma import ChromaStore
+from constellation.index.partitioned import PartitionedStore
 from constellation.index.port import (
     IndexSpec,
     MetadataValue,
@@ -357,6 +358,44 @@ class TestChromaServer(IndexContract):
     def test_a_url_that_is_not_a_server_address_is_refused(self) -> None:
         with pytest.raises(VectorIndexError, match="http://host:port"):
             ChromaStore(url="127.0.0.1:8000")
+
+
+def _contract_user(record_id: str) -> str | None:
+    """The user inside this suite's ids (``user/note/vN``), as records.user_of reads ours."""
+    parts = record_id.split("/")
+    return parts[0] if len(parts) == 3 else None
+
+
+#: few enough partitions that the suite's users share some and spread over others
+PARTITIONS = 3
+
+
+class TestPartitionedEmbedded(IndexContract):
+    """The partitioned layout over an embedded Chroma folder."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[PartitionedStore]:
+        store = PartitionedStore(
+            ChromaStore(path=tmp_path / "index"), PARTITIONS, user_of_id=_contract_user
+        )
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def name(self) -> str:
+        return f"contract-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.servers
+class TestPartitionedServer(IndexContract):
+    """The partitioned layout over the session's `chroma run`."""
+
+    @pytest.fixture
+    def store(self, chroma_server: servers.ManagedServer) -> Iterator[PartitionedStore]:
+        inner = ChromaStore(url=chroma_server.url)
+        store = PartitionedStore(inner, PARTITIONS, user_of_id=_contract_user)
+        yield store
+        store.close()
 
 
 def test_importing_the_adapter_does_not_import_chromadb() -> None:
