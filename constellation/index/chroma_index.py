@@ -160,9 +160,13 @@ class ChromaIndex:
             return {USER_VERSION: user_version(user_id, version)}
         return _where(user_id=user_id, version=version)
 
-    def _checked(self, vector: Vector, what: str) -> list[float]:
-        """``vector`` as a list of floats, refused when its length is not the index's."""
-        values = [float(x) for x in vector]
+    def _checked(self, vector: Vector, what: str) -> Any:
+        """``vector`` as Chroma takes it (a float32 array as it is, else a list of floats),
+        refused when its length is not the index's."""
+        if getattr(vector, "ndim", None) == 1 and str(getattr(vector, "dtype", "")) == "float32":
+            values: Any = vector  # the embedders' own output: no copy, no Python loop
+        else:
+            values = [float(x) for x in vector]
         if self.dimension and len(values) != self.dimension:
             raise DimensionMismatch(
                 f"index {self.name} holds {self.dimension}-dimensional vectors, "

@@ -50,7 +50,7 @@ class IndexConfig(Section):
     """The vector index of the new service."""
 
     adapter: Annotated[str, adapter_name("index")] = "chroma"
-    name: str = Field("dome-notes-dev", min_length=3, max_length=512)
+    name: str = Field("dome-notes-dev", min_length=3, max_length=500)
     #: embedded Chroma folder (default: <data_dir>/chroma); give ``url`` for a Chroma server
     path: PlanPath | None = None
     url: OptStr = None
