@@ -20,6 +20,7 @@ from constellation.index.port import (
     Hit,
     IndexInfo,
     IndexSpec,
+    MetadataValue,
     StoredRecord,
     Vector,
     VectorIndex,
@@ -190,6 +191,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.indexes: dict[str, MemoryIndex] = {}
+        self.manifests: dict[str, dict[str, MetadataValue]] = {}
 
     def inspect(self, name: str) -> IndexInfo | None:
         index = self.indexes.get(name)
@@ -203,6 +205,7 @@ class MemoryStore:
             dict(index.metadata_fields),
             self.location,
             index.id,
+            dict(self.manifests.get(name, {})),
         )
 
     def create(self, spec: IndexSpec) -> IndexInfo:
@@ -211,12 +214,21 @@ class MemoryStore:
         self.indexes[spec.name] = MemoryIndex(
             spec.name, spec.dimension, metric=spec.metric, metadata_fields=spec.metadata_fields
         )
+        self.manifests[spec.name] = dict(spec.manifest)
         info = self.inspect(spec.name)
         assert info is not None
         return info
 
     def delete_index(self, name: str) -> None:
         self.indexes.pop(name, None)
+        self.manifests.pop(name, None)
+
+    def manifest(self, name: str) -> dict[str, MetadataValue] | None:
+        return dict(self.manifests[name]) if name in self.indexes else None
+
+    def set_manifest(self, name: str, values: Mapping[str, MetadataValue]) -> None:
+        self.open(name)  # IndexNotFound when missing
+        self.manifests[name] = dict(values)
 
     def open(self, name: str) -> VectorIndex:
         if name not in self.indexes:

@@ -360,7 +360,7 @@ class TestChromaServer(IndexContract):
             ChromaStore(url="127.0.0.1:8000")
 
 
-def _contract_user(record_id: str) -> str | None:
+def contract_user(record_id: str) -> str | None:
     """The user inside this suite's ids (``user/note/vN``), as records.user_of reads ours."""
     parts = record_id.split("/")
     return parts[0] if len(parts) == 3 else None
@@ -376,7 +376,7 @@ class TestPartitionedEmbedded(IndexContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[PartitionedStore]:
         store = PartitionedStore(
-            ChromaStore(path=tmp_path / "index"), PARTITIONS, user_of_id=_contract_user
+            ChromaStore(path=tmp_path / "index"), PARTITIONS, user_of_id=contract_user
         )
         yield store
         store.close()
@@ -393,7 +393,7 @@ class TestPartitionedServer(IndexContract):
     @pytest.fixture
     def store(self, chroma_server: servers.ManagedServer) -> Iterator[PartitionedStore]:
         inner = ChromaStore(url=chroma_server.url)
-        store = PartitionedStore(inner, PARTITIONS, user_of_id=_contract_user)
+        store = PartitionedStore(inner, PARTITIONS, user_of_id=contract_user)
         yield store
         store.close()
 

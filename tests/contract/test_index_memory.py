@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.contract.test_index_contract import IndexContract
+from constellation.index.partitioned import PartitionedStore
+from tests.contract.test_index_contract import IndexContract, contract_user
 from tests.fakes import MemoryStore
 
 
@@ -15,3 +16,11 @@ class TestMemoryIndex(IndexContract):
     @pytest.fixture
     def store(self) -> Iterator[MemoryStore]:
         yield MemoryStore()
+
+
+class TestPartitionedMemoryIndex(IndexContract):
+    """The partitioned layout over the in-memory store: routing needs nothing of Chroma."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[PartitionedStore]:
+        yield PartitionedStore(MemoryStore(), 3, user_of_id=contract_user)
