@@ -26,7 +26,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "onnx": "constellation.embedders.onnx:OnnxEmbedder",
     },
     "legacy": {
-        "chroma": "constellation.migration.legacy:ChromaLegacy",
+        "chroma": "constellation.migration.legacy.chroma:ChromaLegacy",
+        "pgvector": "constellation.migration.legacy.pgvector:PgvectorLegacy",
     },
 }
 

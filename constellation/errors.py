@@ -110,6 +110,10 @@ class GateFailed(ConstellationError):
         self.gate = gate
 
 
+class LegacyError(ConstellationError):
+    """The old system (the app's own index) could not be read or written."""
+
+
 class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
 

@@ -36,7 +36,9 @@ def compare(m: Migration, user_id: str, note_id: str, version: int | None = None
     cosine = None
     note = ""
     if old is not None and new is not None and old.vector is not None and new.vector is not None:
-        if old.metadata.get(records.MODEL) == new.metadata.get(records.MODEL):
+        # An app's own layout has no model key: the old system's declared model stands for it.
+        old_model = old.metadata.get(records.MODEL, getattr(m.legacy, "model", None))
+        if old_model == new.metadata.get(records.MODEL):
             cosine = _cosine(list(old.vector), list(new.vector))
         else:
             note = "different models: vectors are not comparable"

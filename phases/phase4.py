@@ -1,7 +1,8 @@
 """Phase 4, cleanup: writes go to the new system only; the legacy index is archived.
 
 Exit gate: the archive's record count equals the legacy index's. The legacy index itself is
-kept (only archived).
+kept (only archived), and the state keeps when its writes stopped, so that a rollback can
+catch it up (:mod:`phases.catchup`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from constellation.errors import ConstellationError
 from constellation.migration.runtime import Migration
 from phases.archive import Archive, archive_count
+from phases.catchup import OLD_WRITES_STOPPED
 from phases.gates import Gate, GateCheck
 from phases.phase import PhaseReport, Progress, conclude, opening
 from phases.steps import Step, StepResult, run_steps
@@ -26,7 +28,12 @@ def phase4(
     on_step: Callable[[StepResult], None] | None = None,
 ) -> PhaseReport:
     """Phase 4, cleanup: writes to the new system only; the legacy index archived and verified."""
-    start = opening(m, 4, {"write_mode": "new", "read_traffic": 1.0}, force=force, reason=reason)
+    before = m.state.read()
+    changes: dict[str, object] = {"write_mode": "new", "read_traffic": 1.0}
+    if before.write_mode != "new":
+        # From here the old system gets no writes: a rollback catches it up from this time.
+        changes["notes"] = {**before.notes, OLD_WRITES_STOPPED: m.clock()}
+    start = opening(m, 4, changes, force=force, reason=reason)
     legacy = m.legacy
     if not hasattr(legacy, "scan"):
         raise ConstellationError(

@@ -194,6 +194,21 @@ class ChromaStore:
             self._batch_limit = int(self._require_client().get_max_batch_size())
         return self._batch_limit
 
+    def collection(self, name: str) -> Any:
+        """The chromadb collection itself, for a collection Constellation did not create and
+        does not own (an app's old index); :class:`IndexNotFound` when it does not exist."""
+        from chromadb.errors import NotFoundError
+
+        client = self._require_client()
+        with self._errors.translated(f"open collection {name}"):
+            try:
+                return client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                raise IndexNotFound(
+                    f"there is no collection {name} at {self.location}",
+                    "check the collection's name and location in the plan",
+                ) from None
+
     def close(self) -> None:
         """Close the client and release the folder lock (idempotent)."""
         client, self._client = self._client, None

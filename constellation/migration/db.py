@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from constellation.errors import AdapterError
+
 #: execution options of a connection whose transaction takes the write lock when it begins,
 #: not at its first write (SQLite's ``BEGIN IMMEDIATE``; elsewhere ``SELECT ... FOR UPDATE``
 #: does it): a read-check-write must hold the lock from its read on
@@ -17,10 +19,22 @@ LOCKING = {"constellation_locking": True}
 def engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and real transactions, since
     the worker, the router and operator commands read and write the same file from several
-    processes."""
+    processes.
+
+    ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the ``postgres`` extra, as
+    ``postgresql+psycopg://`` does; connections are checked before use, so a restarted server
+    costs no failed call.
+    """
+    url = postgres_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    created = sa.create_engine(url, future=True)
+    try:
+        created = sa.create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+    except ModuleNotFoundError as exc:
+        raise AdapterError(
+            f"no database driver for {masked(url)}: {exc}",
+            "install the PostgreSQL driver: pip install -e '.[postgres]'",
+        ) from exc
     if created.dialect.name == "sqlite":
 
         @sa.event.listens_for(created, "connect")
@@ -43,6 +57,14 @@ def engine(url: str) -> sa.Engine:
     return created
 
 
+def postgres_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs with the psycopg (3) driver named."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
     """Create the tables and indexes of ``metadata`` that do not exist yet.
 
@@ -50,6 +72,10 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
     ``CREATE ... IF NOT EXISTS`` in one transaction, instead of SQLAlchemy's look-then-create.
     """
     with engine.begin() as db:
+        if engine.dialect.name == "postgresql":
+            # PostgreSQL's CREATE ... IF NOT EXISTS races between sessions (a unique violation
+            # in its catalog): one session at a time, by a lock held until the commit.
+            db.execute(sa.text("SELECT pg_advisory_xact_lock(7253470521)"))
         for table in metadata.sorted_tables:
             db.execute(sa.schema.CreateTable(table, if_not_exists=True))
             for index in table.indexes:

@@ -66,6 +66,16 @@ class Migration:
 
         return load_legacy(self.plan, self.services, write=self.legacy_write)
 
+    @cached_property
+    def legacy_writer(self) -> Any:
+        """The old system opened for writing, even in a process that otherwise only reads it
+        (a rollback's catch-up, run by an operator command)."""
+        if self.legacy_write:
+            return self.legacy
+        from constellation.migration.legacy import load_legacy
+
+        return load_legacy(self.plan, self.services, write=True)
+
     def new_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """Search the new index the way the router does: the state's read version(s), merged
         (newest preferred) while a model upgrade is being switched."""
@@ -130,10 +140,12 @@ class Migration:
         )
 
     def close(self) -> None:
-        for name in ("state", "comparisons", "failures", "source", "legacy"):
+        closed: list[Any] = []
+        for name in ("state", "comparisons", "failures", "source", "legacy_writer", "legacy"):
             resource = self.__dict__.pop(name, None)
-            if resource is not None and hasattr(resource, "close"):
+            if resource is not None and hasattr(resource, "close") and resource not in closed:
                 resource.close()
+                closed.append(resource)
 
     def __enter__(self) -> Migration:
         return self

@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ from constellation.migration.db import engine
 from constellation.plan import Plan
 
 PAGE = 500
+#: a column type whose values cannot be bounded in SQL (filtered in Python instead)
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,15 @@ class NotesSource:
             return int(db.execute(query).scalar_one())
 
     def iter_notes(
-        self, *, after: str | None = None, user_id: str | None = None, page: int = PAGE
+        self,
+        *,
+        after: str | None = None,
+        user_id: str | None = None,
+        page: int = PAGE,
+        where: Any = None,
     ) -> Iterator[Note]:
-        """Every note (of one user if given) with id greater than ``after``, in id order."""
+        """Every note (of one user if given, matching ``where`` if given) with id greater than
+        ``after``, in id order."""
         last = after
         while True:
             query = self._select().order_by(self.c["id"]).limit(page)
@@ -125,11 +134,65 @@ class NotesSource:
                 query = query.where(self.c["id"] > self._typed_id(last))
             if user_id is not None:
                 query = query.where(self.c["user"] == user_id)
+            if where is not None:
+                query = query.where(where)
             notes = self._run(query)
             yield from notes
             if len(notes) < page:
                 return
             last = notes[-1].id
+
+    def changed_since(self, since_ms: int | None, *, page: int = PAGE) -> Iterator[Note]:
+        """Every note created or edited at or after ``since_ms`` (epoch ms), in id order;
+        every note when ``since_ms`` is None. The bound is given in the columns' own type
+        (a timestamp, epoch seconds or epoch milliseconds), so the database filters."""
+        if since_ms is None:
+            yield from self.iter_notes(page=page)
+            return
+        bounds = [self._time_bound(field, since_ms) for field in ("created", "updated")]
+        if any(bound is _UNKNOWN for bound in bounds):  # a column type we cannot bound
+            yield from (n for n in self.iter_notes(page=page) if n.edited >= since_ms)
+            return
+        where = sa.or_(
+            *(self.c[f] >= b for f, b in zip(("created", "updated"), bounds, strict=True))
+        )
+        yield from self.iter_notes(page=page, where=where)
+
+    def _time_bound(self, field: str, since_ms: int) -> Any:
+        column = self.c[field]
+        try:
+            python_type = column.type.python_type
+        except NotImplementedError:
+            return _UNKNOWN
+        if python_type is datetime:
+            if getattr(column.type, "timezone", False):
+                return datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+            return datetime.fromtimestamp(
+                since_ms / 1000
+            )  # naive: local time, as epoch_ms reads it
+        if python_type in (int, float, Decimal):
+            with self.engine.connect() as db:
+                largest = db.execute(sa.select(sa.func.max(column))).scalar()
+            # the same heuristic as epoch_ms: values below 10^11 are seconds
+            seconds = largest is not None and float(largest) < 1e11
+            return since_ms / 1000 if seconds else since_ms
+        return _UNKNOWN
+
+    def existing(self, note_ids: Sequence[str]) -> set[str]:
+        """Which of ``note_ids`` the source still holds."""
+        found: set[str] = set()
+        ids = list(note_ids)
+        for start in range(0, len(ids), PAGE):
+            chunk = [self._typed_id(i) for i in ids[start : start + PAGE]]
+            query = sa.select(self.c["id"]).where(self.c["id"].in_(chunk))
+            try:
+                with self.engine.connect() as db:
+                    found.update(str(row[0]) for row in db.execute(query))
+            except sa.exc.SQLAlchemyError as exc:
+                raise SourceError(
+                    f"reading notes failed: {exc}", "check source.url in the plan"
+                ) from exc
+        return found
 
     def _typed_id(self, value: str) -> Any:
         # Compare like with like: an integer id column needs an integer bound.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from constellation.plan.fields import (
     Duration,
@@ -52,16 +53,107 @@ class SourceConfig(Section):
         }
 
 
+#: the fields a Chroma record id template may name
+LAYOUT_FIELDS = ("userId", "noteId")
+CHROMA_LAYOUT = frozenset({"id", "user_key", "note_key", "document"})
+PGVECTOR_LAYOUT = frozenset({"table", "id_column", "user_column", "vector_column"})
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+class LegacyLayout(Section):
+    """How the app laid out its old index: record ids and metadata keys (Chroma), or the table
+    and columns (pgvector). Absent from the plan: Constellation's own record format."""
+
+    #: Chroma: how the app built record ids, from ``{userId}`` and ``{noteId}``
+    id: str = "{noteId}"
+    #: Chroma: the metadata key that holds the user id
+    user_key: str = Field("userId", min_length=1)
+    #: Chroma: the metadata key that holds the note id; null: read it from the record id
+    note_key: OptStr = None
+    #: Chroma: whether the app keeps the note's text as the record's document
+    document: bool = False
+    #: pgvector: the table of the app's embeddings (``schema.table`` allowed)
+    table: str = Field("note_embeddings", min_length=1)
+    #: pgvector: its columns: the note id (unique), the user id and the vector
+    id_column: str = Field("id", min_length=1)
+    user_column: str = Field("user_id", min_length=1)
+    vector_column: str = Field("embedding", min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _template(cls, template: str) -> str:
+        names = _TEMPLATE_FIELD.findall(template)
+        unknown = sorted(set(names) - set(LAYOUT_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join('{' + n + '}' for n in unknown)} in the id "
+                f"template; use {{userId}} and {{noteId}}"
+            )
+        if "noteId" not in names:
+            raise ValueError("the id template must contain {noteId}")
+        if len(names) != len(set(names)):
+            raise ValueError("the id template names a field twice")
+        return template
+
+    @model_validator(mode="after")
+    def _readable(self) -> LegacyLayout:
+        joined = "{userId}{noteId}" in self.id or "{noteId}{userId}" in self.id
+        if self.note_key is None and joined:
+            raise ValueError("with note_key null the id template needs text between its fields")
+        return self
+
+
+class LegacyPreprocess(Section):
+    """How the app prepared a note's text before embedding it inline."""
+
+    #: ours: Unicode NFC, control characters removed, whitespace collapsed, cut in model tokens
+    normalize: bool = True
+    #: cut the text after this many characters (the model cuts what is still too long)
+    max_chars: int | None = Field(None, ge=1)
+
+
 class LegacyConfig(Section):
-    """The old system: a Chroma collection filled inline, or the operator's own ``module:object``."""
+    """The old system: the app's Chroma collection or pgvector table (filled inline), or the
+    operator's own ``module:object``."""
 
     adapter: Annotated[str, adapter_name("legacy")] = "chroma"
+    #: Chroma: the app's collection
     name: str = "notes-legacy"
     #: embedded Chroma folder (default: <data_dir>/legacy)
     path: PlanPath | None = None
-    url: OptStr = None
+    #: a Chroma server (http://host:port), or for pgvector the app's database (SQLAlchemy URL)
+    url: OptSecret = None
     #: the model version the old system embeds with
     model_version: int = 1
+    #: the app's layout; absent: Constellation's records (ids user:note:vN, our metadata)
+    layout: LegacyLayout | None = None
+    #: the app's own text preparation; absent: the same as the new system's
+    preprocess: LegacyPreprocess = LegacyPreprocess()
+
+    @model_validator(mode="after")
+    def _pgvector(self) -> LegacyConfig:
+        given = self.layout.model_fields_set if self.layout is not None else set()
+        foreign = given & (CHROMA_LAYOUT if self.adapter == "pgvector" else PGVECTOR_LAYOUT)
+        if self.adapter in ("chroma", "pgvector") and foreign:
+            raise ValueError(
+                f"legacy.layout: {', '.join(sorted(foreign))} do not apply to "
+                f"the {self.adapter} adapter"
+            )
+        if self.adapter == "pgvector":
+            if self.url is None:
+                raise ValueError("legacy.adapter pgvector needs legacy.url (the app's database)")
+            if self.path is not None:
+                raise ValueError("legacy.path is for an embedded Chroma folder, not pgvector")
+        elif self.adapter == "chroma" and self.path is not None and self.url is not None:
+            raise ValueError(
+                "give legacy.path (embedded Chroma) or legacy.url (a server), not both"
+            )
+        return self
+
+    @property
+    def url_value(self) -> str | None:
+        """The URL in clear (it may hold a database password)."""
+        return self.url.get_secret_value() if self.url is not None else None
 
 
 class TrafficConfig(Section):

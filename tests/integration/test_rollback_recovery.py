@@ -155,7 +155,7 @@ def test_full_rollback_then_phase1_again_completes(m: RigMigration) -> None:
         "rolled_back",
     )
     assert m.services.index().count() == 120  # kept for the retry
-    assert "queues and index are kept" in report.message
+    assert "Queues and index are kept" in report.message
     with pytest.raises(StateError):
         phase2(m)
     again = phase1(m, wait=True)
