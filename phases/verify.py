@@ -82,6 +82,7 @@ def verify(
     ok = _queues(plan, services, record)
     ok = _index(plan, services, record) and ok
     ok = _model(plan, services, record) and ok
+    _old_system(plan, services, record)
     if ok:
         _round_trip(plan, services, switch, inline, timeout, record)
     else:
@@ -136,6 +137,32 @@ def _model(plan: Plan, services: Services, record: Record) -> bool:
         return record("model loads", False, str(exc))
     good = len(vector) == plan.index.dimensions
     return record("model loads", good, f"{plan.model(version).name}: {len(vector)} dims")
+
+
+def _old_system(plan: Plan, services: Services, record: Record) -> bool:
+    """A sample of the old index against the plan's layout (read only; nothing is created)."""
+    from constellation.migration.legacy import load_legacy
+
+    name = "old system layout"
+    try:
+        legacy = load_legacy(plan, services, write=False)
+    except ConstellationError as exc:
+        return record(name, False, str(exc))
+    try:
+        if not hasattr(legacy, "check_layout"):
+            return record(name, True, "the old-system adapter has no check_layout(): not checked")
+        check = legacy.check_layout()
+    except ConstellationError as exc:
+        return record(name, False, str(exc))
+    finally:
+        if hasattr(legacy, "close"):
+            legacy.close()
+    if check.sampled == 0:
+        return record(name, True, f"{check.note or 'the old index is empty'}: nothing to check")
+    if not check.fits:
+        more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""
+        return record(name, False, f"{check.problems[0]}{more}; fix legacy.layout in the plan")
+    return record(name, True, f"{check.sampled} records sampled, all fit: {check.layout}")
 
 
 def _round_trip(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from tests.support import servers
 from tests.support.cli import REPO, Invoke
+from tests.support.postgres import SYSTEM_BIN, PostgresServer, pgserver_bin
 
 # Nothing may reach the network: the model comes from site-packages, Chroma telemetry is off.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,6 +39,29 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.
     """`chroma run` on a free loopback port with its own data folder."""
     base = tmp_path_factory.mktemp("chroma-server")
     server = servers.chroma_server(base / "data", base)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The machine's PostgreSQL 15 on a free loopback port (``postgres.database()`` makes a
+    fresh database for a test)."""
+    server = PostgresServer(SYSTEM_BIN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pgvector_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL with the pgvector extension: the one the pgserver package (a test extra)
+    ships, since Debian bookworm packages no pgvector."""
+    folder = pgserver_bin()
+    if folder is None:
+        pytest.skip("no PostgreSQL with pgvector: install the test extras (pgserver)")
+    server = PostgresServer(folder)
     server.start()
     yield server
     server.stop()

@@ -177,6 +177,7 @@ def test_verify_inline_passes_on_the_local_plan_in_an_empty_folder(
         ("redrive policy", True),
         ("index dimension and metric", True),
         ("model loads", True),
+        ("old system layout", True),
         ("test job enqueued", True),
         ("stored by the worker", True),
         ("found by a query", True),
