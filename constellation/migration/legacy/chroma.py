@@ -203,7 +203,7 @@ class ChromaLegacy:
         """Whether the first ``sample`` records fit the layout, naming what is missing."""
         if not self.exists():
             where = f"{self.name} at {self.store.location}"
-            return LayoutCheck(0, note=f"no collection {where} yet: nothing to check")
+            return LayoutCheck(0, self.layout.describe(), note=f"no collection {where} yet")
         with self._translated("read records"):
             page = self.collection.get(limit=sample, include=["metadatas"])
         problems = [
@@ -211,7 +211,7 @@ class ChromaLegacy:
             for record in _records(page, False)
             for problem in self.layout.problems(record.id, record.metadata)
         ]
-        return LayoutCheck(len(page["ids"]), tuple(problems))
+        return LayoutCheck(len(page["ids"]), self.layout.describe(), tuple(problems))
 
     def close(self) -> None:
         self._collection = None

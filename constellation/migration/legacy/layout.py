@@ -81,7 +81,9 @@ class Layout:
     def problems(self, record_id: str, metadata: Mapping[str, object]) -> list[str]:
         """What keeps a record from fitting the layout (empty when it fits)."""
         found: list[str] = []
-        if not isinstance(metadata.get(self.user_key), str):
+        if metadata.get(self.user_key) in (None, "") or not isinstance(
+            metadata.get(self.user_key), str
+        ):
             found.append(f"record {record_id!r} has no metadata key {self.user_key!r}")
         if self.note_key is not None:
             if metadata.get(self.note_key) in (None, ""):

@@ -29,7 +29,8 @@ from constellation.services import Services
 
 
 class Vector(sa.types.UserDefinedType[list[float]]):
-    """pgvector's ``vector`` type, bound and read in its text form."""
+    """pgvector's ``vector`` type, bound and read in its text form (psycopg returns a type
+    it has no loader for as text)."""
 
     cache_ok = True
 
@@ -44,9 +45,6 @@ class Vector(sa.types.UserDefinedType[list[float]]):
 
     def bind_expression(self, bindvalue: Any) -> Any:
         return sa.cast(bindvalue, self)
-
-    def column_expression(self, column: Any) -> Any:
-        return sa.cast(column, sa.Text)
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
         def process(value: str | None) -> list[float] | None:
@@ -165,7 +163,8 @@ class PgvectorLegacy:
         if not prepared:
             return []
         query_vector = list(self.embedder.embed([prepared])[0])
-        distance = self.vector.op("<=>")(sa.bindparam("q", query_vector, type_=Vector()))
+        cosine = self.vector.op("<=>", return_type=sa.Float)
+        distance = cosine(sa.bindparam("q", query_vector, type_=Vector()))
         query = (
             sa.select(self.id, self.user, distance.label("distance"))
             .where(self.user == user_id, self.vector.is_not(None))
@@ -233,7 +232,8 @@ class PgvectorLegacy:
             for r in rows
             if not r[1] or r[2]
         ]
-        return LayoutCheck(len(rows), tuple(problems))
+        layout = f"table {self.name} ({', '.join(self.columns)})"
+        return LayoutCheck(len(rows), layout, tuple(problems))
 
     def close(self) -> None:
         self.engine.dispose()

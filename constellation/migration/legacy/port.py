@@ -73,6 +73,8 @@ class LayoutCheck:
     """``verify``'s look at the old index: does a sample of its records fit the layout?"""
 
     sampled: int
+    #: the layout checked against, in words
+    layout: str = ""
     #: one line per problem, naming the record and the missing key
     problems: tuple[str, ...] = ()
     #: why nothing could be sampled (no collection yet), when ``sampled`` is 0
