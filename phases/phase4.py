@@ -7,10 +7,12 @@ catch it up (:mod:`phases.catchup`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from constellation.errors import ConstellationError
 from constellation.migration.runtime import Migration
+from constellation.migration.state import MigrationState
 from phases.archive import Archive, archive_count
 from phases.catchup import OLD_WRITES_STOPPED
 from phases.gates import Gate, GateCheck
@@ -40,7 +42,7 @@ def phase4(
             "the legacy adapter cannot export its records (it has no scan())",
             "archive the old index with its own tools, then run phase 4 with --force",
         )
-    path = m.plan.data_dir / "archive" / f"{m.plan.legacy.name}.jsonl.gz"
+    path = m.plan.data_dir / "archive" / _archive_name(m.plan.legacy.name, changes, before)
     archive = Archive("the legacy index", lambda: legacy.scan(500), legacy.count, path, on_progress)
     steps: list[Step] = [start.step, archive]
     report = PhaseReport(
@@ -66,3 +68,13 @@ def phase4(
         passed=f"migration complete; the legacy index is archived at {path}",
         failed="the archive does not match the legacy index; re-run phase 4",
     )
+
+
+def _archive_name(name: str, changes: dict[str, object], before: MigrationState) -> str:
+    """One archive per time phase 4 began: after a rollback and a new phase 4, an archive of
+    the earlier one is never taken for the current one, whatever its count."""
+    notes = changes.get("notes", before.notes)
+    stopped = notes.get(OLD_WRITES_STOPPED) if isinstance(notes, dict) else None
+    if not isinstance(stopped, int | float):
+        return f"{name}.jsonl.gz"
+    return f"{name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(stopped))}.jsonl.gz"
