@@ -28,11 +28,13 @@ def quick(
     dry_run: DryRun = False,
     json_out: Json = False,
 ) -> None:
-    """Every search back to the old system and the consumer paused; dual writes kept."""
+    """Every search back to the old system and the consumer paused; writes dual."""
     app_ctx = context.get(ctx)
-    report = verbs.rollback_quick(
-        app_ctx.migration(write=False), reason=reason, force=force, dry_run=dry_run
-    )
+    m = app_ctx.migration(write=False)
+    with app_ctx.output.tracker() as tracker:  # from phase 4: the old system's catch-up
+        report = verbs.rollback_quick(
+            m, reason=reason, force=force, dry_run=dry_run, on_progress=tracker.advance
+        )
     app_ctx.output.show(report, show_rollback)
 
 
@@ -54,9 +56,16 @@ def full(
     """Writes and searches back to the old system; the service kept for a retry (or deleted)."""
     app_ctx = context.get(ctx)
     m = app_ctx.migration(write=delete_service and not dry_run)
-    report = verbs.rollback_full(
-        m, reason=reason, delete_service=delete_service, yes=yes, force=force, dry_run=dry_run
-    )
+    with app_ctx.output.tracker() as tracker:
+        report = verbs.rollback_full(
+            m,
+            reason=reason,
+            delete_service=delete_service,
+            yes=yes,
+            force=force,
+            dry_run=dry_run,
+            on_progress=tracker.advance,
+        )
     app_ctx.output.show(report, show_rollback)
 
 

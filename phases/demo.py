@@ -1,9 +1,13 @@
 """``constellation demo``: the whole migration on the embedded default, end to end.
 
 It plays both roles: the app (a notes database built from Python's documentation, the old
-index filled by inline embedding, searches and edits through the router) and the operator
+index filled by inline embedding in the app's own layout and with the app's own, simpler text
+preparation, as the plan's ``legacy`` section describes them; searches through the router, and
+edits written to the app's notes table first, then through the router) and the operator
 (provision, phase 1 with the worker, the consistency check, phase 2's traffic steps behind
-their gates, phase 3's verification, phase 4's archive). It ends with a summary.
+their gates, phase 3's verification, phase 4's archive). Since the two systems prepare text
+differently, their results differ a little and the gates measure a real difference. It ends
+with a summary.
 """
 
 from __future__ import annotations
@@ -76,9 +80,14 @@ class AppTraffic:
     """The app's side during the migration: searches (and a few edits) through the router."""
 
     def __init__(
-        self, router: Router, phrases: Iterator[tuple[str, str]], edits: list[Note]
+        self,
+        router: Router,
+        source: NotesSource,
+        phrases: Iterator[tuple[str, str]],
+        edits: list[Note],
     ) -> None:
         self.router = router
+        self.source = source
         self.phrases = phrases
         self.pending_edits = edits
         self.searches = 0
@@ -100,7 +109,9 @@ class AppTraffic:
                 self.errors += 1
             if self.pending_edits and self.searches % 10 == 0:
                 try:
-                    self.router.write(self.pending_edits.pop())
+                    edited = self.pending_edits.pop()
+                    insert_notes(self.source, [edited])  # the app's own table first
+                    self.router.write(edited)
                     self.edits += 1
                 except Exception:
                     self.errors += 1
@@ -147,6 +158,8 @@ def demo(
     on_event(f"app: {len(sample):,} notes of {users} users in {plan.source_url}")
     m = Migration(plan, services)
     legacy = m.legacy
+    if hasattr(legacy, "create"):
+        legacy.create()  # the app's first day: its own, empty collection
     for start in range(0, len(sample), 64):
         chunk = sample[start : start + 64]
         legacy.write_many(chunk)
@@ -214,7 +227,7 @@ def _migrate_reads(
     worker_thread.start()
     router = m.router()
     edits = [_edited(n) for n in sample[:: max(1, len(sample) // 20)]]
-    app = AppTraffic(router, search_phrases(sample), edits)
+    app = AppTraffic(router, m.source, search_phrases(sample), edits)
     app.start()
     try:
         t = time.monotonic()

@@ -1,8 +1,9 @@
 """Sample notes from real text every machine has offline: Python's own documentation.
 
 CPython ships its help topics (``pydoc_data.topics``: the language reference sections that
-``help("if")`` prints). Split into paragraphs, they make notes of realistic, varied length.
-The same seed always gives the same notes, spread over users as unevenly as real users are.
+``help("if")`` prints). Split into paragraphs, they make notes of realistic, varied length,
+with their line breaks and indentation as a person's notes have them. The same seed always
+gives the same notes, spread over users as unevenly as real users are.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ EPOCH_MS = 1_767_225_600_000
 
 
 def paragraphs(min_chars: int = 40, max_chars: int = 1800) -> list[str]:
-    """Paragraphs of Python's help topics, whitespace-normalized, in a stable order."""
+    """Paragraphs of Python's help topics in a stable order, with their own line breaks and
+    indentation (only the ends stripped); lengths are counted without the extra whitespace."""
     from pydoc_data.topics import topics
 
     found: list[str] = []
@@ -26,7 +28,7 @@ def paragraphs(min_chars: int = 40, max_chars: int = 1800) -> list[str]:
         for block in re.split(r"\n\s*\n", topics[name]):
             text = " ".join(block.split())
             if min_chars <= len(text) <= max_chars and not text.startswith(("*", "=", "-")):
-                found.append(text)
+                found.append(block.strip())
     return found
 
 
@@ -41,7 +43,7 @@ def sample_notes(count: int, users: int = 20, seed: int = 7) -> list[Note]:
     for i in range(count):
         parts = rng.choices([1, 1, 1, 2, 3], k=1)[0]
         start = rng.randrange(len(source))
-        text = " ".join(source[(start + j) % len(source)] for j in range(parts))
+        text = "\n\n".join(source[(start + j) % len(source)] for j in range(parts))
         created = EPOCH_MS + i * 60_000
         notes.append(
             Note(

@@ -26,7 +26,8 @@ def test_demo_runs_the_whole_migration_at_a_small_size(invoke: Invoke, local_pla
     summary = json.loads(result.stdout)
     assert summary["complete"] is True
     assert summary["migrated"] == 60
-    assert summary["mean_overlap"] >= 0.7
+    # the sample app's old system prepares text its own way: close to the new one, not equal
+    assert 0.7 <= summary["mean_overlap"] < 1.0
     assert summary["dead_letters"] == 0 and summary["errors"] == 0
     assert summary["old_p95_ms"] > 0 and summary["new_p95_ms"] > 0
     assert [p[0] for p in summary["phases"]] == [
@@ -50,6 +51,21 @@ def test_demo_runs_the_whole_migration_at_a_small_size(invoke: Invoke, local_pla
     )
     assert check.exit_code == 0, check.output
     assert json.loads(check.stdout)["passed"] is True
+
+    # the app's edits reached its own notes table too: nothing to repair after a clean demo
+    recovered = invoke("--plan", str(local_plan), "recover", "--json")
+    assert recovered.exit_code == 0, recovered.output
+    assert json.loads(recovered.stdout)["affected"] == []
+
+    # from phase 4 a quick rollback writes dual again, and says so
+    rolled = invoke("--plan", str(local_plan), "rollback", "quick", "--force", "--json")
+    assert rolled.exit_code == 0, rolled.output
+    report = json.loads(rolled.stdout)
+    assert report["state"]["write_mode"] == "dual" and report["state"]["read_traffic"] == 0.0
+    assert "writes go to both systems (dual)" in report["message"]
+    assert report["caught_up"]["written"] == 0  # the demo's edits were made before phase 4
+    status = json.loads(invoke("--plan", str(local_plan), "migrate", "status", "--json").stdout)
+    assert status["state"]["write_mode"] == "dual"
 
     # a data folder the demo did not make is never touched
     (local_plan.parent / "data" / ".constellation-demo").unlink()

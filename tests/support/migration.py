@@ -53,6 +53,11 @@ def write_plan(folder: Path, overrides: dict | None = None) -> Path:  # type: ig
     """plans/local.yaml with the test overrides, in ``folder``."""
     data = yaml.safe_load((REPO / "plans/local.yaml").read_text())
     data["data_dir"] = "./data"
+    # The demo's sample app keeps its own layout and text preparation; the rig's old system is
+    # in Constellation's record format with our preparation (the fake model makes any text
+    # difference a different vector), unless ``overrides`` say otherwise.
+    for key in ("layout", "preprocess"):
+        data["legacy"].pop(key, None)
     _merge(data, OVERRIDES)
     _merge(data, overrides or {})
     path = folder / "plan.yaml"

@@ -73,6 +73,13 @@ class ChromaLegacy:
             self._metric = _metric(self._collection)
         return self._collection
 
+    def create(self) -> None:
+        """Create the collection, empty, if it does not exist: what a sample app does on its
+        first day (the demo). Nothing else creates a collection in an app layout."""
+        if not self.exists():
+            with self._translated(f"create collection {self.name}"):
+                self.store.create(IndexSpec(self.name, self.dimension, "cosine"))
+
     def exists(self) -> bool:
         """Whether the collection exists (nothing is created)."""
         try:
