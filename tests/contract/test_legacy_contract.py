@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,9 +23,11 @@ import yaml
 from constellation.errors import LegacyError
 from constellation.migration.db import engine
 from constellation.migration.legacy import load_legacy
-from constellation.migration.source import Note
-from constellation.plan import load_plan
+from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
+from constellation.plan import Plan, load_plan
 from constellation.services import Services
+from phases.catchup import CLOCK_MARGIN, CatchUp
+from phases.verify import _old_system
 from tests.fakes import RecordingEmbedder
 from tests.support.postgres import PostgresServer
 from tests.support.servers import ManagedServer
@@ -44,6 +47,8 @@ class Case:
     plant: Callable[[str, str, str, dict[str, Any]], None]
     #: record id → its metadata (or row) as the app's own code reads it, None when absent
     peek: Callable[[str], dict[str, Any] | None]
+    plan: Plan
+    services: Services
 
 
 def _plan(folder: Path, legacy: dict[str, Any]) -> Path:
@@ -91,7 +96,7 @@ def _chroma_case(kind: str, folder: Path, server: ManagedServer | None) -> Itera
         found = collection.get(ids=[record_id], include=["metadatas"])
         return dict(found["metadatas"][0]) if found["ids"] else None
 
-    yield Case(kind, legacy, embedder, plant, peek)
+    yield Case(kind, legacy, embedder, plant, peek, plan, services)
     legacy.close()
     services.close()
     client.delete_collection(name)
@@ -130,7 +135,7 @@ def _pgvector_case(folder: Path, server: PostgresServer) -> Iterator[Case]:
             ).first()
         return {"owner": row[0], "title": row[1]} if row else None
 
-    yield Case("pgvector", legacy, embedder, plant, peek)
+    yield Case("pgvector", legacy, embedder, plant, peek, plan, services)
     legacy.close()
     services.close()
     db.dispose()
@@ -219,6 +224,49 @@ def test_check_layout_names_the_missing_key(app: Case) -> None:
     assert ("", "n9") not in set(app.legacy.note_keys())
     app.legacy.write_many([note("n1", "ana", "rewritten")])
     assert app.legacy.count() == 3
+
+
+def test_verify_names_the_missing_key(app: Case) -> None:
+    checks: list[tuple[str, bool, str]] = []
+
+    def record(name: str, passed: bool, detail: str) -> bool:
+        checks.append((name, passed, detail))
+        return passed
+
+    app.legacy.write_many([note("n1", "ana", "fine")])
+    assert _old_system(app.plan, app.services, record)
+    app.plant(rid(app, "n9", "x"), "", "a record without its user", {"title": "t"})
+    assert not _old_system(app.plan, app.services, record)
+    (name, passed, detail), (_, failed, problem) = checks
+    assert (name, passed, failed) == ("old system layout", True, False)
+    assert "1 records sampled, all fit" in detail
+    key = "userId" if app.kind == "chroma-ours" else "owner"
+    assert key in problem and "n9" in problem and "fix legacy.layout" in problem
+
+
+def test_catch_up_writes_changed_notes_and_removes_deleted_ones(app: Case, tmp_path: Path) -> None:
+    """A rollback's catch-up (phases.catchup) on every adapter: notes changed since a time are
+    written the old way, notes the source no longer has are removed, the rest is left alone."""
+    url = f"sqlite:///{tmp_path}/notes.db"
+    create_notes_table(url)
+    source = NotesSource(url, "notes", app.plan.source.columns)
+    before = [note(f"n{i}", "ana", f"note {i} as it was", 1_000) for i in range(4)]
+    insert_notes(source, before)
+    app.legacy.write_many([*before, note("gone", "ana", "deleted from the app meanwhile")])
+    app.plant(rid(app, "foreign", "zed"), "", "not a note of the layout", {"title": "t"})
+    changed = [note("n1", "ana", "edited while the old system slept", 9_000_000)]
+    created = [note("n9", "ben", "created while the old system slept", 9_000_000)]
+    insert_notes(source, changed + created)
+    m = SimpleNamespace(source=source, legacy_writer=app.legacy, sleep=lambda _: None)
+    step = CatchUp(m, since=9_000.0 + CLOCK_MARGIN, wait=0.0)  # type: ignore[arg-type]
+    assert "written" in step.apply()
+    assert (step.written, step.removed) == (2, 1)
+    assert ids(app.legacy.search("edited while the old system slept", "ana", 1)) == ["n1"]
+    assert ids(app.legacy.search("created while the old system slept", "ben", 1)) == ["n9"]
+    assert app.legacy.get("ana", "gone") is None
+    assert app.legacy.get("ana", "n2") is not None
+    assert app.peek(rid(app, "foreign", "zed")) is not None  # not the layout's: left alone
+    source.close()
 
 
 def test_an_apps_collection_is_never_created(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from constellation.migration.runtime import Migration
 from constellation.migration.source import Note
 from constellation.plan import load_plan
 from phases import rollback
+from phases.compare import compare
 from phases.consumer import consumer
 from phases.phase1 import phase1
 from phases.phase2 import phase2
@@ -146,6 +147,8 @@ def test_real_app_migrates_with_only_a_plan_and_rolls_back_from_phase4(
     cleanup = phase4(m)
     assert cleanup.ok, cleanup.gate
     assert m.state.read().write_mode == "new"
+    side_by_side = compare(m, notes[20].user_id, notes[20].id)  # the app's record and ours
+    assert side_by_side.cosine is not None and side_by_side.cosine > 0.9
     assert cleanup.gate is not None and "30 in" in cleanup.gate.checks[0].value
 
     # quick rollback after edits, a new note and a deletion in phase 4 ----------------------
