@@ -106,7 +106,7 @@ class ChromaLegacy:
 
     def write_many(self, notes: Sequence[Note]) -> None:
         """Embed in the caller and write straight into the collection: the app's old way."""
-        latest = {n.id: n for n in notes}  # one write per note, the last one wins
+        latest = {(n.user_id, n.id): n for n in notes}  # one write per note: the last wins
         notes = list(latest.values())
         texts = self.text.prepare([n.content for n in notes], self.embedder)
         self.delete_many([(n.user_id, n.id) for n, t in zip(notes, texts, strict=True) if not t])
