@@ -282,6 +282,14 @@ def test_an_apps_collection_is_never_created(tmp_path: Path) -> None:
     assert check.sampled == 0 and "no collection no-such-notes" in check.note
     legacy.close()
     services.close()
+    # without a path or URL the old index is the sample app's, in the data folder: created
+    in_data = load_plan(_plan(tmp_path, {"name": "sample-notes", "layout": APP_LAYOUT}))
+    services = Services(in_data, embedders={1: RecordingEmbedder(dimension=DIM)})
+    legacy = load_legacy(in_data, services)
+    assert legacy.search("anything", "ana") == [] and legacy.count() == 0
+    assert (tmp_path / "data" / "legacy").is_dir()
+    legacy.close()
+    services.close()
 
 
 def test_pgvector_names_a_missing_table_or_column(

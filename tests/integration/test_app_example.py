@@ -51,8 +51,6 @@ def run_example(plan: Path, t0: int, t1: int) -> dict[str, Any]:
 def test_the_readme_app_example_follows_the_write_mode(invoke: Invoke, local_plan: Path) -> None:
     assert invoke("--plan", str(local_plan), "provision").exit_code == 0
     plan = load_plan(local_plan)
-    with Services(plan) as services, Migration(plan, services) as m:
-        m.legacy.create()  # the app's old index, as the sample app made it on its first day
 
     def look() -> tuple[int, bool]:
         """(jobs on the embed queue, whether the old system holds note n1 of u1)."""

@@ -5,10 +5,12 @@ the plan (:mod:`.layout`). Everything here works on it as the app did: searches 
 the app's user key, writes with the app's ids and keys (Chroma merges metadata on upsert, so
 keys the app keeps that we do not know are left as they are), and reads for the archive,
 ``compare``, the catch-up of a rollback and ``verify``. Nothing else in the collection is
-touched, and a collection in an app layout is never created: it is the app's.
+touched, and a collection in an app layout at a path or URL the plan names is never created:
+it is the app's, and a misspelt name must not become an empty index that answers nothing.
 
-Without ``legacy.layout`` the collection is in Constellation's own record format, created
-empty on first use (the embedded default's old system before the app layouts existed).
+Without ``legacy.layout`` the collection is in Constellation's own record format; it, and an
+old index in the data folder (no path or URL: the embedded default's sample app), is created
+empty on first use.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class ChromaLegacy:
             ChromaStore(url=url, write=write) if url else ChromaStore(plan.legacy_path, write=write)
         )
         self.name = config.name
+        #: no path or URL in the plan: the old index lives in Constellation's data folder
+        self.in_data_dir = config.path is None and url is None
         self._errors = ChromaErrors(self.store.location, self.store.url)
         self._collection: Any = None
         self._metric = "cosine"
@@ -61,13 +65,14 @@ class ChromaLegacy:
                 try:
                     self._collection = self.store.collection(self.name)
                 except IndexNotFound:
-                    if not self.layout.ours:
+                    if not (self.layout.ours or self.in_data_dir):
                         raise LegacyError(
                             f"the app's collection {self.name} does not exist at "
                             f"{self.store.location}",
                             "check legacy.name and legacy.path (or legacy.url) in the plan",
                         ) from None
-                    # Constellation's own old index: created empty on first use.
+                    # Ours, or the embedded default's sample app in the data folder:
+                    # created empty on first use.
                     self.store.create(IndexSpec(self.name, self.dimension, "cosine"))
                     self._collection = self.store.collection(self.name)
             self._metric = _metric(self._collection)
