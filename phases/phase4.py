@@ -34,7 +34,7 @@ def phase4(
     changes: dict[str, object] = {"write_mode": "new", "read_traffic": 1.0}
     if before.write_mode != "new":
         # From here the old system gets no writes: a rollback catches it up from this time.
-        changes["notes"] = {**before.notes, OLD_WRITES_STOPPED: m.clock()}
+        changes["notes"] = {OLD_WRITES_STOPPED: m.clock()}
     start = opening(m, 4, changes, force=force, reason=reason)
     legacy = m.legacy
     if not hasattr(legacy, "scan"):
