@@ -31,6 +31,8 @@ from phases.steps import ChangeState, Step, StepResult, run_steps
 
 Progress = Callable[[str, int | None, int], None]
 NOTE = "model_upgrade"
+#: the upgrade's stage while finalize deletes the old version (rollback and upgrade refuse)
+FINALIZING = "finalizing"
 
 
 @dataclass
@@ -69,16 +71,13 @@ def upgrade(
     """Start writing model version ``to`` beside the current one and reprocess every note."""
     _known(m, to)
     state = m.state.read()
-    if state.write_mode == "old":
-        raise StateError(
-            "the embedding service gets no writes yet", "start with `constellation migrate phase 1`"
-        )
+    _may_upgrade(state, to)
     current = state.read_versions[0]
-    if to == current and state.write_versions == (to,):
-        raise StateError(f"version {to} is already the version in use")
 
     def decide(now: MigrationState) -> dict[str, Any]:
-        # On the state written: a version another upgrade added meanwhile is kept.
+        # On the state written: a full rollback or a finalize that came meanwhile refuses it,
+        # a version another upgrade added meanwhile is kept.
+        _may_upgrade(now, to)
         reading = now.read_versions[0]
         return {
             "write_versions": tuple(dict.fromkeys((*now.write_versions, to))),
@@ -98,6 +97,22 @@ def upgrade(
         f"then `constellation model switch --to {to}`"
     )
     return report
+
+
+def _may_upgrade(state: MigrationState, to: int) -> None:
+    if state.write_mode == "old":
+        raise StateError(
+            "the embedding service gets no writes yet (write mode old)",
+            "start with `constellation migrate phase 1`",
+        )
+    if state.read_versions[0] == to and state.write_versions == (to,):
+        raise StateError(f"version {to} is already the version in use")
+    note = state.notes.get(NOTE)
+    if isinstance(note, dict) and note.get("stage") == FINALIZING:
+        raise StateError(
+            f"model finalize is deleting version {note['from']}'s records",
+            "run `constellation model finalize --yes` until it completes, then upgrade",
+        )
 
 
 def coverage_gate(
@@ -176,6 +191,12 @@ def rollback(m: Migration) -> ModelReport:
             raise StateError(
                 "there is no model switch to roll back (or its old version was finalized)"
             )
+        if upgrade_note.get("stage") == FINALIZING:
+            raise StateError(
+                f"model finalize is deleting version {upgrade_note['from']}'s records: "
+                "there is no version to roll back to",
+                "run `constellation model finalize --yes` until it completes",
+            )
         found.update(upgrade_note)
         previous = int(upgrade_note["from"])
         if state.read_versions == (previous,):
@@ -207,14 +228,30 @@ def finalize(
 ) -> ModelReport:
     """Delete the previous version's records (after confirmation) and write the new one only."""
     state = m.state.read()
-    upgrade_note = state.notes.get(NOTE)
-    if not isinstance(upgrade_note, dict) or upgrade_note.get("stage") != "switched":
-        raise StateError(
-            "finalize follows a model switch", "run `constellation model switch --to V` first"
-        )
-    old, new = int(upgrade_note["from"]), int(upgrade_note["to"])
+    _may_finalize(state)
     if not yes:
+        old = state.notes[NOTE]["from"]
         raise StateError(f"finalize deletes every record of version {old}", "confirm with --yes")
+
+    def claim(now: MigrationState) -> dict[str, Any]:
+        # Decided on the state written: a model rollback that came since the first look
+        # refuses this, and once claimed, a rollback refuses (the records are going). Reads
+        # and writes leave the old version before its first record is deleted.
+        note = _may_finalize(now)
+        new = int(note["to"])
+        return {
+            "write_versions": (new,),
+            "read_versions": (new,),
+            "notes": {NOTE: {**note, "stage": FINALIZING}},
+        }
+
+    claimed = m.state.transition(
+        "model finalize",
+        lambda now: f"deleting the records of version {now.notes[NOTE]['from']}",
+        claim,
+    ).after
+    upgrade_note = claimed.notes[NOTE]
+    old, new = int(upgrade_note["from"]), int(upgrade_note["to"])
     index = m.services.index(old)
     doomed = [r.id for r in index.scan(500, version=old)]
     for start in range(0, len(doomed), 500):
@@ -229,11 +266,7 @@ def finalize(
                 f"the model upgrade changed while version {old}'s records were deleted",
                 "see `constellation model status`, then finalize again",
             )
-        return {
-            "write_versions": (new,),
-            "read_versions": (new,),
-            "notes": {NOTE: {**upgrade_note, "stage": "finalized", "deleted": len(doomed)}},
-        }
+        return {"notes": {NOTE: {**upgrade_note, "stage": "finalized", "deleted": len(doomed)}}}
 
     new_state = m.state.transition(
         "model finalize", f"deleted {len(doomed):,} records of version {old}", decide
@@ -244,6 +277,16 @@ def finalize(
         records_by_version=_counts(m),
         message=f"version {new} only; {len(doomed):,} records of version {old} deleted",
     )
+
+
+def _may_finalize(state: MigrationState) -> dict[str, Any]:
+    """The upgrade note finalize works on (switched, or a finalize that was interrupted)."""
+    note = state.notes.get(NOTE)
+    if not isinstance(note, dict) or note.get("stage") not in ("switched", FINALIZING):
+        raise StateError(
+            "finalize follows a model switch", "run `constellation model switch --to V` first"
+        )
+    return note
 
 
 def status(m: Migration) -> ModelReport:

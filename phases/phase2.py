@@ -24,6 +24,7 @@ from constellation.migration.state import MigrationState
 from phases.gates import Gate, traffic_gate
 from phases.phase import PhaseReport, command, opening
 from phases.steps import Check, Step, StepResult, run_steps
+from phases.transitions import describe
 
 COMMAND = command(2)
 #: the resource name of a traffic step's result (what ``on_step`` hears about)
@@ -49,6 +50,19 @@ def current_gate(m: Migration, state: MigrationState | None = None) -> Gate:
 
 def _summary(gate: Gate) -> str:
     return ", ".join(f"{c.name} {c.value}" for c in gate.checks)
+
+
+#: what a traffic gate's verdict stands on: had any of these moved while the gate was read
+#: (a rollback leaves read traffic at 0, where the first step started, but not the rest)
+GATED_FIELDS = ("phase", "status", "write_mode", "read_traffic", "traffic_step", "consumer_enabled")
+
+
+def moved_since(seen: MigrationState, now: MigrationState) -> str:
+    """The gated fields (and the gate's comparison window) that differ; empty when none."""
+    moved = [f for f in GATED_FIELDS if getattr(seen, f) != getattr(now, f)]
+    if seen.notes.get("step_started_at") != now.notes.get("step_started_at"):
+        moved.append("the gate's comparison window")
+    return ", ".join(moved)
 
 
 @dataclass
@@ -86,10 +100,12 @@ class GatedChange:
             raise GateFailed(f"gate failed {self.when}", gate=gate)
 
         def decide(state: MigrationState) -> dict[str, Any]:
-            if (state.read_traffic, state.traffic_step) != (seen.read_traffic, seen.traffic_step):
+            moved = moved_since(seen, state)
+            if moved:
                 raise StateError(
-                    "read traffic was changed by another command while its gate was evaluated",
-                    "check `constellation migrate status`",
+                    f"the migration state changed underneath this command ({moved} changed "
+                    f"by another command while its gate was evaluated; now {describe(state)})",
+                    "nothing was changed; run it again",
                 )
             if not self.restarts:
                 return self.changes

@@ -147,6 +147,13 @@ def rollback_quick(
     report = RollbackReport("quick", dry_run, run_steps(steps, dry_run=dry_run))
     report.state = m.state.read()
     report.caught_up = catch_up.summary() if catch_up and catch_up.applied else None
+    if report.state.status == "rolled_back" and not dry_run:
+        # A full rollback came first (or meanwhile): it stands, and this one added nothing.
+        report.message = (
+            "the migration is rolled back fully (write mode old): every search and write is on "
+            "the old system; start again with `constellation migrate phase 1`"
+        )
+        return report
     report.message = _message(
         m,
         report,

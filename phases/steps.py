@@ -160,7 +160,8 @@ class ChangeState:
                 self._before["notes"] = {k: current.notes.get(k) for k in decided["notes"]}
             return decided
 
-        self.state.transition(self.command, self.reason, decide)
+        if not self.state.transition(self.command, self.reason, decide).changed:
+            return f"already {_describe(decided)}: another command made this change meanwhile"
         return _describe(decided)
 
     def undo(self) -> None:

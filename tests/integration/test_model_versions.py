@@ -164,3 +164,32 @@ def test_interleaved_versions_are_embedded_each_with_its_own_model(tmp_path: Pat
     cosines = (a * b).sum(axis=1)
     assert np.all(cosines > 0.95) and np.all(cosines < 0.99999)
     services.close()
+
+
+def test_a_model_rollback_during_finalize_keeps_the_version_it_reads(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # finalize deletes version 1's records; a rollback to version 1 that comes meanwhile
+    # must either be refused or stop the deletion, never leave reads on a deleted version.
+    models.upgrade(m, 2)
+    drain(m)
+    assert models.switch(m, 2).ok
+    index = m.services.index(1)
+    delete = index.delete
+    raced: list[str] = []
+
+    def deleting(ids: list[str]) -> None:
+        if not raced:
+            try:
+                models.rollback(m)
+                raced.append("rolled back")
+            except StateError as refused:
+                raced.append(str(refused))
+        delete(ids)
+
+    monkeypatch.setattr(index, "delete", deleting)
+    models.finalize(m, yes=True)
+    state = m.state.read()
+    counts = {v: m.services.index(v).count(version=v) for v in (1, 2)}
+    assert raced and raced[0] != "rolled back", raced  # finalize had claimed the upgrade
+    assert state.read_versions == (2,) and counts == {1: 0, 2: 60}

@@ -11,11 +11,15 @@ import pytest
 
 from constellation.errors import StateError
 from constellation.migration.runtime import Migration
+from constellation.migration.source import create_notes_table
 from constellation.migration.state import StateStore, Transition
-from phases import rollback
+from phases import model as models
+from phases import rollback, traffic
 from phases.gates import Gate, GateCheck
 from phases.phase import PhaseReport, conclude
 from phases.phase2 import GatedChange
+from phases.provision import provision
+from phases.steps import Check
 from tests.support.migration import rig
 
 
@@ -96,3 +100,85 @@ def test_a_refused_transition_writes_nothing(m: Migration) -> None:
     unchanged = m.state.transition("x", "y", lambda _state: None)
     assert not unchanged.changed
     assert m.state.journal() == []
+
+
+def _at_first_step(m: Migration, monkeypatch: pytest.MonkeyPatch) -> GatedChange:
+    """Phase 2 just started (traffic 0) with a passing gate: the step to 20%."""
+    m.state.change("test", "phase 2 started", phase=2, status="running", write_mode="dual")
+    passing = Gate("traffic step", [GateCheck("comparisons", True, "10", ">= 10")])
+    monkeypatch.setattr("phases.phase2.current_gate", lambda *_args: passing)
+    return GatedChange(
+        m, "read traffic", "read traffic to 20%", "before 20%", {"read_traffic": 0.2}, "20%"
+    )
+
+
+def test_a_first_traffic_step_after_a_full_rollback_is_refused(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full rollback leaves read traffic at 0, where the first step started: the step must
+    # still see that the state moved, or it serves 20% from an index that gets no writes.
+    step = _at_first_step(m, monkeypatch)
+    before_the_write(m, monkeypatch, "migrate phase 2", lambda: rollback.rollback_full(m))
+    with pytest.raises(StateError, match="changed underneath"):
+        step.apply()
+    state = m.state.read()
+    assert (state.write_mode, state.read_traffic, state.status) == ("old", 0.0, "rolled_back")
+
+
+def test_a_first_traffic_step_after_a_quick_rollback_is_refused(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = _at_first_step(m, monkeypatch)
+    before_the_write(m, monkeypatch, "migrate phase 2", lambda: rollback.rollback_quick(m))
+    with pytest.raises(StateError, match="changed underneath"):
+        step.apply()
+    state = m.state.read()
+    assert (state.read_traffic, state.consumer_enabled) == (0.0, False)
+
+
+def test_traffic_set_after_a_full_rollback_is_refused(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m.state.change("test", "at 20%", phase=2, status="running", write_mode="dual", read_traffic=0.2)
+    before_the_write(m, monkeypatch, "traffic set", lambda: rollback.rollback_full(m))
+    with pytest.raises(StateError, match="write mode old"):
+        traffic.set_traffic(m, 0.5, yes=True)
+    state = m.state.read()
+    assert (state.write_mode, state.read_traffic) == ("old", 0.0)
+
+
+def test_a_model_upgrade_after_a_full_rollback_is_refused(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_notes_table(m.plan.source_url)
+    provision(m.plan, m.services)
+    m.state.change("test", "phase 1", phase=1, status="passed", write_mode="dual")
+    before_the_write(m, monkeypatch, "model upgrade", lambda: rollback.rollback_full(m))
+    monkeypatch.setattr(models, "CheckModel", _NoModelCheck)
+    monkeypatch.setattr(models, "index_steps", lambda *_args: [])
+    with pytest.raises(StateError, match="no writes"):
+        models.upgrade(m, 2)
+    state = m.state.read()
+    assert (state.write_mode, state.write_versions) == ("old", (1,))
+    assert m.services.queue.depth().total == 0  # nothing was backfilled for version 2
+
+
+class _NoModelCheck:
+    """Stands in for the model check (this rig has no version 2 model)."""
+
+    resource = "model 2"
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "check model 2"
+
+    def check(self) -> Check:
+        return Check("check", "skipped")
+
+    def apply(self) -> str:
+        return ""
+
+    def undo(self) -> None:
+        pass
