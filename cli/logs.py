@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from constellation.masking import masked
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -28,13 +30,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class Masked(logging.Formatter):
+    """Another formatter's lines with every URL password and token masked: whatever a log
+    line quotes (an error, a URL), no secret reaches the log."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return masked(self.inner.format(record))
+
+
 def configure(*, json_lines: bool, level: int = logging.INFO) -> None:
-    """Send ``constellation.*`` logs to stderr as plain lines or JSON lines."""
+    """Send ``constellation.*`` logs to stderr as plain lines or JSON lines, secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(Masked(JsonFormatter()))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler.setFormatter(Masked(plain))
     logger = logging.getLogger("constellation")
     logger.handlers[:] = [handler]
     logger.setLevel(level)

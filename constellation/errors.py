@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from constellation.masking import masked
+
 
 class ConstellationError(Exception):
     """Base class: ``str(err)`` is the whole message, ``hint`` the next step (may be empty)."""
@@ -17,6 +19,9 @@ class ConstellationError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str = "") -> None:
+        # Messages quote URLs and low-level errors: no password in them ever reaches a
+        # terminal, a log or a stored row (constellation.masking).
+        message, hint = masked(message), masked(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -14,17 +14,20 @@ here too; turning chromadb's errors into ours is :mod:`.chroma_errors`.
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from constellation.deadline import fetch
 from constellation.errors import DimensionMismatch, IndexNotFound, VectorIndexError
 from constellation.index import lock
 from constellation.index.chroma_errors import PROVISION_HINT, ChromaErrors
 from constellation.index.chroma_index import ChromaIndex as ChromaIndex  # re-exported
 from constellation.index.port import IndexInfo, IndexSpec, MetadataValue
+from constellation.masking import location
 
 _METRICS = ("cosine", "l2", "ip")
 #: collection metadata Constellation keeps for itself; everything else is the manifest
@@ -52,9 +55,9 @@ class ChromaStore:
             raise ValueError("ChromaStore needs exactly one of path (embedded) or url (server)")
         self.path = Path(path).resolve() if path is not None else None
         self.url = url.rstrip("/") if url is not None else None
-        self.location = str(self.path) if self.path is not None else str(self.url)
+        self.location = str(self.path) if self.path is not None else location(str(self.url))
         self.write = write
-        self._errors = ChromaErrors(self.location, self.url)
+        self._errors = ChromaErrors(self.location, self.url and self.location)
         self._lock: lock.FolderLock | None = None
         self._batch_limit: int | None = None
         if self.path is not None and write:
@@ -80,15 +83,36 @@ class ChromaStore:
                 return chromadb.PersistentClient(path=str(self.path), settings=settings)
         assert self.url is not None
         host, port, ssl = _parse_url(self.url)
+        # chromadb's HTTP client waits forever (httpx with no timeout) and asks the server
+        # before it returns: look first, within a total limit, then bound every request.
+        self._answers_within(f"{'https' if ssl else 'http'}://{host}:{port}", CONNECT_DEADLINE)
         extra: dict[str, Any] = {}
+        user, password = urlsplit(self.url).username, urlsplit(self.url).password
         if auth_token:
             extra = {
                 "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
                 "chroma_client_auth_credentials": auth_token,
             }
+        elif user and password:  # http://user:password@host: basic authentication
+            extra = {
+                "chroma_client_auth_provider": "chromadb.auth.basic_authn.BasicAuthClientProvider",
+                "chroma_client_auth_credentials": f"{unquote(user)}:{unquote(password)}",
+            }
         with self._errors.translated("connect"):
             settings = Settings(anonymized_telemetry=False, **extra)
-            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        _bound_requests(client)
+        return client
+
+    def _answers_within(self, base: str, deadline: float) -> None:
+        """The server answers its heartbeat (any status) within ``deadline`` seconds."""
+        try:
+            fetch(f"{base}/api/v2/heartbeat", deadline=deadline)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise VectorIndexError(
+                f"Chroma server at {self.location} is unreachable ({exc})",
+                "start it with `chroma run` or fix index.url in the plan",
+            ) from exc
 
     def _require_client(self) -> Any:
         if self._absent:
@@ -244,6 +268,23 @@ class ChromaStore:
             id=str(collection.id),
             manifest=_manifest(collection.metadata),
         )
+
+
+#: seconds the server has to answer its heartbeat when a store opens
+CONNECT_DEADLINE = 10.0
+#: httpx timeouts of every later request: connecting, and each read or write of a request
+#: (an upsert or a query that takes longer means the server is stuck, not busy)
+REQUEST_TIMEOUTS = {"connect": 10.0, "read": 60.0, "write": 60.0, "pool": 60.0}
+
+
+def _bound_requests(client: Any) -> None:
+    """Give chromadb's HTTP session timeouts (it is created with none: a hung server would
+    hold a worker forever). Reaches into chromadb's client, so it checks what it finds."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(**REQUEST_TIMEOUTS)
 
 
 def _parse_url(url: str) -> tuple[str, int, bool]:

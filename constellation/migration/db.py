@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import sqlalchemy as sa
 
 from constellation.errors import AdapterError
+from constellation.masking import masked
+
+__all__ = ["LOCKING", "PlanLog", "create_tables", "engine", "masked"]
 
 #: execution options of a connection whose transaction takes the write lock when it begins,
 #: not at its first write (SQLite's ``BEGIN IMMEDIATE``; elsewhere ``SELECT ... FOR UPDATE``
@@ -82,14 +85,6 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
                 db.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
 
-def masked(url: str) -> str:
-    """``url`` with its password hidden, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
-
-
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -113,7 +108,8 @@ class PlanLog(Generic[Row]):
         create_tables(self._engine, table.metadata)
 
     def append(self, item: Row) -> None:
-        values = asdict(item)
+        # Rows quote errors, and errors quote URLs: nothing stored keeps a password.
+        values = {k: masked(v) if isinstance(v, str) else v for k, v in asdict(item).items()}
         with self._engine.begin() as db:
             db.execute(
                 sa.insert(self._table).values(

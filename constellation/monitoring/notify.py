@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import subprocess
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import client as http_client
 from typing import TYPE_CHECKING, Any
+
+from constellation.deadline import fetch
+from constellation.masking import masked
 
 if TYPE_CHECKING:
     from constellation.monitoring.alerts import AlertChange
@@ -134,19 +137,32 @@ class Notifier:
         return deliveries
 
     def _post(self, body: dict[str, Any]) -> Delivery:
-        request = urllib.request.Request(
-            str(self.webhook_url),
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
+        # One total limit for the whole call: a webhook that answers a byte at a time must
+        # not hold `monitor` (urllib's timeout is per read).
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Delivery("webhook", body["alert"], True, f"HTTP {response.status}")
-        except urllib.error.HTTPError as exc:
-            return Delivery("webhook", body["alert"], False, f"HTTP {exc.code} from the webhook")
-        except (OSError, ValueError) as exc:  # unreachable, timed out, or not a URL
-            return Delivery("webhook", body["alert"], False, str(exc))
+            reply = fetch(
+                str(self.webhook_url),
+                deadline=self.timeout,
+                method="POST",
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        except (OSError, ValueError, http_client.HTTPException) as exc:
+            # unreachable, timed out, or not a URL; the URL may carry a token: masked
+            return Delivery("webhook", body["alert"], False, masked(str(exc), self._secrets))
+        if reply.status >= 400:
+            return Delivery(
+                "webhook", body["alert"], False, f"HTTP {reply.status} from the webhook"
+            )
+        return Delivery("webhook", body["alert"], True, f"HTTP {reply.status}")
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """The webhook URL's own secrets, for errors that quote parts of it."""
+        if not self.webhook_url:
+            return ()
+        parts = urllib.parse.urlsplit(self.webhook_url)
+        return tuple(s for s in (parts.password, parts.query) if s)
 
     def _run(self, body: dict[str, Any]) -> Delivery:
         try:

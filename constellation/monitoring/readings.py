@@ -19,18 +19,19 @@ the histogram bucket that holds the rank, as ``histogram_quantile`` does.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
-import urllib.error
 import urllib.parse
-import urllib.request
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from constellation.deadline import fetch
 from constellation.errors import MonitoringError
+from constellation.masking import location
 from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Labels, Samples
 from constellation.monitoring.queries import (
@@ -280,8 +281,9 @@ class PrometheusReader:
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
+        #: the most one API call may take, in total (a server that drips its answer included)
         self.timeout = timeout
-        self.description = f"Prometheus at {self.url}"
+        self.description = f"Prometheus at {location(self.url)}"
         # Prometheus holds each live worker's own counters (a restarted or retired worker's
         # series go stale), so it never adds up past runs; it is not narrowed further.
         self.scope = Scope(None, None, None, "Prometheus: every worker it scrapes")
@@ -323,15 +325,15 @@ class PrometheusReader:
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         hint = "check monitoring.prometheus_url in the plan and that Prometheus is up"
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
+            reply = fetch(url, deadline=self.timeout)
+            if reply.status >= 400:
+                detail = reply.body.decode("utf-8", "replace")[:300]
+                raise MonitoringError(f"Prometheus refused {params['query']!r}: {detail}", hint)
+            body = json.loads(reply.body)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise MonitoringError(
-                f"Prometheus refused {params['query']!r}: {detail}", hint
+                f"cannot query Prometheus at {location(self.url)}: {exc}", hint
             ) from exc
-        except (OSError, ValueError) as exc:
-            raise MonitoringError(f"cannot query Prometheus at {self.url}: {exc}", hint) from exc
         if body.get("status") != "success":
             raise MonitoringError(f"Prometheus answered {body.get('error', body)!r}", hint)
         result = (body.get("data") or {}).get("result")

@@ -8,7 +8,6 @@ line and the field path. Unknown keys are errors, with the closest known key sug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from constellation import adapters
 from constellation.errors import PlanError, PlanIssue
+from constellation.masking import masked
 from constellation.plan.fields import PlanPath, Section, parse_duration
 from constellation.plan.migration import (
     SOURCE_FIELDS,
@@ -108,6 +108,11 @@ class Plan(Section):
         return self.index.path or self.data_dir / "chroma"
 
     @property
+    def index_location(self) -> str:
+        """Where the index is: its server's URL, or its folder."""
+        return self.index.url or str(self.index_path)
+
+    @property
     def legacy_path(self) -> Path:
         return self.legacy.path or self.data_dir / "legacy"
 
@@ -139,16 +144,13 @@ class Plan(Section):
         return _mask_urls(self.model_dump(mode="json", by_alias=True))
 
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)@", re.I)
-
-
 def _mask_urls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _mask_urls(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_urls(v) for v in value]
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\g<scheme>****@", value)
+        return masked(value)
     return value
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from constellation.errors import ConstellationError, QueueError, QueueNotFound
@@ -55,24 +56,40 @@ def provision_hint(env: str | None = None) -> str:
     return f"run `constellation provision{flag}` first"
 
 
+@dataclass(frozen=True)
+class SqsTimeouts:
+    """How long one SQS call may take: each attempt connects within ``connect`` seconds and
+    gets its answer within ``read`` (a long poll holds the connection for up to 20 s, so the
+    read limit must outlast it), and a call makes at most ``attempts`` attempts in all. One
+    call therefore ends within ``attempts × (connect + read)`` seconds plus botocore's backoff
+    (under a second per retry in ``standard`` mode), however the endpoint behaves."""
+
+    connect: float = 10.0
+    read: float = 40.0
+    attempts: int = 3
+
+
 def sqs_client(
-    endpoint_url: str | None, region: str | None, max_pool_connections: int = 20
+    endpoint_url: str | None,
+    region: str | None,
+    max_pool_connections: int = 20,
+    timeouts: SqsTimeouts = SqsTimeouts(),
 ) -> SQSClient:
     """Build an SQS client: AWS itself when ``endpoint_url`` is None, else LocalStack or moto.
 
     Credentials come from boto3's standard chain. Retries use botocore's ``standard`` mode
-    (throttling and transient errors, with backoff); ``max_pool_connections`` should be at
-    least the number of threads that share the client (the worker's ``max_concurrency``).
+    (throttling and transient errors, with backoff) within ``timeouts``;
+    ``max_pool_connections`` should be at least the number of threads that share the client
+    (the worker's ``max_concurrency``).
     """
     import boto3.session
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": timeouts.attempts},
         max_pool_connections=max_pool_connections,
-        connect_timeout=10,
-        # A long poll holds the connection for up to 20 s: the read timeout must outlast it.
-        read_timeout=40,
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
     )
     with aws_errors(endpoint_url=endpoint_url):
         session = boto3.session.Session(region_name=region)

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from constellation.errors import ConflictError, QueueError, QueueNotFound
-from constellation.queues.aws import aws_errors, provision_hint, sqs_client
+from constellation.queues.aws import SqsTimeouts, aws_errors, provision_hint, sqs_client
 from constellation.queues.port import QueueInfo, QueueSpec, Redrive
 
 # re-exported, so that these stay importable from this module
@@ -48,10 +48,11 @@ class SqsBroker:
         max_pool_connections: int = 20,
         *,
         env: str | None = None,
+        timeouts: SqsTimeouts = SqsTimeouts(),
     ) -> None:
         self.endpoint_url = endpoint_url
         self._hint = provision_hint(env)
-        self._client = sqs_client(endpoint_url, region, max_pool_connections)
+        self._client = sqs_client(endpoint_url, region, max_pool_connections, timeouts)
 
     def inspect(self, name: str) -> QueueInfo | None:
         url = self._url(name)
