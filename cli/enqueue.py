@@ -44,7 +44,8 @@ def enqueue(
     queue = app_ctx.services(write=False).queue
     if file is not None:
         with out.progress(f"enqueue {file.name}", count_lines(file)) as advance:
-            report = send_jobs(queue, read_jsonl(file, plan.models), on_progress=advance)
+            jobs = read_jsonl(file, plan.models, plan.consumer.max_job_bytes)
+            report = send_jobs(queue, jobs, on_progress=advance)
     else:
         if user is None or note is None or text is None:
             raise typer.BadParameter("--user, --note and --text are all needed")
@@ -55,7 +56,7 @@ def enqueue(
             int(time.time() * 1000) if created is None else created,
             plan.default_version if version is None else version,
         )
-        report = send_jobs(queue, validate([job], plan.models))
+        report = send_jobs(queue, validate([job], plan.models, plan.consumer.max_job_bytes))
     where = "line" if file is not None else "job"
     out.show(report, partial(show_sent, queue=plan.queue.name, where=where))
     if report.rejected:

@@ -128,6 +128,7 @@ def show_phase(out: Output, report: PhaseReport) -> None:
     render.steps(
         out, report.steps, f"phase {report.phase}" + (" (dry run)" if report.dry_run else "")
     )
+    render.skipped(out, report.skipped)
     render.consistency(out, report.consistency)
     render.gate(out, report.gate)
     if report.message:

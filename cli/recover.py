@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import context
+from cli import context, render
 from cli.output import Output
 from cli.params import Json
 from phases import compare as compare_verb
@@ -68,6 +68,7 @@ def show_requeue(out: Output, report: requeue_verb.RequeueReport, *, from_dlq: b
             f"sent {report.sent:,} job(s)"
             + (f" ({report.moved_from_dlq:,} from the dead-letter queue)" if from_dlq else "")
         )
+    render.skipped(out, report.skipped)
     if report.left_in_dlq:
         out.table(
             ["message", "why it stays"],
@@ -108,6 +109,7 @@ def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
             [(a.user_id, a.note_id, a.problem, a.detail) for a in report.unrecoverable],
             title=f"{len(report.unrecoverable)} dead letter(s) that cannot succeed (fix the producer, then purge)",
         )
+    render.skipped(out, report.skipped)
     if report.requeue is not None:
         out.result(f"requeued {report.requeue.sent:,} job(s)")
     elif report.affected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cli.output import Output, timestamp
+from constellation.migration.source import SkippedNote
 from constellation.migration.state import JournalEntry, MigrationState
 from phases.consistency import ConsistencyReport
 from phases.gates import Gate
@@ -17,6 +18,16 @@ def steps(out: Output, results: Sequence[StepResult], title: str) -> None:
             ["resource", "outcome", "detail"],
             [(r.resource, r.outcome, r.detail) for r in results],
             title=title,
+        )
+
+
+def skipped(out: Output, rows: Sequence[SkippedNote]) -> None:
+    """Rows of the notes source that are not usable notes: each with its column and why."""
+    if rows:
+        out.table(
+            ["note", "column", "why it was skipped"],
+            [(s.id, s.column, s.reason) for s in rows[:500]],
+            title=f"{len(rows):,} source row(s) skipped (fix them in the app's table)",
         )
 
 

@@ -57,7 +57,11 @@ class Client:
 
     def enqueue_many(self, jobs: Iterable[Job | Mapping[str, Any]]) -> SendReport:
         """Validate and send many jobs in batches; rejected ones are reported by position."""
-        return send_jobs(self.services.queue, validate(jobs, self.plan.models), keep_ids=True)
+        return send_jobs(
+            self.services.queue,
+            validate(jobs, self.plan.models, self.plan.consumer.max_job_bytes),
+            keep_ids=True,
+        )
 
     def query(
         self, text: str, user_id: str, top_k: int = 10, version: int | None = None

@@ -123,6 +123,11 @@ class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
 
 
+class UnusableValue(ValueError):
+    """A notes-source column value that cannot become part of a note (the reason is the
+    message); the row is skipped and reported, never sent (constellation.migration.source)."""
+
+
 class JobRejected(ConstellationError):
     """A job that breaks the contract; nothing was sent."""
 

@@ -73,18 +73,52 @@ def send_jobs(
 
 
 def validate(
-    jobs: Iterable[Job | Mapping[str, Any]], versions: Collection[int]
+    jobs: Iterable[Job | Mapping[str, Any]],
+    versions: Collection[int],
+    max_bytes: int | None = None,
 ) -> Iterator[tuple[int, Job | Rejection]]:
-    """Number jobs from 1 and check each against the contract (Job objects are re-checked too)."""
+    """Number jobs from 1 and check each against the contract (Job objects are re-checked
+    too), and against the worker's size limit when ``max_bytes`` is given: whatever the worker
+    would dead-letter is refused here, before it is sent."""
     for position, job in enumerate(jobs, start=1):
         data = json.loads(job.to_body()) if isinstance(job, Job) else job
-        yield position, job_from_dict(data, versions=versions)
+        yield position, sized(job_from_dict(data, versions=versions), max_bytes)
 
 
-def read_jsonl(path: Path, versions: Collection[int]) -> Iterator[tuple[int, Job | Rejection]]:
-    """One job per line of a JSON Lines file; blank lines are skipped; lines numbered from 1."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+def sized(item: Job | Rejection, max_bytes: int | None) -> Job | Rejection:
+    """``item``, or a ``too_large`` rejection when its body is over ``max_bytes`` (the body
+    the queue gets, measured as the worker measures it)."""
+    if max_bytes is None or isinstance(item, Rejection):
+        return item
+    size = len(item.to_body().encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        return Rejection(
+            "too_large",
+            f"body is {size:,} bytes, the limit is {max_bytes:,} (consumer.max_job_bytes)",
+        )
+    return item
+
+
+def read_jsonl(
+    path: Path, versions: Collection[int], max_bytes: int | None = None
+) -> Iterator[tuple[int, Job | Rejection]]:
+    """One job per line of a JSON Lines file; blank lines are skipped; lines numbered from 1.
+
+    A line that is not UTF-8 is rejected by its number (with the byte and column), and the
+    lines around it are read as usual: one bad line never stops a file."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                yield (
+                    number,
+                    Rejection(
+                        "not_utf8", f"not valid UTF-8 (byte 0x{byte:02x} at column {exc.start + 1})"
+                    ),
+                )
+                continue
             if not line.strip():
                 continue
             try:
@@ -92,7 +126,7 @@ def read_jsonl(path: Path, versions: Collection[int]) -> Iterator[tuple[int, Job
             except json.JSONDecodeError as exc:
                 yield number, Rejection("not_json", f"{exc.msg} at column {exc.colno}")
                 continue
-            yield number, job_from_dict(data, versions=versions)
+            yield number, sized(job_from_dict(data, versions=versions), max_bytes)
 
 
 def count_lines(path: Path) -> int:

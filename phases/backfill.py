@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from constellation.migration.source import Note, NotesSource
+from constellation.migration.source import Note, NotesSource, SkippedNote
 from constellation.migration.state import StateStore
 from constellation.producer import SEND_BATCH, send_jobs, validate
 from constellation.queues.port import Queue
@@ -24,6 +24,8 @@ class BackfillReport:
     rejected: int
     resumed_after: str | None
     total: int
+    #: source rows that are not usable notes (no user, a BLOB body, ...), not sent
+    skipped: tuple[SkippedNote, ...] = ()
 
 
 def cursor_name(versions: Sequence[int]) -> str:
@@ -49,6 +51,7 @@ def backfill(
     *,
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = SEND_BATCH,
+    max_bytes: int | None = None,
 ) -> BackfillReport:
     """Send one job per note and version, resuming after the saved cursor."""
     name = cursor_name(versions)
@@ -59,7 +62,7 @@ def backfill(
     def flush() -> None:
         nonlocal sent, rejected
         jobs = [note.job(v) for note in batch for v in versions]
-        report = send_jobs(queue, validate(jobs, versions), batch_size=batch_size)
+        report = send_jobs(queue, validate(jobs, versions, max_bytes), batch_size=batch_size)
         sent += report.sent
         rejected += len(report.rejected)
         state.set_cursor(name, batch[-1].id)
@@ -74,7 +77,19 @@ def backfill(
             flush()
     if batch:
         flush()
-    return BackfillReport(sent=sent, rejected=rejected, resumed_after=after, total=total)
+    return BackfillReport(
+        sent=sent,
+        rejected=rejected,
+        resumed_after=after,
+        total=total,
+        skipped=tuple(source.skipped.values()),
+    )
+
+
+def skipped_summary(skipped: Sequence[SkippedNote], shown: int = 3) -> str:
+    """The first few skipped rows in words, for a step's detail."""
+    text = "; ".join(str(s) for s in skipped[:shown])
+    return text + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
 
 
 def reset(state: StateStore, versions: Sequence[int]) -> None:
@@ -91,6 +106,8 @@ class Backfill:
     state: StateStore
     versions: Sequence[int]
     on_progress: Callable[[str, int | None, int], None] | None = None
+    #: the worker's limit (``consumer.max_job_bytes``): a note over it is rejected, not sent
+    max_bytes: int | None = None
     report: BackfillReport | None = None
 
     resource = "backfill"
@@ -116,10 +133,22 @@ class Backfill:
                 progress("backfill", left, n)
 
         self.report = backfill(
-            self.source, self.queue, self.state, self.versions, on_progress=advance
+            self.source,
+            self.queue,
+            self.state,
+            self.versions,
+            on_progress=advance,
+            max_bytes=self.max_bytes,
         )
-        return f"{self.report.sent:,} jobs sent" + (
-            f", {self.report.rejected} rejected" if self.report.rejected else ""
+        skipped = self.report.skipped
+        return (
+            f"{self.report.sent:,} jobs sent"
+            + (f", {self.report.rejected} rejected" if self.report.rejected else "")
+            + (
+                f", {len(skipped)} source row(s) skipped: {skipped_summary(skipped)}"
+                if skipped
+                else ""
+            )
         )
 
     def undo(self) -> None:

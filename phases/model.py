@@ -88,7 +88,11 @@ def upgrade(
     steps.append(
         ChangeState(m.state, "model upgrade", f"write version {to} beside {current}", decide)
     )
-    steps.append(Backfill(m.source, m.services.queue, m.state, [to], on_progress))
+    steps.append(
+        Backfill(
+            m.source, m.services.queue, m.state, [to], on_progress, m.plan.consumer.max_job_bytes
+        )
+    )
     report = ModelReport("upgrade", dry_run, run_steps(steps, dry_run=dry_run, atomic=False))
     report.state = m.state.read()
     report.message = (

@@ -16,6 +16,7 @@ from typing import Any
 
 from constellation.errors import StateError
 from constellation.migration.runtime import Migration
+from constellation.migration.source import SkippedNote
 from constellation.migration.state import MigrationState
 from phases.consistency import ConsistencyReport
 from phases.gates import Gate
@@ -37,6 +38,8 @@ class PhaseReport:
     #: False when the phase's gate failed (the command exits non-zero)
     ok: bool = True
     message: str = ""
+    #: rows of the notes source that are not usable notes, skipped (phase 1)
+    skipped: list[SkippedNote] = field(default_factory=list)
 
 
 def command(phase: int) -> str:

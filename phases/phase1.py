@@ -35,7 +35,14 @@ def phase1(
     )
     steps: list[Step] = [
         start.step,
-        Backfill(m.source, m.services.queue, m.state, start.state.write_versions, on_progress),
+        Backfill(
+            m.source,
+            m.services.queue,
+            m.state,
+            start.state.write_versions,
+            on_progress,
+            m.plan.consumer.max_job_bytes,
+        ),
     ]
     if wait:
         # The embedded index takes one writing process: run the worker here. With servers,
@@ -45,6 +52,7 @@ def phase1(
     report = PhaseReport(
         1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
     )
+    report.skipped = list(m.source.skipped.values())
     if dry_run:
         report.message = (
             "would then evaluate the exit gate: queue drained, no dead letters, consistency"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from constellation.jobs import Job
 from constellation.migration.runtime import Migration
+from constellation.migration.source import SkippedNote
 from constellation.producer import send_jobs, validate
 from phases.repair import (
     Progress,
@@ -40,6 +41,8 @@ class RecoveryReport:
     unrecoverable: list[Affected] = field(default_factory=list)
     by_user: dict[str, int] = field(default_factory=dict)
     requeue: RequeueReport | None = None
+    #: rows of the notes source that are not usable notes (never sent, never "missing")
+    skipped: list[SkippedNote] = field(default_factory=list)
 
 
 def recover(
@@ -77,6 +80,7 @@ def recover(
             last_failure.get((user, note_id)),
         )
         (report.affected if why is None else report.unrecoverable).append(entry)
+    report.skipped = list(m.source.skipped.values())
     for item in report.affected:
         key = item.user_id or "?"
         report.by_user[key] = report.by_user.get(key, 0) + 1
@@ -96,6 +100,8 @@ def recover(
             if found is not None and item.version is not None:
                 jobs.append(found.job(item.version))
         if jobs:
-            sent.sent += send_jobs(m.services.queue, validate(jobs, m.plan.models)).sent
+            sent.sent += send_jobs(
+                m.services.queue, validate(jobs, m.plan.models, m.plan.consumer.max_job_bytes)
+            ).sent
         report.requeue = sent
     return report

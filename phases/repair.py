@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from constellation import records
 from constellation.jobs import Rejection, ids_of, parse_job
 from constellation.migration.runtime import Migration
-from constellation.migration.source import Note
+from constellation.migration.source import Note, SkippedNote
 from constellation.preprocess import prepare
 from constellation.queues.moves import move_messages
 from constellation.queues.port import Message
@@ -32,6 +32,8 @@ class RequeueReport:
     would_send: list[tuple[str, str, int]] = field(default_factory=list)
     moved_from_dlq: int = 0
     left_in_dlq: list[tuple[str, str]] = field(default_factory=list)
+    #: rows of the notes source that are not usable notes, not sent
+    skipped: list[SkippedNote] = field(default_factory=list)
 
 
 def stale_notes(

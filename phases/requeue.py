@@ -40,6 +40,8 @@ def requeue(
         notes = (note for v in versions for note, _ in stale_notes(m, v, on_progress=on_progress))
     elif user_id is not None and note_id is not None:
         found = m.source.get(user_id, note_id)
+        if found is None and note_id in m.source.skipped:
+            raise ValueError(f"cannot send it: {m.source.skipped[note_id]}")
         if found is None:
             raise ValueError(f"note {note_id} of user {user_id} is not in the source database")
         notes = iter([found])
@@ -48,9 +50,13 @@ def requeue(
     jobs = (note.job(v) for note in notes for v in versions)
     if dry_run:
         report.would_send = [(j.user_id, j.note_id, j.version) for j in jobs]
+        report.skipped = list(m.source.skipped.values())
         return report
     advance = (lambda n: on_progress("requeue", None, n)) if on_progress else None
     report.sent = send_jobs(
-        m.services.queue, validate(jobs, m.plan.models), on_progress=advance
+        m.services.queue,
+        validate(jobs, m.plan.models, m.plan.consumer.max_job_bytes),
+        on_progress=advance,
     ).sent
+    report.skipped = list(m.source.skipped.values())
     return report

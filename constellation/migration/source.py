@@ -4,6 +4,13 @@ Any SQLAlchemy URL works (SQLite by default, PostgreSQL in production); the plan
 fields (id, user, content, created, updated) to the app's table and columns. Reads stream in
 pages ordered by note id (keyset pagination: ``WHERE id > :last ORDER BY id LIMIT n``), so memory
 stays flat however many notes there are, and an interrupted backfill resumes after the last id.
+
+An app's table holds what its code wrote, not what our contract says: a row without an id or
+a user (NULL or blank), without content (NULL), with a binary (BLOB) body or a date that is no
+date is not a note. It is skipped and recorded in :attr:`NotesSource.skipped` with its id, the
+column and the reason, for the command to report; it never becomes a note of the user
+``"None"`` and never a traceback. Dates stored as ISO 8601 text (``2026-01-01``, SQLite's
+``CURRENT_TIMESTAMP``) are read as dates (UTC when they name no zone).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from constellation.errors import SourceError
+from constellation.errors import SourceError, UnusableValue
 from constellation.jobs import Job
 from constellation.migration.db import engine
 from constellation.plan import Plan
@@ -25,6 +32,20 @@ from constellation.plan import Plan
 PAGE = 500
 #: a column type whose values cannot be bounded in SQL (filtered in Python instead)
 _UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class SkippedNote:
+    """A row of the notes table that is not a usable note, and why."""
+
+    #: the row's id as text ("NULL" when it has none)
+    id: str
+    #: the app's column that is wrong
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"note {self.id}: {self.column}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -47,14 +68,42 @@ class Note:
 
 
 def epoch_ms(value: Any) -> int:
-    """Epoch milliseconds from a datetime, epoch seconds or milliseconds, or None (0)."""
+    """Epoch milliseconds from a datetime, epoch seconds or milliseconds, ISO 8601 text, or
+    None (0); :class:`UnusableValue` for anything else."""
     if value is None:
         return 0
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
-    number = float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return _iso_ms(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise UnusableValue(f"not a date: {type(value).__name__} {_shown(value)}")
+    else:
+        number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise UnusableValue(f"not a date: {value!r}")
     # Heuristic, documented: values below 10^11 are seconds (that is before 1973 in ms).
     return int(number * 1000) if number < 1e11 else int(number)
+
+
+def _iso_ms(text: str) -> int:
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UnusableValue(
+            f"not a date: {_shown(text)} (expected ISO 8601 or epoch time)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class NotesSource:
@@ -82,40 +131,76 @@ class NotesSource:
                 f"fix source.columns in the plan; the table has {', '.join(self.table.c.keys())}",
             )
         self.c = {field: self.table.c[column] for field, column in columns.items()}
+        #: rows read so far that are not usable notes, by id (see the module doc)
+        self.skipped: dict[str, SkippedNote] = {}
 
     @classmethod
     def from_plan(cls, plan: Plan) -> NotesSource:
         return cls(plan.source_url, plan.source.table, plan.source.columns)
 
-    def _note(self, row: Any) -> Note:
+    def _note(self, row: Any) -> Note | None:
+        """The row as a note, or None (recorded in :attr:`skipped`) when it is not one."""
         m = row._mapping
         c = self.c
-        return Note(
-            id=str(m[c["id"]]),
-            user_id=str(m[c["user"]]),
-            content=m[c["content"]] or "",
-            created=epoch_ms(m[c["created"]]),
-            updated=epoch_ms(m[c["updated"]]),
-        )
+        raw_id = m[c["id"]]
+        note_id = "NULL" if raw_id is None else str(raw_id)
+        field = "id"
+        try:
+            if raw_id is None or not note_id.strip():
+                raise UnusableValue("no id" if raw_id is None else "empty id")
+            field = "user"
+            user = m[c["user"]]
+            if user is None or not str(user).strip():
+                raise UnusableValue("no user (NULL)" if user is None else "empty user")
+            field = "content"
+            content = m[c["content"]]
+            if content is None:
+                raise UnusableValue("no content (NULL)")
+            if isinstance(content, bytes | bytearray | memoryview):
+                raise UnusableValue(f"binary (BLOB of {len(content):,} bytes), not text")
+            if not isinstance(content, str):
+                raise UnusableValue(f"not text: {type(content).__name__}")
+            field = "created"
+            created = epoch_ms(m[c["created"]])
+            field = "updated"
+            updated = epoch_ms(m[c["updated"]])
+        except UnusableValue as why:
+            column = c[field].key
+            self.skipped[note_id] = SkippedNote(note_id, column, str(why))
+            return None
+        return Note(note_id, str(user), content, created, updated)
 
     def _select(self) -> sa.Select[Any]:
         return sa.select(*self.c.values())
 
     def _run(self, query: sa.Select[Any]) -> list[Note]:
+        return [note for note in self._read(query)[0] if note is not None]
+
+    def _read(self, query: sa.Select[Any]) -> tuple[list[Note | None], Any]:
+        """The rows of ``query`` as notes (None for a skipped row) and the last row's id."""
         try:
             with self.engine.connect() as db:
-                return [self._note(row) for row in db.execute(query)]
+                rows = list(db.execute(query))
         except sa.exc.SQLAlchemyError as exc:
             raise SourceError(
                 f"reading notes failed: {exc}", "check source.url in the plan"
             ) from exc
+        last = rows[-1]._mapping[self.c["id"]] if rows else None
+        return [self._note(row) for row in rows], last
 
     def count(self, user_id: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(self.table)
         if user_id is not None:
             query = query.where(self.c["user"] == user_id)
-        with self.engine.connect() as db:
-            return int(db.execute(query).scalar_one())
+        try:
+            with self.engine.connect() as db:
+                return int(db.execute(query).scalar_one())
+        except sa.exc.SQLAlchemyError as exc:
+            # Phases count before they change the state: a source that cannot be read stops
+            # them here, with nothing changed.
+            raise SourceError(
+                f"reading notes failed: {exc}", "check source.url in the plan"
+            ) from exc
 
     def iter_notes(
         self,
@@ -136,11 +221,11 @@ class NotesSource:
                 query = query.where(self.c["user"] == user_id)
             if where is not None:
                 query = query.where(where)
-            notes = self._run(query)
-            yield from notes
-            if len(notes) < page:
+            notes, last_id = self._read(query)
+            yield from (note for note in notes if note is not None)
+            if len(notes) < page or last_id is None:
                 return
-            last = notes[-1].id
+            last = str(last_id)  # the page's last row, usable or not
 
     def changed_since(self, since_ms: int | None, *, page: int = PAGE) -> Iterator[Note]:
         """Every note created or edited at or after ``since_ms`` (epoch ms), in id order;
@@ -210,9 +295,11 @@ class NotesSource:
         return notes[0] if notes else None
 
     def users(self) -> list[str]:
+        """Every user who has notes (a NULL or blank user is no user)."""
+        user = self.c["user"]
         with self.engine.connect() as db:
-            rows = db.execute(sa.select(self.c["user"]).distinct().order_by(self.c["user"]))
-            return [str(r[0]) for r in rows]
+            rows = db.execute(sa.select(user).where(user.is_not(None)).distinct().order_by(user))
+            return [str(r[0]) for r in rows if str(r[0]).strip()]
 
     def sample(self, size: int, seed: int = 0) -> list[Note]:
         """``size`` notes picked at random (reproducibly): reservoir sampling over a streamed

@@ -222,3 +222,47 @@ def test_python_client_enqueues_and_queries(invoke: Invoke, plan: Path) -> None:
             "n4",
         }
         assert [h.note_id for h in client.query("bills", user_id="ben")] == ["n1"]
+
+
+def test_enqueue_refuses_what_the_worker_would_dead_letter_and_reads_past_a_bad_byte(
+    invoke: Invoke, plan: Path
+) -> None:
+    limit = load_plan(plan).consumer.max_job_bytes
+    big = note("u1", "big", "word " * (limit // 5 + 10))
+    size = len(Job("u1", "big", big["text"], CREATED, 1).to_body().encode())  # the body sent
+    notes = plan.parent / "notes.jsonl"
+    notes.write_bytes(
+        json.dumps(note("u1", "n1", "walk the dog")).encode()
+        + b"\n"
+        + b'{"userId": "u1", "noteId": "bad", "text": "caf\xe9", "created": 1, "version": 1}\n'
+        + json.dumps(big).encode()
+        + b"\n"
+        + json.dumps(note("u1", "n2", "quarterly tax return")).encode()
+        + b"\n"
+    )
+    sent = invoke("--plan", str(plan), "enqueue", "--file", str(notes), "--json")
+    assert sent.exit_code == 1, sent.output
+    report = json.loads(sent.stdout)
+    assert report["sent"] == 2  # the lines before and after the bad ones
+    (utf8, large) = report["rejected"]
+    assert (utf8["line"], utf8["reason"]) == (2, "not_utf8")
+    assert utf8["detail"] == "not valid UTF-8 (byte 0xe9 at column 47)"
+    assert (large["line"], large["reason"]) == (3, "too_large")
+    assert large["detail"] == (
+        f"body is {size:,} bytes, the limit is {limit:,} (consumer.max_job_bytes)"
+    )
+
+    one = invoke(
+        "--plan", str(plan), "enqueue", "--user", "u1", "--note", "big", "--text", big["text"]
+    )
+    assert one.exit_code == 1 and "too_large" in one.stdout
+    with (
+        constellation.Client.from_plan(plan) as client,
+        pytest.raises(JobRejected, match="too_large"),
+    ):
+        client.enqueue(big)
+
+    # what was sent, the worker stores: nothing reaches the dead-letter queue
+    worker = invoke("--plan", str(plan), "worker", "run", "--drain", "--json")
+    stats = json.loads(worker.stdout)["stats"]
+    assert (stats["processed"], stats["dead_lettered"]) == (2, {}), stats
