@@ -119,6 +119,18 @@ class LegacyError(ConstellationError):
     """The old system (the app's own index) could not be read or written."""
 
 
+class DamagedFile(ConstellationError):
+    """A file of ours that cannot be read as what it should be (a damaged SQLite file, an
+    emptied index, a truncated archive): names the file and what to do about it.
+
+    Not "unreachable": the file is there, and retrying will not help.
+    """
+
+    def __init__(self, path: object, what: str, detail: str, hint: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{what} {self.path} is damaged ({detail})", hint)
+
+
 class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
 

@@ -42,8 +42,17 @@ def phase4(
             "the legacy adapter cannot export its records (it has no scan())",
             "archive the old index with its own tools, then run phase 4 with --force",
         )
-    path = m.plan.data_dir / "archive" / _archive_name(m.plan.legacy.name, changes, before)
-    archive = Archive("the legacy index", lambda: legacy.scan(500), legacy.count, path, on_progress)
+    name = m.plan.legacy.name
+    path = m.plan.data_dir / "archive" / _archive_name(name, changes, before)
+    archive = Archive(
+        "the legacy index",
+        lambda: legacy.scan(500),
+        legacy.count,
+        path,
+        on_progress,
+        # what killed runs of phase 4 left (earlier names: .jsonl.partial, and any stamp)
+        stale=(f"{name}.jsonl*.partial", f"{name}-[0-9]*.partial"),
+    )
     steps: list[Step] = [start.step, archive]
     report = PhaseReport(
         4, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)

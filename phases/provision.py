@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from constellation.damage import sqlite_file
 from constellation.errors import DimensionMismatch, ModelError
 from constellation.index.layout import Layout, layout_name
 from constellation.index.port import IndexSpec, VectorStore
+from constellation.migration.state import open_state
 from constellation.plan import Plan
 from constellation.queues.port import Broker, QueueSpec, Redrive
 from constellation.services import Services
@@ -183,12 +185,68 @@ class ProvisionReport:
         return any(r.outcome in ("created", "updated") for r in self.results)
 
 
+@dataclass
+class RecordState:
+    """Write the migration state's first record ("not started") before anything else exists,
+    so that a state that goes missing later, beside the queue and the index made here, is an
+    error (:class:`~constellation.errors.DamagedFile`) and never reads as "not started"."""
+
+    plan: Plan
+    store: VectorStore
+    resource: str = "migration state"
+
+    def describe(self) -> str:
+        return "record the migration state (not started)"
+
+    def check(self) -> Check:
+        file = sqlite_file(self.plan.state_url)
+        if file is not None and not file.exists():  # looking creates no file (dry runs)
+            return Check("create", self.describe())
+        state = open_state(self.plan)
+        try:
+            if state.exists():
+                return Check("unchanged", "recorded")
+            moved = self._migrated()
+            if moved:
+                return Check(
+                    "conflict",
+                    f"{state.where} holds no migration state, but {moved}: it was emptied or "
+                    "replaced. Restore it from a backup",
+                )
+            return Check("create", self.describe())
+        finally:
+            state.close()
+
+    def _migrated(self) -> str:
+        """What only a migration that began leaves behind, in words ("" when nothing)."""
+        archives = sorted((self.plan.data_dir / "archive").glob("*.jsonl.gz"))
+        if archives:
+            return f"the archive {archives[-1]} exists"
+        info = self.store.inspect(self.plan.index.name)
+        if info is not None and info.count:
+            return f"the index {self.plan.index.name} holds {info.count:,} records"
+        return ""
+
+    def apply(self) -> str:
+        state = open_state(self.plan)
+        try:
+            state.record("provision", "migration state recorded: not started")
+        finally:
+            state.close()
+        return "not started"
+
+    def undo(self) -> None:
+        pass  # a record of "not started" is what any later provision writes too
+
+
 def provision_steps(plan: Plan, services: Services) -> list[Step]:
-    """The steps that make the plan's resources exist, dead-letter queue first."""
+    """The steps that make the plan's resources exist: the state's record first, then the
+    dead-letter queue, the queue and the index."""
     queue = plan.queue
     redrive = Redrive(queue.dead_letter, max_receive_count(plan.consumer.max_retries))
     # The model in use now; other versions are provisioned by `model upgrade --to V`.
     steps: list[Step] = [CheckModel(services, plan.default_version)]
+    steps.append(RecordState(plan, services.store))
     steps.append(
         EnsureQueue(services.broker, QueueSpec(queue.dead_letter, queue.visibility_timeout))
     )

@@ -241,6 +241,8 @@ def rollback_full(
                 lambda: m.services.index().scan(500, include_vectors=True),
                 lambda: m.services.index().count(),
                 path,
+                # a killed run left its own stamp's partial file: removed here
+                stale=(f"{plan.index.name}-[0-9]*.partial",),
             ),
             DeleteResource("queue", plan.queue.name, broker.delete_queue),
             DeleteResource("queue", plan.queue.dead_letter, broker.delete_queue),

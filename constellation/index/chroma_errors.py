@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from constellation.damage import detail as damage_detail
+from constellation.damage import is_damage
 from constellation.errors import (
     ConstellationError,
+    DamagedFile,
     DimensionMismatch,
     IndexNotFound,
     VectorIndexError,
@@ -37,12 +40,38 @@ class ChromaErrors:
             raise
         except Exception as exc:
             raise self.convert(exc, doing, index) from exc
+        except BaseException as exc:
+            # Chroma's Rust core panics on some damaged files: a PanicException, which is a
+            # BaseException (KeyboardInterrupt and SystemExit pass through untouched).
+            if not is_damage(exc):
+                raise
+            raise self.damaged(exc) from exc
 
-    def convert(self, exc: Exception, doing: str, index: str | None) -> VectorIndexError:
+    def damaged(self, exc: BaseException) -> DamagedFile | VectorIndexError:
+        """The error for a damaged index: the file named, and how to get it back."""
+        if self.url:
+            return VectorIndexError(
+                f"the Chroma server at {self.url} reports damaged data ({damage_detail(exc)})",
+                "see the server's log; restore its data folder from a backup",
+            )
+        return DamagedFile(
+            f"{self.location}/chroma.sqlite3",
+            "the index file",
+            damage_detail(exc),
+            f"restore the folder {self.location} from a backup; for the new index, or move it "
+            "aside and run `constellation provision` then `constellation requeue --all`, which "
+            "rebuild it from the notes",
+        )
+
+    def convert(
+        self, exc: Exception, doing: str, index: str | None
+    ) -> VectorIndexError | DamagedFile:
         import httpx
         from chromadb import errors as chroma_errors
 
         detail = str(exc) or type(exc).__name__
+        if is_damage(exc) or "no such table" in detail:  # an emptied chroma.sqlite3 too
+            return self.damaged(exc)
         if self.url and (isinstance(exc, httpx.TransportError) or "Could not connect" in detail):
             return VectorIndexError(
                 f"Chroma server at {self.url} is unreachable ({detail})",

@@ -17,13 +17,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from constellation.errors import StateError
+from constellation.damage import detail as damage_detail
+from constellation.damage import is_damage, sqlite_file
+from constellation.errors import DamagedFile, StateError
 from constellation.migration.db import LOCKING, create_tables, engine, masked
 from constellation.plan import Plan
 
@@ -143,41 +147,99 @@ class StateStore:
         *,
         initial: MigrationState | None = None,
         clock: Callable[[], float] = time.time,
+        data_found: Callable[[], str] | None = None,
     ) -> None:
         self.url = url
         self.plan = plan
         self.environment = environment
         self.clock = clock
         self._initial = initial or MigrationState()
+        #: what of this plan's data exists beside the state (a queue, an index, an archive),
+        #: in words; "" when none. A missing record beside such data is an error, since the
+        #: record would otherwise read as "not started" (see :meth:`record`).
+        self._data_found = data_found
         self._lock = threading.Lock()
+        #: the file that holds the state, for messages (a SQLite file), else the URL masked
+        self.where = str(sqlite_file(url) or masked(url))
         try:
-            self._engine = engine(url)
-            create_tables(self._engine, _metadata)
+            with self._damage():
+                self._engine = engine(url)
+                create_tables(self._engine, _metadata)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(
                 f"cannot open the migration state at {masked(url)}: {exc.__class__.__name__}",
                 "check migration.state_url in the plan (or that the data folder is writable)",
             ) from exc
 
+    @contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A damaged state file becomes :class:`DamagedFile` naming it (not the URL)."""
+        try:
+            yield
+        except sa.exc.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            raise DamagedFile(
+                self.where,
+                "the migration state",
+                damage_detail(exc),
+                "restore it from a backup: it holds the phase, the write mode, the read traffic "
+                "and the journal, which no other file has; nothing was changed",
+            ) from exc
+
+    def _missing(self) -> None:
+        """No record: fine for a migration that never began, an error beside its data."""
+        found = self._data_found() if self._data_found else ""
+        if found:
+            raise DamagedFile(
+                self.where,
+                "the migration state",
+                f"it holds no state for {self.plan}/{self.environment}, but {found} exist: it "
+                "was emptied or replaced",
+                "restore it from a backup; it must not be read as 'not started' (every phase "
+                "would start over on data that moved on)",
+            )
+
     @property
     def _key(self) -> dict[str, str]:
         return {"plan": self.plan, "environment": self.environment}
 
     def read(self) -> MigrationState:
-        """The current state (the initial one before any change)."""
-        with self._engine.connect() as db:
+        """The current state (the initial one before any change; :class:`DamagedFile` when
+        the record is missing beside data of the plan, or the file is damaged)."""
+        with self._damage(), self._engine.connect() as db:
             row = db.execute(
                 sa.select(_state.c.data).where(
                     _state.c.plan == self.plan, _state.c.environment == self.environment
                 )
             ).first()
-        return MigrationState.from_json(row[0]) if row else self._initial
+        if row is None:
+            self._missing()
+            return self._initial
+        return MigrationState.from_json(row[0])
+
+    def exists(self) -> bool:
+        """Whether the state's record was written (by :meth:`record` or any transition)."""
+        with self._damage(), self._engine.connect() as db:
+            row = db.execute(
+                sa.select(_state.c.revision).where(
+                    _state.c.plan == self.plan, _state.c.environment == self.environment
+                )
+            ).first()
+        return row is not None
+
+    def record(self, command: str, reason: str) -> bool:
+        """Write the initial state's record if there is none (``provision`` does, so that the
+        record exists before any other data does); True when it was written now."""
+        return self.transition(command, reason, lambda _state: {}, creating=True).changed
 
     def consumer_enabled(self) -> bool:
         """The consumer switch the worker reads before each receive."""
         return self.read().consumer_enabled
 
-    def transition(self, command: str, reason: Reason, decide: Decide) -> Transition:
+    def transition(
+        self, command: str, reason: Reason, decide: Decide, *, creating: bool = False
+    ) -> Transition:
         """Read, decide, write and journal the state in one transaction; see the module doc.
 
         ``decide`` is called with the stored state while this transaction holds its write lock
@@ -187,24 +249,29 @@ class StateStore:
         being only the note keys it sets. It may be called again if the first write of a
         fresh record races another; it must be quick and must not use the database itself.
         ``reason`` may be a function of the same state, for a reason that quotes it.
+        ``creating``: the record may be missing beside the plan's data (:meth:`record`).
         """
-        with self._lock:
+        with self._lock, self._damage():
             try:
-                return self._transition(command, reason, decide)
+                return self._transition(command, reason, decide, creating)
             except sa.exc.IntegrityError:
                 # Two first transitions of a fresh record inserted it at once (only possible
                 # where the lock has no row to hold yet); the record exists now, so lock it.
-                return self._transition(command, reason, decide)
+                return self._transition(command, reason, decide, creating)
 
-    def _transition(self, command: str, reason: Reason, decide: Decide) -> Transition:
+    def _transition(
+        self, command: str, reason: Reason, decide: Decide, creating: bool
+    ) -> Transition:
         key = (_state.c.plan == self.plan) & (_state.c.environment == self.environment)
         with self._engine.connect().execution_options(**LOCKING) as db, db.begin():
             row = db.execute(
                 sa.select(_state.c.data, _state.c.revision).where(key).with_for_update()
             ).first()
+            if row is None and not creating:
+                self._missing()
             before = MigrationState.from_json(row[0]) if row else self._initial
             decided = decide(before)
-            if decided is None:
+            if decided is None or (creating and row is not None):
                 return Transition(before, before)
             after = self._apply(before, decided)
             if row is None:
@@ -249,7 +316,7 @@ class StateStore:
 
     def journal(self, limit: int = 20) -> list[JournalEntry]:
         """The last ``limit`` changes, oldest first."""
-        with self._engine.connect() as db:
+        with self._damage(), self._engine.connect() as db:
             rows = db.execute(
                 sa.select(_journal)
                 .where(_journal.c.plan == self.plan, _journal.c.environment == self.environment)
@@ -263,7 +330,7 @@ class StateStore:
 
     # resumable work (backfills, upgrades): a named cursor per plan and environment ----------
     def cursor(self, name: str) -> str | None:
-        with self._engine.connect() as db:
+        with self._damage(), self._engine.connect() as db:
             row = db.execute(
                 sa.select(_cursors.c.value).where(
                     _cursors.c.plan == self.plan,
@@ -280,7 +347,7 @@ class StateStore:
             & (_cursors.c.environment == self.environment)
             & (_cursors.c.name == name)
         )
-        with self._engine.begin() as db:
+        with self._damage(), self._engine.begin() as db:
             db.execute(sa.delete(_cursors).where(where))
             if value is not None:
                 db.execute(sa.insert(_cursors).values(**self._key, name=name, value=value))
@@ -293,4 +360,31 @@ def open_state(plan: Plan) -> StateStore:
     """The state store of a loaded plan."""
     versions = (plan.default_version,)
     initial = MigrationState(write_versions=versions, read_versions=versions)
-    return StateStore(plan.state_url, plan.name, plan.environment, initial=initial)
+    return StateStore(
+        plan.state_url,
+        plan.name,
+        plan.environment,
+        initial=initial,
+        data_found=lambda: data_beside(plan),
+    )
+
+
+def data_beside(plan: Plan) -> str:
+    """The plan's data on this machine that only a provisioned or migrated plan has, in words
+    ("the queue file data/queue.db and the index data/chroma"); "" when there is none."""
+    found = []
+    if plan.queue.adapter == "sqlite" and _nonempty(plan.queue_path):
+        found.append(f"the queue file {plan.queue_path}")
+    if not plan.index.url and (plan.index_path / "chroma.sqlite3").exists():
+        found.append(f"the index {plan.index_path}")
+    archives = sorted((plan.data_dir / "archive").glob("*.jsonl.gz"))
+    if archives:
+        found.append(f"the archive {archives[-1]}")
+    return " and ".join(found)
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from constellation.errors import MonitoringError
 from constellation.monitoring.panels import DashboardData, PanelData
 
 if TYPE_CHECKING:
@@ -121,7 +122,16 @@ def render_html(data: DashboardData) -> str:
 
 
 def write_report(data: DashboardData, path: Path) -> Path:
-    """Write the page to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(data), encoding="utf-8")
+    """Write the page to ``path`` (:class:`MonitoringError` naming it when that fails: a full
+    disk, a folder we may not write, a device such as ``/dev/full``)."""
+    page = render_html(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            out.write(page)
+    except OSError as exc:
+        raise MonitoringError(
+            f"cannot write the dashboard to {path}: {exc.strerror or exc}",
+            "give --html a file in a folder with space that you may write",
+        ) from exc
     return path

@@ -29,7 +29,9 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from constellation.errors import MonitoringError
+from constellation.damage import detail as damage_detail
+from constellation.damage import is_damage
+from constellation.errors import DamagedFile, MonitoringError
 from constellation.monitoring.deployment import Deployment
 from constellation.monitoring.metrics import Labels, Samples
 
@@ -142,6 +144,14 @@ class MetricsStore:
                 with db:
                     yield db
         except sqlite3.Error as exc:
+            if is_damage(exc):
+                raise DamagedFile(
+                    self.path,
+                    "the metrics file",
+                    damage_detail(exc),
+                    "move it aside: the next worker starts a new one (the figures in it are "
+                    "lost; the queue, the index and the migration state are not affected)",
+                ) from exc
             raise MonitoringError(
                 f"metrics file {self.path}: {exc}",
                 "check that the data folder is writable; delete the file to start afresh",

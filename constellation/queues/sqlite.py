@@ -12,6 +12,7 @@ comes up for another receive, it is moved to the dead-letter queue instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -20,8 +21,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
-from constellation.errors import ConflictError, QueueError, QueueNotFound
+from constellation.damage import detail as damage_detail
+from constellation.damage import is_damage
+from constellation.errors import ConflictError, DamagedFile, QueueError, QueueNotFound
 from constellation.queues.port import (
     BatchResult,
     Message,
@@ -31,6 +35,8 @@ from constellation.queues.port import (
     QueueSpec,
     Redrive,
 )
+
+T = TypeVar("T")
 
 #: the embedded queue accepts what SQS accepts by default
 MAX_MESSAGE_SIZE = 256 * 1024
@@ -62,6 +68,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt);
 """
 
 
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a broker's or queue's method with its file's damage named (see ``guard``)."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> T:
+        with self._db.guard():
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class _Database:
     """One SQLite file, a connection per thread (sqlite3 connections are not thread-safe)."""
 
@@ -72,6 +89,23 @@ class _Database:
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """A damaged file becomes :class:`DamagedFile` naming it, with what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            raise DamagedFile(
+                self.path,
+                "the queue file",
+                damage_detail(exc),
+                "restore it from a backup, or move it aside and run `constellation provision` "
+                "(its messages are then lost: `constellation requeue --all` sends every note "
+                "again)",
+            ) from exc
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection; the file and its schema are created on first use."""
@@ -97,6 +131,8 @@ class _Database:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            if is_damage(exc):
+                raise  # named by guard()
             raise QueueError(f"queue file {self.path} is not usable: {exc}") from exc
         try:
             yield db
@@ -121,6 +157,7 @@ class SqliteBroker:
         self.clock = clock
         self._db = _Database(self.path)
 
+    @_guarded
     def inspect(self, name: str) -> QueueInfo | None:
         if not self._db.exists():  # looking must not create the file (dry runs, describe)
             return None
@@ -147,6 +184,7 @@ class SqliteBroker:
             created=float(created),
         )
 
+    @_guarded
     def create(self, spec: QueueSpec) -> QueueInfo:
         redrive = spec.redrive
         try:
@@ -171,6 +209,7 @@ class SqliteBroker:
         assert info is not None
         return info
 
+    @_guarded
     def delete_queue(self, name: str) -> None:
         if not self._db.exists():
             return
@@ -213,6 +252,7 @@ class SqliteQueue:
             raise QueueError(f"{self.name}: {result.failed[0]}")
         return result.succeeded[0]
 
+    @_guarded
     def send_batch(self, messages: Sequence[Outgoing]) -> BatchResult:
         now = self._clock()
         result = BatchResult()
@@ -245,6 +285,7 @@ class SqliteQueue:
             )
         return result
 
+    @_guarded
     def receive(
         self,
         max_messages: int = 10,
@@ -308,6 +349,7 @@ class SqliteQueue:
         if result.failed:
             raise QueueError(f"{self.name}: {result.failed[0]}")
 
+    @_guarded
     def delete_batch(self, receipts: Sequence[str]) -> BatchResult:
         return self._per_receipt(receipts, "DELETE FROM messages WHERE queue = ? AND receipt = ?")
 
@@ -316,6 +358,7 @@ class SqliteQueue:
         if result.failed:
             raise QueueError(f"{self.name}: {result.failed[0]}")
 
+    @_guarded
     def change_visibility_batch(self, receipts: Sequence[str], timeout: float) -> BatchResult:
         visible_at = self._clock() + timeout
         return self._per_receipt(
@@ -336,9 +379,11 @@ class SqliteQueue:
                     result.failed[index] = "receipt is not valid (deleted, or received again since)"
         return result
 
+    @_guarded
     def depth(self) -> QueueDepth:
         return _depth(self._db.connection(), self.name, self._clock())
 
+    @_guarded
     def purge(self) -> None:
         with self._db.transaction() as db:
             db.execute("DELETE FROM messages WHERE queue = ?", (self.name,))

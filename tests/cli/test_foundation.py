@@ -51,13 +51,14 @@ def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan
     outcomes = {r["resource"]: r["outcome"] for r in json.loads(first.stdout)["results"]}
     assert outcomes == {
         "model v1 all-MiniLM-L6-v2": "checked",
+        "migration state": "created",  # recorded before anything else exists
         "queue embed-dead-letter": "created",
         "queue embed-queue": "created",
         "index dome-notes-dev": "created",
     }
     second = invoke("provision", "--plan", str(local_plan))
     assert second.exit_code == 0, second.output
-    assert second.stdout.count("unchanged") == 3
+    assert second.stdout.count("unchanged") == 4
     assert "created" not in second.stdout
     assert "everything already exists; nothing was changed" in second.stderr
 
@@ -81,7 +82,7 @@ def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan
 def test_dry_run_touches_nothing(invoke: Invoke, local_plan: Path) -> None:
     result = invoke("--plan", str(local_plan), "provision", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("would create") == 3
+    assert result.stdout.count("would create") == 4  # the state's record, queues, index
     assert not (local_plan.parent / "data").exists()
 
 

@@ -37,6 +37,7 @@ def test_staging_plan_provisions_sqs_and_chroma_server(
     assert first.exit_code == 0, first.output
     assert [r["outcome"] for r in json.loads(first.stdout)["results"]] == [
         "checked",
+        "created",  # the migration state's record, first
         "created",
         "created",
         "created",
@@ -44,6 +45,7 @@ def test_staging_plan_provisions_sqs_and_chroma_server(
     second = invoke("--plan", str(plan), "--env", "test", "provision", "--json")
     assert [r["outcome"] for r in json.loads(second.stdout)["results"]] == [
         "checked",
+        "unchanged",
         "unchanged",
         "unchanged",
         "unchanged",

@@ -1,0 +1,213 @@
+"""Damaged files: every command that opens one names it and what to do, in one line, and exits
+non-zero; an emptied or missing state beside the plan's data is an error, never "not started".
+
+The files are real (SQLite state, SQLite queue, an embedded Chroma folder, a metrics file,
+gzipped archives), damaged the ways disks and operators damage them: overwritten, torn,
+truncated, emptied or deleted. Commands run through the CLI; the model is the recording fake
+(none of these commands embeds), except for ``query``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from constellation.errors import DamagedFile
+from constellation.jobs import Job
+from constellation.migration.runtime import Migration
+from constellation.queues.port import Outgoing
+from constellation.queues.sqlite import SqliteBroker
+from phases.archive import Archive, archive_count
+from tests.support.cli import Invoke
+from tests.support.migration import RigMigration, started
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RigMigration]:
+    """A provisioned plan over a sample app (30 notes), before phase 1; files closed."""
+    with started(tmp_path, notes=30, users=3) as m:
+        m.services.close()
+        m.close()
+        yield m
+
+
+def run(invoke: Invoke, app: Migration, *args: str) -> Result:
+    return invoke("--plan", str(app.plan.file), *args)
+
+
+def refused(result: Result, *needles: str) -> str:
+    """The command failed with one error line naming ``needles``; returns that line."""
+    text = result.stderr
+    assert result.exit_code not in (0, None), result.output
+    assert "Traceback" not in result.output, result.output
+    assert text.count("error:") == 1, text
+    flat = " ".join(text.split())
+    for needle in needles:
+        assert needle in flat, (needle, text)
+    return flat
+
+
+def fresh_chroma() -> None:
+    """Forget the Chroma systems this process opened, so the next opening reads the disk (as
+    a new command's process would)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def overwrite(path: Path, at: int, size: int) -> None:
+    with path.open("r+b") as file:
+        file.seek(at)
+        file.write(os.urandom(size))
+
+
+# the migration state ------------------------------------------------------------------------
+def finished(app: RigMigration) -> Path:
+    """The migration state after phase 4, with its archive; returns the state file."""
+    app.state.change("test", "phase 4 done", phase=4, status="complete", write_mode="new")
+    archive = app.plan.data_dir / "archive" / f"{app.plan.legacy.name}.jsonl.gz"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(archive, "wt") as out:
+        out.write('{"id": "x"}\n')
+    app.close()
+    return Path(app.plan.state_url.removeprefix("sqlite:///"))
+
+
+@pytest.mark.parametrize("how", ["emptied", "deleted"])
+def test_a_lost_state_beside_a_finished_migration_is_an_error_not_not_started(
+    app: RigMigration, invoke: Invoke, how: str
+) -> None:
+    state_file = finished(app)
+    for file in sqlite_files(state_file):
+        file.unlink(missing_ok=True)
+    if how == "emptied":
+        state_file.write_bytes(b"")
+    status = run(invoke, app, "migrate", "status")
+    line = refused(status, str(state_file), "restore it from a backup", "archive")
+    assert "not started" not in status.stdout and "'not started'" in line
+    # nothing starts over on it either, provision included
+    refused(run(invoke, app, "migrate", "phase", "1"), str(state_file))
+    again = run(invoke, app, "provision")
+    assert again.exit_code != 0 and "Restore it from a backup" in " ".join(again.stderr.split())
+
+
+def test_a_fresh_plan_is_not_started_and_provision_records_it(
+    tmp_path: Path, invoke: Invoke, local_plan: Path, shared_model: None
+) -> None:
+    status = invoke("--plan", str(local_plan), "traffic", "show")
+    assert status.exit_code == 0, status.output  # no data yet: nothing is missing
+    assert invoke("--plan", str(local_plan), "provision").exit_code == 0
+    again = invoke("--plan", str(local_plan), "migrate", "status")
+    assert again.exit_code == 0 and "not started" in again.stdout
+    journal = " ".join(again.stdout.split())
+    assert "provision" in journal  # the record's first journal entry
+
+
+def test_a_corrupt_state_database_names_the_file(app: RigMigration, invoke: Invoke) -> None:
+    state_file = finished(app)
+    overwrite(state_file, 0, 100)  # the header: "file is not a database"
+    line = refused(run(invoke, app, "migrate", "status"), str(state_file), "restore it")
+    assert "state_url" not in line
+
+
+# the queue file ---------------------------------------------------------------------------------
+def test_an_overwritten_queue_file_is_named(app: RigMigration, invoke: Invoke) -> None:
+    overwrite(app.plan.queue_path, 0, 100)
+    for args in (("describe",), ("enqueue", "--user", "u1", "--note", "n1", "--text", "hi")):
+        refused(run(invoke, app, *args), str(app.plan.queue_path), "provision")
+
+
+def test_a_torn_queue_file_is_named_by_the_worker_side_too(app: RigMigration) -> None:
+    broker = SqliteBroker(app.plan.queue_path)
+    queue = broker.open(app.plan.queue.name)
+    body = Job("u1", "n", "x" * 2000, 1, 1).to_body()
+    assert queue.send_batch([Outgoing(body)] * 300).ok
+    broker.close()
+    for file in sqlite_files(app.plan.queue_path)[1:]:
+        assert not file.exists() or file.stat().st_size < 10_000_000
+    import sqlite3
+
+    with sqlite3.connect(app.plan.queue_path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    overwrite(app.plan.queue_path, 4096 * 4, 4096 * 20)  # pages in the middle
+    broker = SqliteBroker(app.plan.queue_path)
+    with pytest.raises(DamagedFile) as damaged:
+        broker.open(app.plan.queue.name).receive(max_messages=10)
+    assert damaged.value.path == str(app.plan.queue_path)
+    assert "malformed" in str(damaged.value)
+    broker.close()
+
+
+# the Chroma folder ------------------------------------------------------------------------------
+def test_an_overwritten_chroma_file_is_named(app: RigMigration, invoke: Invoke) -> None:
+    fresh_chroma()
+    chroma_file = app.plan.index_path / "chroma.sqlite3"
+    overwrite(chroma_file, 0, 100)
+    fresh_chroma()
+    refused(run(invoke, app, "describe"), str(chroma_file), "requeue --all")
+
+
+# archives ---------------------------------------------------------------------------------------
+def test_a_damaged_archive_is_named_and_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "archive" / "notes-legacy.jsonl.gz"
+    path.parent.mkdir()
+    whole = gzip.compress(b"".join(b'{"id": "%d"}\n' % i for i in range(2000)))
+    path.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.raises(DamagedFile, match=r"the archive .*notes-legacy\.jsonl\.gz is damaged"):
+        archive_count(path)
+    stored = [records_of(i) for i in range(5)]
+    step = Archive("the legacy index", lambda: iter(stored), lambda: 5, path)
+    check = step.check()
+    assert check.action == "create" and "is damaged" in check.detail
+    assert step.apply() == "5 records, verified"
+    assert archive_count(path) == 5
+
+
+def records_of(i: int) -> object:
+    from constellation.index.port import StoredRecord
+
+    return StoredRecord(f"r{i}", {"userId": "u"}, [0.1, 0.2])
+
+
+def test_a_killed_archive_run_leaves_no_partial_file_after_the_next(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    stamp = folder / "notes-20260101T000000.jsonl.gz"
+
+    def dies() -> Iterator[object]:
+        yield records_of(0)
+        raise KeyboardInterrupt  # the operator's terminal went away mid-archive
+
+    with pytest.raises(KeyboardInterrupt):
+        Archive("the new index", dies, lambda: 1, stamp).apply()
+    assert [p.name for p in folder.iterdir()] == ["notes-20260101T000000.jsonl.gz.partial"]
+    later = folder / "notes-20260102T000000.jsonl.gz"
+    step = Archive(
+        "the new index",
+        lambda: iter([records_of(0)]),
+        lambda: 1,
+        later,
+        stale=("notes-[0-9]*.partial",),
+    )
+    assert "removed 1 partial file(s) of an interrupted run" in step.apply()
+    assert [p.name for p in folder.iterdir()] == [later.name]
+
+
+# monitoring files -------------------------------------------------------------------------------
+def test_a_damaged_metrics_file_is_named(app: RigMigration, invoke: Invoke) -> None:
+    metrics = app.plan.metrics_path
+    metrics.write_bytes(os.urandom(4096))
+    refused(run(invoke, app, "stats"), str(metrics), "move it aside")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_dashboard_that_cannot_be_written_says_so(app: RigMigration, invoke: Invoke) -> None:
+    refused(run(invoke, app, "dashboard", "--html", "/dev/full"), "/dev/full", "No space left")
