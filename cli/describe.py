@@ -7,7 +7,7 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import Json
-from phases.describe import DescribeReport
+from phases.describe import REBUILD, DescribeReport
 from phases.describe import describe as describe_resources
 
 
@@ -16,6 +16,8 @@ def describe(ctx: typer.Context, json_out: Json = False) -> None:
     app_ctx = context.get(ctx)
     report = describe_resources(app_ctx.plan(), app_ctx.services(write=False))
     app_ctx.output.show(report, show_report)
+    if report.unreadable:
+        raise typer.Exit(1)
 
 
 def show_report(out: Output, report: DescribeReport) -> None:
@@ -66,3 +68,8 @@ def show_report(out: Output, report: DescribeReport) -> None:
     )
     if not report.provisioned:
         out.warn("some resources are missing; run `constellation provision`")
+    for name, check in report.unreadable:
+        out.error(
+            f"index {name}: version {check.version}'s vectors cannot be read ({check.detail}): "
+            f"every search finds nothing; {REBUILD}"
+        )

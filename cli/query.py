@@ -10,8 +10,10 @@ import typer
 from cli import context
 from cli.output import Output, timestamp
 from cli.params import Json
+from constellation.masking import location
 from constellation.monitoring.session import query_metrics
 from constellation.query import SearchResult
+from constellation.readback import explain_empty
 
 
 def query(
@@ -49,6 +51,11 @@ def query(
         m.observe_query = observe
         run = m.version_search(chosen[0]) if len(chosen) == 1 else m.merged_search(chosen)
         results = run(text, user, top_k)
+    if not results:
+        # Nothing found: fine for a user without notes, an error where the user has records
+        # (an index whose vectors cannot be read answers every search with nothing).
+        for v in chosen:
+            explain_empty(m.services.index(v), user, v, where=location(plan.index_location))
     app_ctx.output.show(results, partial(show_results, user=user))
 
 

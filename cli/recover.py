@@ -10,6 +10,7 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import Json
+from constellation.readback import REBUILD
 from phases import compare as compare_verb
 from phases import recover as recover_verb
 from phases import requeue as requeue_verb
@@ -90,6 +91,8 @@ def recover(
     with app_ctx.output.tracker() as tracker:
         report = recover_verb.recover(m, requeue_them=requeue_them, on_progress=tracker.advance)
     app_ctx.output.show(report, show_recovery)
+    if report.unreadable:
+        raise typer.Exit(1)
 
 
 def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
@@ -110,6 +113,11 @@ def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
             title=f"{len(report.unrecoverable)} dead letter(s) that cannot succeed (fix the producer, then purge)",
         )
     render.skipped(out, report.skipped)
+    for check in report.unreadable:
+        out.error(
+            f"version {check.version}: the index's vectors cannot be read ({check.detail}); "
+            f"requeueing will not help (the records look present): {REBUILD}"
+        )
     if report.requeue is not None:
         out.result(f"requeued {report.requeue.sent:,} job(s)")
     elif report.affected:

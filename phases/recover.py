@@ -10,6 +10,7 @@ from constellation.jobs import Job
 from constellation.migration.runtime import Migration
 from constellation.migration.source import SkippedNote
 from constellation.producer import send_jobs, validate
+from constellation.readback import Readback, read_back
 from phases.repair import (
     Progress,
     RequeueReport,
@@ -43,6 +44,9 @@ class RecoveryReport:
     requeue: RequeueReport | None = None
     #: rows of the notes source that are not usable notes (never sent, never "missing")
     skipped: list[SkippedNote] = field(default_factory=list)
+    #: versions whose stored vectors cannot be read back (every search finds nothing there,
+    #: although each record looks present): the index itself needs rebuilding
+    unreadable: list[Readback] = field(default_factory=list)
 
 
 def recover(
@@ -55,6 +59,10 @@ def recover(
         when = datetime.fromtimestamp(failure.at, tz=UTC).isoformat(timespec="seconds")
         last_failure[(failure.user_id, failure.note_id)] = f"{failure.error_type} at {when}"
     versions = list(m.state.read().write_versions)
+    for version in versions:
+        readback = read_back(m.services.index(version), version)
+        if not readback.ok:
+            report.unreadable.append(readback)
     for version in versions:
         for note, problem in stale_notes(m, version, on_progress=on_progress):
             report.affected.append(

@@ -19,6 +19,7 @@ from constellation.errors import ConstellationError
 from constellation.jobs import Job
 from constellation.plan import Plan
 from constellation.query import search
+from constellation.readback import REBUILD, read_back
 from constellation.services import Services
 from constellation.worker import build_worker, settings_from_plan
 from constellation.worker.control import ConsumerSwitch
@@ -80,7 +81,7 @@ def verify(
             f"created {', '.join(created)}" if created else "all present",
         )
     ok = _queues(plan, services, record)
-    ok = _index(plan, services, record) and ok
+    ok = _index(plan, services, record) and _readable(plan, services, record) and ok
     ok = _model(plan, services, record) and ok
     _old_system(plan, services, record)
     if ok:
@@ -127,6 +128,26 @@ def _index(plan: Plan, services: Services, record: Record) -> bool:
     good = info.dimension == plan.index.dimensions and info.metric == plan.index.metric
     detail = f"{info.name}: {info.dimension} dims, {info.metric}, {info.count:,} records"
     return record("index dimension and metric", good, detail)
+
+
+def _readable(plan: Plan, services: Services, record: Record) -> bool:
+    """Each model version's vectors read back: a sample query finds its sampled record."""
+    name = "index answers a sample query per version"
+    results = []
+    for version in sorted(plan.models):
+        try:
+            index = services.index(version)
+            if not index.count(version=version):
+                continue
+        except ConstellationError:
+            continue  # a missing or unreachable index is the check above
+        results.append(read_back(index, version))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        detail = "; ".join(f"version {r.version}: {r.detail}" for r in failed)
+        return record(name, False, f"{detail}; {REBUILD}")
+    found = ", ".join(f"v{r.version}" for r in results) or "no records yet"
+    return record(name, True, found)
 
 
 def _model(plan: Plan, services: Services, record: Record) -> bool:

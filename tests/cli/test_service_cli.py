@@ -176,6 +176,7 @@ def test_verify_inline_passes_on_the_local_plan_in_an_empty_folder(
         ("queues reachable", True),
         ("redrive policy", True),
         ("index dimension and metric", True),
+        ("index answers a sample query per version", True),
         ("model loads", True),
         ("old system layout", True),
         ("test job enqueued", True),

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import Result
 
+from constellation import records
 from constellation.errors import DamagedFile
+from constellation.index.port import VectorRecord
 from constellation.jobs import Job
 from constellation.migration.runtime import Migration
 from constellation.queues.port import Outgoing
 from constellation.queues.sqlite import SqliteBroker
 from phases.archive import Archive, archive_count
-from tests.support.cli import Invoke
+from tests.support.cli import REPO, Invoke
 from tests.support.migration import RigMigration, started
 
 
@@ -154,6 +158,71 @@ def test_an_overwritten_chroma_file_is_named(app: RigMigration, invoke: Invoke) 
     overwrite(chroma_file, 0, 100)
     fresh_chroma()
     refused(run(invoke, app, "describe"), str(chroma_file), "requeue --all")
+
+
+def fill_index(app: RigMigration, count: int = 1200) -> None:
+    """``count`` records of user u1 straight into the new index (enough for Chroma to keep
+    its vectors in its HNSW files, not only in its log)."""
+    from constellation.services import Services
+
+    services = Services(app.plan, embedders={1: app.services.embedder()})
+    index = services.index()
+    batch: list[VectorRecord] = []
+    for i in range(count):
+        job = Job("u1", f"n{i}", f"note {i}", 1_700_000_000_000, 1)
+        vector = [1.0 + ((i * 31 + d * 17) % 997) / 997 for d in range(384)]
+        meta = records.metadata(job, records.content_hash(job.text, "m"), "m")
+        batch.append(VectorRecord(records.record_id("u1", f"n{i}", 1), vector, meta))
+    for start in range(0, count, 300):
+        index.upsert(batch[start : start + 300])
+    services.close()
+    fresh_chroma()
+
+
+def empty_hnsw(app: RigMigration) -> None:
+    (data,) = app.plan.index_path.glob("*/data_level0.bin")
+    data.write_bytes(b"")
+    fresh_chroma()
+
+
+def cli_process(app: Migration, *args: str) -> subprocess.CompletedProcess[str]:
+    """``constellation ARGS`` in a process of its own (Chroma keeps what a process loaded,
+    and a file emptied under a process that mapped it is not what an operator meets)."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "--plan", str(app.plan.file), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_an_emptied_vector_file_is_found_not_served_as_empty_results(app: RigMigration) -> None:
+    fill_index(app)
+    empty_hnsw(app)
+    described = cli_process(app, "describe")
+    assert described.returncode == 1, described.stderr
+    assert "version 1's vectors cannot be read" in " ".join(described.stderr.split())
+    searched = cli_process(app, "query", "note", "--user", "u1")
+    assert searched.returncode not in (0, None) and "Traceback" not in searched.stderr
+    assert "user u1 has 1,200 record(s) there but the search found none" in " ".join(
+        searched.stderr.split()
+    )
+    recovered = cli_process(app, "recover")
+    assert recovered.returncode == 1, recovered.stderr
+    assert "the index's vectors cannot be read" in " ".join(recovered.stderr.split())
+
+
+def test_a_readable_index_answers_its_sample_query(app: RigMigration) -> None:
+    from constellation.readback import read_back
+    from constellation.services import Services
+
+    fill_index(app, count=50)
+    with Services(app.plan, write=False) as services:
+        check = read_back(services.index(), 1)
+    assert check.ok and check.record_id is not None, check
 
 
 # archives ---------------------------------------------------------------------------------------
