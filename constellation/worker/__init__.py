@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from constellation.worker.control import ConsumerSwitch
 from constellation.worker.events import FailureSink, FanOut, Recorder, WorkerStats
+from constellation.worker.failure_warnings import FailureFanOut, FailureWarnings
 from constellation.worker.process import BatchProcessor
 from constellation.worker.runner import RunSummary, Worker, WorkerSettings, WorkerStatus
 
@@ -59,7 +60,9 @@ def build_worker(
         max_job_bytes=plan.consumer.max_job_bytes,
         max_retries=plan.consumer.max_retries,
         recorder=FanOut(stats, *recorders),
-        failures=failures,
+        # every failure is logged (warning, with its reason, once per kind per minute) and
+        # recorded wherever the caller keeps them (the failure table, for `recover`)
+        failures=FailureFanOut(FailureWarnings(), *([failures] if failures else [])),
     )
     return Worker(
         services.queue,

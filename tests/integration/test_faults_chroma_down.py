@@ -7,6 +7,7 @@ The in-process worker gets the session's loaded model through :class:`ModelServi
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -81,7 +82,9 @@ def test_while_the_chroma_server_is_down_nothing_leaves_the_queue_and_the_worker
     request: pytest.FixtureRequest,
     tmp_path: Path,
     embedder: SentenceTransformerEmbedder,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="constellation.worker")
     # Retries are spent while the index is down; allow enough that none reaches the DLQ here.
     settings = {
         "queue": {"visibility_timeout": 1},
@@ -128,6 +131,11 @@ def test_while_the_chroma_server_is_down_nothing_leaves_the_queue_and_the_worker
             wait_for(retried_while_down, 60, "every job of the second wave was tried twice")
             assert worker.stats.processed == 8
             assert set(worker.stats.failed) <= {"index_error", "timeout"}
+            # the log says why, at warning level, once per kind (not once per job)
+            warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert warned and all("job(s) failed" in r.getMessage() for r in warned)
+            assert "Chroma server at" in warned[0].getMessage(), warned[0].getMessage()
+            assert len(warned) <= len(worker.stats.failed)
 
             private_chroma.start()
             wait_for(stored(16), 60, "the second wave is stored")
