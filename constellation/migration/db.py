@@ -26,13 +26,20 @@ def engine(url: str) -> sa.Engine:
 
     ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the ``postgres`` extra, as
     ``postgresql+psycopg://`` does; connections are checked before use, so a restarted server
-    costs no failed call.
+    costs no failed call. Every PostgreSQL connection opens within ``PG_CONNECT_TIMEOUT``
+    seconds and every statement ends within ``PG_STATEMENT_TIMEOUT_MS``: a hung server fails
+    the command, never holds it.
     """
     url = postgres_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        created = sa.create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+        created = sa.create_engine(
+            url,
+            future=True,
+            pool_pre_ping=not url.startswith("sqlite"),
+            connect_args=_time_limits(url),
+        )
     except ModuleNotFoundError as exc:
         raise AdapterError(
             f"no database driver for {masked(url)}: {exc}",
@@ -58,6 +65,28 @@ def engine(url: str) -> sa.Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")
 
     return created
+
+
+#: seconds a PostgreSQL connection may take to open (libpq's ``connect_timeout``)
+PG_CONNECT_TIMEOUT = 10
+#: milliseconds one PostgreSQL statement may run, lock waits included (``statement_timeout``):
+#: our statements are pages of 500 rows and single-row state changes, so a statement still
+#: running after a minute is stuck (a hung server, a lock never released), not busy
+PG_STATEMENT_TIMEOUT_MS = 60_000
+
+
+def _time_limits(url: str) -> dict[str, Any]:
+    """libpq's limits for a PostgreSQL URL (the URL's own ``connect_timeout`` or ``options``
+    win); none for other databases (SQLite waits on its busy timeout)."""
+    if not url.startswith("postgresql"):
+        return {}
+    query = sa.engine.make_url(url).query
+    limits: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        limits["connect_timeout"] = PG_CONNECT_TIMEOUT
+    if "options" not in query:
+        limits["options"] = f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
+    return limits
 
 
 def postgres_url(url: str) -> str:

@@ -231,3 +231,32 @@ def test_two_operators_at_once_lose_neither_change(postgres: PostgresServer) -> 
     assert final.consumer_enabled == last["consumer_enabled"]["consumer_enabled"]
     first.close()
     second.close()
+
+
+def test_a_statement_past_its_time_limit_is_given_up(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from constellation.migration import db as db_module
+
+    monkeypatch.setattr(db_module, "PG_STATEMENT_TIMEOUT_MS", 500)
+    slow = engine(postgres.database("slow"))
+    started = time.monotonic()
+    with pytest.raises(sa.exc.OperationalError, match="statement timeout"), slow.connect() as c:
+        c.execute(sa.text("SELECT pg_sleep(30)"))
+    assert time.monotonic() - started < 10
+    slow.dispose()
+
+
+def test_a_server_that_never_answers_fails_the_state_within_its_connect_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from constellation.migration import db as db_module
+    from tests.support.slow_http import silent_server
+
+    monkeypatch.setattr(db_module, "PG_CONNECT_TIMEOUT", 2)
+    with silent_server() as http_url:
+        port = http_url.rsplit(":", 1)[1]
+        started = time.monotonic()
+        with pytest.raises(StateError, match="cannot open the migration state"):
+            StateStore(f"postgresql://app:pw@127.0.0.1:{port}/state", "notes", "local")
+    assert time.monotonic() - started < 15
