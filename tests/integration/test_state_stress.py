@@ -1,5 +1,5 @@
 """Fifty pairs of state-changing commands race each other as processes over one real SQLite
-state file, and after every pair the migration's invariants hold:
+state file (and over a state database on a real PostgreSQL server), and after every pair the migration's invariants hold:
 
 * ``write_mode old`` ⇒ read traffic 0 and a phase that can start again (phase 1);
 * read traffic > 0 ⇒ writes reach the new system (write mode dual or new);
@@ -24,6 +24,7 @@ from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
 from tests.support.migration import RigMigration, started
 from tests.support.operators import Operators, check_invariants, check_journal
+from tests.support.postgres import PostgresServer
 
 PAIRS = 50
 
@@ -103,6 +104,20 @@ def test_fifty_racing_pairs_of_commands_leave_every_invariant_true(
 ) -> None:
     seen = run_races(app, tmp_path / "plan.yaml", PAIRS, seed=17)
     # The races were real: both kinds of ending happened.
+    assert seen.get("ok", 0) > 0 and seen.get("refused", 0) > 0, seen
+
+
+@pytest.mark.servers
+def test_fifty_racing_pairs_on_a_postgresql_state_leave_every_invariant_true(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    state_url = postgres.database("state")
+    with started(
+        tmp_path, notes=30, users=3, overrides={"migration": {"state_url": state_url}}
+    ) as app:
+        assert app.plan.state_url.startswith("postgresql")
+        app.services.close()
+        seen = run_races(app, tmp_path / "plan.yaml", PAIRS, seed=29)
     assert seen.get("ok", 0) > 0 and seen.get("refused", 0) > 0, seen
 
 

@@ -92,9 +92,14 @@ class RigMigration(Migration):
 
 
 @contextmanager
-def started(folder: Path, notes: int = 120, users: int = 6) -> Iterator[RigMigration]:
-    """A provisioned plan over a sample app, before phase 1."""
-    plan, services = rig(folder)
+def started(
+    folder: Path,
+    notes: int = 120,
+    users: int = 6,
+    overrides: dict | None = None,  # type: ignore[type-arg]
+) -> Iterator[RigMigration]:
+    """A provisioned plan (with ``overrides``) over a sample app, before phase 1."""
+    plan, services = rig(folder, overrides)
     sample = sample_app(plan, services, notes=notes, users=users)
     provision(plan, services)
     migration = RigMigration(plan, services)
