@@ -59,14 +59,19 @@ class Prepared:
 
 def prepare(texts: Sequence[str], embedder: Embedder) -> list[Prepared]:
     """All four steps for a batch (one tokenizer call for the whole batch)."""
-    normalized = [normalize(text) for text in texts]
+    return cut([normalize(text) for text in texts], embedder)
+
+
+def cut(normalized: Sequence[str], embedder: Embedder) -> list[Prepared]:
+    """Step 4 for texts already through :func:`normalize` (the worker normalizes first, to
+    skip unchanged notes before any tokenizer runs)."""
     to_cut = [text for text in normalized if text]
-    cut = iter(embedder.truncate(to_cut))
+    pieces = iter(embedder.truncate(to_cut))
     prepared = []
     for text in normalized:
         if not text:
             prepared.append(Prepared("", False))
         else:
-            short, truncated = next(cut)
+            short, truncated = next(pieces)
             prepared.append(Prepared(short, truncated))
     return prepared

@@ -23,6 +23,9 @@ USER, NOTE, VERSION, CREATED, HASH, MODEL = (
     "contentHash",
     "model",
 )
+#: hash of the note's normalized text before truncation (and the model): equal means unchanged,
+#: found without the tokenizer (see :func:`source_hash`)
+SOURCE = "sourceHash"
 
 
 _ESCAPED = re.compile("%25|%3A")
@@ -55,9 +58,18 @@ def content_hash(text: str, model: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def metadata(job: Job, text_hash: str, model: str) -> dict[str, MetadataValue]:
-    """The metadata stored with a job's vector."""
-    return {
+def source_hash(normalized: str, model: str) -> str:
+    """Hash of a note's text after :func:`~constellation.preprocess.normalize`, before the
+    cut to the model's tokens. Truncation is a function of that text and the model, so an equal
+    source hash means an equal embedded text, found without running the tokenizer."""
+    return content_hash(normalized, f"{model}\0source")
+
+
+def metadata(
+    job: Job, text_hash: str, model: str, source: str | None = None
+) -> dict[str, MetadataValue]:
+    """The metadata stored with a job's vector (``source``: its :func:`source_hash`)."""
+    values: dict[str, MetadataValue] = {
         USER: job.user_id,
         NOTE: job.note_id,
         VERSION: job.version,
@@ -65,6 +77,9 @@ def metadata(job: Job, text_hash: str, model: str) -> dict[str, MetadataValue]:
         HASH: text_hash,
         MODEL: model,
     }
+    if source is not None:
+        values[SOURCE] = source
+    return values
 
 
 def created_of(meta: dict[str, Any] | Any) -> int:

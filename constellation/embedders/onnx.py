@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constellation.embedders.sentence_transformers import _offline, model_folder
-from constellation.embedders.truncation import cut_to_tokens
+from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
 
 if TYPE_CHECKING:
@@ -159,8 +159,11 @@ class OnnxEmbedder:
 
     def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
         self._load()
-        encodings = self._counter.encode_batch(list(texts), add_special_tokens=False)
-        return cut_to_tokens(texts, [e.offsets for e in encodings], self.max_tokens)
+
+        def offsets(long: list[str]) -> list[Any]:
+            return [e.offsets for e in self._counter.encode_batch(long, add_special_tokens=False)]
+
+        return truncate(texts, self.max_tokens, offsets)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One vector per text.

@@ -10,11 +10,11 @@ import importlib
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from constellation.embedders.truncation import cut_to_tokens
+from constellation.coalesce import Coalescer
+from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class SentenceTransformerEmbedder:
         normalize: bool = True,
         encode_batch_size: int = 4,
         device: str | None = None,
+        max_call_texts: int = 256,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
@@ -79,10 +80,14 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._model: Any = None
         self._load_lock = threading.Lock()
-        # Every model call runs on this one thread: torch already uses every core for one
-        # batch, and calls made from many threads would each grow their own allocator arena
-        # (measured: peak RSS 1.5 GiB at 10 concurrent batches against 0.8 GiB on one thread).
-        self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
+        # Every model call runs on one thread: torch already uses every core for one call, and
+        # calls made from many threads would each grow their own allocator arena (measured:
+        # peak RSS 1.5 GiB at 10 concurrent batches against 0.8 GiB on one thread). The calls
+        # waiting meanwhile go in together: `encode` sorts its texts by length, so one call
+        # over several batches pads less than each batch alone (benchmarks/worker_throughput.py)
+        self._calls: Coalescer[list[str], np.ndarray] = Coalescer(
+            self._encode_together, name="model", limit=max_call_texts, size=len
+        )
 
     @property
     def model(self) -> Any:
@@ -134,18 +139,32 @@ class SentenceTransformerEmbedder:
     def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
         if not texts:
             return []
-        limit = self.max_tokens
-        encoded = self.model.tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            truncation=False,
-            verbose=False,
-        )
-        return cut_to_tokens(texts, encoded["offset_mapping"], limit)
+
+        def offsets(long: list[str]) -> Any:
+            encoded = self.model.tokenizer(
+                long,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                truncation=False,
+                verbose=False,
+            )
+            return encoded["offset_mapping"]
+
+        return truncate(texts, self.max_tokens, offsets)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._model_thread.submit(self._encode, list(texts)).result()
+        """One vector per text. Calls made at the same time from several threads (the worker's
+        batches in flight) are embedded together, in one length-sorted model call."""
+        return self._calls(list(texts))
+
+    def _encode_together(self, calls: Sequence[list[str]]) -> list[np.ndarray]:
+        texts = [text for call in calls for text in call]
+        vectors = self._encode(texts)
+        out, start = [], 0
+        for call in calls:
+            out.append(vectors[start : start + len(call)])
+            start += len(call)
+        return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 
 def cut_to_tokens(
@@ -19,4 +19,27 @@ def cut_to_tokens(
             result.append((text, False))
         else:
             result.append((text[: spans[limit - 1][1]], True))
+    return result
+
+
+def truncate(
+    texts: Sequence[str],
+    limit: int,
+    offsets: Callable[[list[str]], Iterable[Sequence[tuple[int, int]]]],
+) -> list[tuple[str, bool]]:
+    """Each text cut to ``limit`` tokens, tokenizing only the texts that could exceed it.
+
+    In ASCII text every token the tokenizer makes covers at least one character of its own, so
+    an ASCII text of at most ``limit`` characters has at most ``limit`` tokens and is returned
+    as it is, without the tokenizer (most notes are short: this is most of a batch). Not so
+    beyond ASCII: normalisation can split one character into several tokens (a Hangul syllable
+    into its jamo), so those texts always go through the tokenizer. ``offsets`` tokenizes a
+    list of texts into their token spans.
+    """
+    result = [(text, False) for text in texts]
+    long = [i for i, text in enumerate(texts) if len(text) > limit or not text.isascii()]
+    if long:
+        cut = cut_to_tokens([texts[i] for i in long], offsets([texts[i] for i in long]), limit)
+        for i, piece in zip(long, cut, strict=True):
+            result[i] = piece
     return result

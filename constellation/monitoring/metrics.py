@@ -121,7 +121,11 @@ class ServiceMetrics:
         self.upsert_time = histogram(
             q.UPSERT_TIME, "Per batch: seconds writing to the vector index.", DURATION_BUCKETS
         )
-        self.embed_batch = histogram(q.EMBED_BATCH, "Texts per embedding-model call.", SIZE_BUCKETS)
+        self.embed_batch = histogram(
+            q.EMBED_BATCH,
+            "Texts per batch sent to the embedding model (batches in flight may share a call).",
+            SIZE_BUCKETS,
+        )
         self.upsert_batch = histogram(
             q.UPSERT_BATCH, "Records per vector-index upsert.", SIZE_BUCKETS
         )
@@ -164,8 +168,11 @@ class ServiceMetrics:
         if timing.embedded:
             self.embed_batch.observe(timing.embedded)
             self.model_time.observe(timing.model_seconds)
+        calls = (timing.upserted,) if timing.upsert_calls is None else timing.upsert_calls
+        for size in calls:
+            if size:
+                self.upsert_batch.observe(size)
         if timing.upserted:
-            self.upsert_batch.observe(timing.upserted)
             self.upsert_time.observe(timing.upsert_seconds)
 
     # the query path ----------------------------------------------------------------------------

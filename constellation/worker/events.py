@@ -33,6 +33,10 @@ class BatchTiming:
     model_seconds: float
     upsert_seconds: float
     total_seconds: float
+    #: the sizes of the index upserts made for this batch: the worker's batches in flight share
+    #: their writes (worker/access.py), and a shared call counts once, with the first batch in
+    #: it. None: one call of ``upserted`` records.
+    upsert_calls: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ class Pending:
     id: str
     #: older deliveries of the same record in this batch; they share this job's fate
     duplicates: list[Message] = field(default_factory=list)
+    #: the text after normalization, and its source hash (records.source_hash)
+    normalized: str = ""
+    source: str = ""
+    #: set once the text went through the tokenizer (not for an unchanged note)
     prepared: Prepared | None = None
     hash: str = ""
 

@@ -10,15 +10,17 @@ Per-message outcomes, so one bad message never fails its batch:
   redelivery after its visibility timeout; on its last allowed attempt (``max_retries``
   retries used) it goes to the dead-letter queue with the error as its reason.
 
-Within one process, "read the stored record, decide, upsert" runs under one lock, so two batches
-holding versions of the same note can never let the older overwrite the newer. Across worker
-processes Chroma offers no conditional write; the remaining window is closed by ``recover``,
-which finds records older than the source.
+An unchanged note costs no tokenizer, no model and no write: its normalized text's hash is
+compared with the one stored (``records.SOURCE``) before anything else. The reads and writes of
+all batches in flight go through one :class:`~.access.IndexAccess`, which also makes "read the
+stored record, decide, upsert" one step within the process, so two batches holding versions of
+the same note can never let the older overwrite the newer. Across worker processes Chroma
+offers no conditional write: a FIFO queue (``queue.fifo``) delivers one note's edits one at a
+time and in order, and ``recover`` finds any record older than the source.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +32,10 @@ from constellation.embedders.port import Embedder
 from constellation.errors import ModelError, VectorIndexError
 from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRecord
 from constellation.jobs import Rejection, parse_job
-from constellation.preprocess import prepare
+from constellation.preprocess import cut, normalize
 from constellation.queues.port import Message, Queue
+from constellation.worker.access import IndexAccess, newer
 from constellation.worker.events import (
-    EMPTY,
     INDEX_ERROR,
     MODEL_ERROR,
     PROCESSED,
@@ -76,7 +78,8 @@ class BatchProcessor:
             failures=failures,
             clock=clock,
         )
-        self._write_lock = threading.Lock()
+        #: reads and writes of every batch in flight, coalesced (one call per partition)
+        self.access = IndexAccess()
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Handle one batch; never raises for a per-message problem."""
@@ -105,6 +108,7 @@ class BatchProcessor:
         failures: list[Failure] = []
         model_seconds = upsert_seconds = 0.0
         embedded = upserted = 0
+        upsert_calls: tuple[int, ...] = ()
         for version, items in by_version.items():
             outcome = self._process_version(version, items)
             done += outcome.done
@@ -113,6 +117,7 @@ class BatchProcessor:
             upsert_seconds += outcome.upsert_seconds
             embedded += outcome.embedded
             upserted += outcome.upserted
+            upsert_calls += outcome.upsert_calls
 
         self.acks.acknowledge(done, result)
         for failure in failures:
@@ -121,6 +126,7 @@ class BatchProcessor:
             received=len(messages),
             embedded=embedded,
             upserted=upserted,
+            upsert_calls=upsert_calls,
             model_seconds=model_seconds,
             upsert_seconds=upsert_seconds,
             total_seconds=time.perf_counter() - started,
@@ -135,11 +141,7 @@ class BatchProcessor:
         try:
             embedder = self.embedder_for(version)
             index = self.index_for(version)
-            for item, prepared in zip(
-                items, prepare([i.job.text for i in items], embedder), strict=True
-            ):
-                item.prepared = prepared
-                item.hash = records.content_hash(prepared.text, model)
+            stored = self.access.read(index, [i.id for i in items])
         except ModelError as exc:
             out.fail(items, MODEL_ERROR, str(exc))
             return out
@@ -147,37 +149,71 @@ class BatchProcessor:
             out.fail(items, _index_error_type(exc), str(exc))
             return out
 
-        try:
-            stored = index.get([i.id for i in items], include_vectors=True)
-        except VectorIndexError as exc:
-            out.fail(items, _index_error_type(exc), str(exc))
-            return out
-
-        to_embed: list[Pending] = []
         #: (record, job, outcome once stored)
         writes: list[tuple[VectorRecord, Pending, str]] = []
         empties: list[Pending] = []
+        #: same text as stored, but a newer edit: the stored vector moves `created` forward
+        forward: list[Pending] = []
+        undecided: list[Pending] = []
         for item in items:
+            # Normalize and hash first: an unchanged note is found here, with no tokenizer,
+            # no model and no write (re-sends, restarted backfills, requeues).
+            item.normalized = normalize(item.job.text)
+            item.source = records.source_hash(item.normalized, model)
             existing = stored.get(item.id)
-            if _newer(existing, item.job.created):
+            if newer(existing, item.job.created):
                 out.done.append((item, SKIPPED))
-            elif item.prepared is not None and item.prepared.empty:
+            elif not item.normalized:
                 empties.append(item)
-            elif existing is not None and existing.metadata.get(records.HASH) == item.hash:
-                if (
-                    records.created_of(existing.metadata) < item.job.created
-                    and existing.vector is not None
-                ):
-                    # Same text, newer edit: keep the vector, move `created` forward so that a
-                    # late delivery of an older edit can never win afterwards.
-                    writes.append((self._record(item, existing.vector, model), item, SKIPPED))
-                else:
-                    out.done.append((item, SKIPPED))
+            elif existing is not None and existing.metadata.get(records.SOURCE) == item.source:
+                item.hash = str(existing.metadata.get(records.HASH, ""))
+                self._unchanged(item, existing, forward, out)
             else:
-                to_embed.append(item)
+                undecided.append(item)
+
+        to_embed: list[Pending] = []
+        if undecided:
+            try:
+                cut_texts = cut([i.normalized for i in undecided], embedder)
+            except ModelError as exc:
+                out.fail(undecided, MODEL_ERROR, str(exc))
+                cut_texts = []
+            for item, prepared in zip(undecided, cut_texts, strict=False):
+                item.prepared = prepared
+                item.hash = records.content_hash(prepared.text, model)
+                existing = stored.get(item.id)
+                # a record from before source hashes: its content hash decides
+                if existing is not None and existing.metadata.get(records.HASH) == item.hash:
+                    self._unchanged(item, existing, forward, out)
+                else:
+                    to_embed.append(item)
+
+        if forward:
+            try:
+                vectors = index.get([i.id for i in forward], include_vectors=True)
+            except VectorIndexError as exc:
+                out.fail(forward, _index_error_type(exc), str(exc))
+                forward = []
+            for item in forward:
+                stored_vector = vectors[item.id].vector if item.id in vectors else None
+                if stored_vector is not None:
+                    writes.append((self._record(item, stored_vector, model), item, SKIPPED))
+                else:
+                    to_embed.append(item)  # removed meanwhile: embed it again
 
         if to_embed:
             started = time.perf_counter()
+            unprepared = [i for i in to_embed if i.prepared is None]
+            if unprepared:
+                try:
+                    texts = cut([i.normalized for i in unprepared], embedder)
+                except ModelError as exc:
+                    out.fail(unprepared, MODEL_ERROR, str(exc))
+                    texts = []
+                    to_embed = [i for i in to_embed if i.prepared is not None]
+                for item, prepared in zip(unprepared, texts, strict=False):
+                    item.prepared = prepared
+                    item.hash = records.content_hash(prepared.text, model)
             for item, vector, error in self._embed(embedder, to_embed):
                 if error is not None or vector is None:
                     out.failures.append(Failure(item, MODEL_ERROR, error or "no vector"))
@@ -190,47 +226,24 @@ class BatchProcessor:
             return out
         started = time.perf_counter()
         try:
-            with self._write_lock:
-                done, out.upserted = self._write(index, writes, empties)
+            done, out.upserted, calls = self.access.write(index, writes, empties)
+            out.upsert_calls += calls
             out.done += done
         except VectorIndexError as exc:
             out.fail([item for _, item, _ in writes] + empties, _index_error_type(exc), str(exc))
         out.upsert_seconds = time.perf_counter() - started
         return out
 
-    def _write(
-        self,
-        index: VectorIndex,
-        writes: list[tuple[VectorRecord, Pending, str]],
-        empties: list[Pending],
-    ) -> tuple[list[tuple[Pending, str]], int]:
-        """Re-read what is stored now (another batch may have written meanwhile), then write.
-
-        Returns each job's outcome and how many records were upserted; raises before any
-        outcome counts if the index fails.
-        """
-        current = index.get([r.id for r, _, _ in writes] + [i.id for i in empties])
-        done: list[tuple[Pending, str]] = []
-        keep = []
-        for record, item, kind in writes:
-            if _newer(current.get(record.id), item.job.created):
-                done.append((item, SKIPPED))
-            else:
-                keep.append(record)
-                done.append((item, kind))
-        if keep:
-            index.upsert(keep)
-        emptied = []
-        for item in empties:
-            if _newer(current.get(item.id), item.job.created):
-                done.append((item, SKIPPED))
-            else:
-                emptied.append(item)
-                done.append((item, EMPTY))
-        stale = [item.id for item in emptied if item.id in current]
-        if stale:
-            index.delete(stale)
-        return done, len(keep)
+    @staticmethod
+    def _unchanged(
+        item: Pending, existing: StoredRecord, forward: list[Pending], out: _VersionOutcome
+    ) -> None:
+        """An unchanged text: skipped, or (a newer edit of it) its vector kept, `created` moved
+        forward so that a late delivery of an older edit can never win afterwards."""
+        if records.created_of(existing.metadata) < item.job.created:
+            forward.append(item)
+        else:
+            out.done.append((item, SKIPPED))
 
     def _embed(
         self, embedder: Embedder, items: list[Pending]
@@ -255,7 +268,8 @@ class BatchProcessor:
         return results
 
     def _record(self, item: Pending, vector: Vector, model: str) -> VectorRecord:
-        return VectorRecord(item.id, vector, records.metadata(item.job, item.hash, model))
+        metadata = records.metadata(item.job, item.hash, model, item.source or None)
+        return VectorRecord(item.id, vector, metadata)
 
 
 @dataclass
@@ -266,6 +280,7 @@ class _VersionOutcome:
     upsert_seconds: float = 0.0
     embedded: int = 0
     upserted: int = 0
+    upsert_calls: tuple[int, ...] = ()
 
     def fail(self, items: list[Pending], error_type: str, detail: str) -> None:
         self.failures += [Failure(item, error_type, detail) for item in items]
@@ -281,10 +296,6 @@ def _add_newest(pending: dict[str, Pending], item: Pending) -> None:
         pending[item.id] = item
     else:
         current.duplicates.append(item.message)
-
-
-def _newer(stored: StoredRecord | None, created: int) -> bool:
-    return stored is not None and records.created_of(stored.metadata) > created
 
 
 def _checked(

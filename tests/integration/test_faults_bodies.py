@@ -169,6 +169,7 @@ def test_plain_boto3_producer_to_staging_queue_is_stored_by_the_worker_command(
             "created": job["created"],
             "contentHash": records.content_hash(job["text"], MODEL),
             "model": MODEL,
+            "sourceHash": records.source_hash(job["text"], MODEL),
         }
         expected = embedder.model.encode([job["text"]], normalize_embeddings=True)[0]
         assert record.vector is not None

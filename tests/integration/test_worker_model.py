@@ -156,6 +156,7 @@ def test_stored_vectors_are_the_models_embedding_of_the_preprocessed_text(
             "created": job.created,
             "contentHash": records.content_hash(text, MODEL),
             "model": MODEL,
+            "sourceHash": records.source_hash(normalize(job.text), MODEL),
         }, job.note_id
         assert record.vector is not None
         assert np.linalg.norm(record.vector) == pytest.approx(1.0, abs=1e-3)

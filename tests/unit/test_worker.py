@@ -87,6 +87,7 @@ def test_jobs_in_records_out(rig: Rig) -> None:
         "created": 1,
         "contentHash": records.content_hash("note number 7", "fake-model"),
         "model": "fake-model",
+        "sourceHash": records.source_hash("note number 7", "fake-model"),
     }
     assert stored.vector == pytest.approx(list(rig.embedder.vector("note number 7")))
     assert rig.queue.depth().total == 0
@@ -337,3 +338,52 @@ def test_versions_in_one_batch_use_their_own_models(rig: Rig) -> None:
     assert sorted(second.texts) == ["alpha", "beta"]
     v2 = rig.index.records[records.record_id("u", "n", 2)]
     assert v2.metadata["model"] == "fake-model-2"
+
+
+class CountingEmbedder(RecordingEmbedder):
+    """Counts the texts it was asked to cut to the model's tokens (the tokenizer's work)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cut: list[str] = []
+
+    def truncate(self, texts: list[str]) -> list[tuple[str, bool]]:  # type: ignore[override]
+        self.cut += texts
+        return super().truncate(texts)
+
+
+def test_an_unchanged_note_costs_no_tokenizer_no_model_and_no_write(rig: Rig) -> None:
+    rig.embedder = CountingEmbedder()
+    notes = [job(f"u{i % 3}", f"n{i}", f"  note   number {i}\u200b ", created=5) for i in range(20)]
+    rig.send(*notes)
+    rig.worker().run(drain=True)
+    assert len(rig.index.records) == 20
+    cut, embedded, upserts = len(rig.embedder.cut), len(rig.embedder.texts), len(rig.index.upserts)
+    assert (cut, embedded) == (20, 20)
+
+    rig.send(*notes)  # the same jobs again: a restarted backfill, a requeue
+    rig.worker().run(drain=True)
+    assert (len(rig.embedder.cut), len(rig.embedder.texts)) == (cut, embedded)
+    assert len(rig.index.upserts) == upserts
+    assert rig.stats.skipped == 20
+
+    # the same texts as later edits: still no tokenizer nor model; `created` moves forward
+    rig.send(*(job(f"u{i % 3}", f"n{i}", f"note number {i}", created=9) for i in range(20)))
+    rig.worker().run(drain=True)
+    assert (len(rig.embedder.cut), len(rig.embedder.texts)) == (cut, embedded)
+    assert {records.created_of(r.metadata) for r in rig.index.records.values()} == {9}
+    # an older edit delivered late changes nothing, a changed text is embedded
+    rig.send(job("u0", "n0", "an old text", created=7), job("u1", "n1", "a new text", created=10))
+    rig.worker().run(drain=True)
+    assert rig.embedder.texts[embedded:] == ["a new text"]
+
+
+def test_a_record_from_before_source_hashes_is_recognised_by_its_content_hash(rig: Rig) -> None:
+    rig.send(job("u", "n1", "kept as it was", created=3))
+    rig.worker().run(drain=True)
+    (stored,) = rig.index.records.values()
+    old = {k: v for k, v in stored.metadata.items() if k != records.SOURCE}
+    rig.index.records[stored.id] = type(stored)(stored.id, old, stored.vector)
+    rig.send(job("u", "n1", "kept as it was", created=3))
+    rig.worker().run(drain=True)
+    assert len(rig.embedder.texts) == 1  # cut by the tokenizer again, but not embedded

@@ -1,0 +1,120 @@
+"""Requests from many threads served in groups (constellation/coalesce.py), and the worker's
+coalesced index writes that keep the newest edit (constellation/worker/access.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from constellation import records
+from constellation.coalesce import Coalescer
+from constellation.index.port import VectorRecord
+from constellation.jobs import Job
+from constellation.queues.port import Message
+from constellation.worker.access import IndexAccess
+from constellation.worker.events import PROCESSED, SKIPPED
+from constellation.worker.outcomes import Pending
+from tests.fakes import MemoryIndex
+
+
+def test_requests_waiting_together_are_served_in_one_call_in_order() -> None:
+    groups: list[list[int]] = []
+    gate = threading.Event()
+
+    def serve(requests: Sequence[int]) -> list[int]:
+        gate.wait(5)  # the first call holds the thread while the others queue up
+        groups.append(list(requests))
+        return [r * 10 for r in requests]
+
+    coalescer: Coalescer[int, int] = Coalescer(serve, name="test")
+    results: dict[int, int] = {}
+    threads = [
+        threading.Thread(target=lambda n=n: results.update({n: coalescer(n)})) for n in range(6)
+    ]
+    threads[0].start()
+    time.sleep(0.05)
+    for thread in threads[1:]:
+        thread.start()
+    time.sleep(0.1)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == {n: n * 10 for n in range(6)}
+    assert len(groups) == 2 and groups[0] == [0] and sorted(groups[1]) == [1, 2, 3, 4, 5]
+
+
+def test_a_failing_request_fails_alone() -> None:
+    def serve(requests: Sequence[int]) -> list[int]:
+        if 3 in requests:
+            raise ValueError("three is bad")
+        return list(requests)
+
+    coalescer: Coalescer[int, int] = Coalescer(serve, name="idle-test", idle=0.05)
+    outcomes: dict[int, object] = {}
+
+    def call(n: int) -> None:
+        try:
+            outcomes[n] = coalescer(n)
+        except ValueError as exc:
+            outcomes[n] = str(exc)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert outcomes == {0: 0, 1: 1, 2: 2, 3: "three is bad", 4: 4, 5: 5}
+    time.sleep(0.2)  # idle: the serving thread ends, and a new call starts another
+    assert not any(t.name == "idle-test" for t in threading.enumerate())
+    assert coalescer(7) == 7
+
+
+def test_a_request_over_the_group_limit_is_still_served() -> None:
+    groups: list[int] = []
+    coalescer: Coalescer[list[int], int] = Coalescer(
+        lambda rs: [groups.append(len(rs)) or len(r) for r in rs], name="test", limit=5, size=len
+    )
+    assert coalescer([1] * 9) == 9  # one request alone may be over the limit
+
+
+def pending(note: str, created: int) -> Pending:
+    job = Job("u", note, f"text at {created}", created, 1)
+    message = Message(f"m{note}{created}", f"r{note}{created}", job.to_body(), 1, 0.0)
+    return Pending(message, job, records.record_id("u", note, 1))
+
+
+def record(item: Pending) -> VectorRecord:
+    meta = {"userId": "u", "noteId": item.job.note_id, "version": 1, "created": item.job.created}
+    return VectorRecord(item.id, [1.0] + [0.0] * 7, meta)
+
+
+@pytest.mark.parametrize("order", ["newer first", "older first"])
+def test_coalesced_writes_keep_the_newest_edit_of_a_note(order: str) -> None:
+    index = MemoryIndex()
+    access = IndexAccess()
+    old, new = pending("n1", 5), pending("n1", 9)
+    first, second = (new, old) if order == "newer first" else (old, new)
+    results = access._serve_writes(
+        [
+            _write(index, first),
+            _write(index, second),
+        ]
+    )
+    stored = index.records[new.id]
+    assert records.created_of(stored.metadata) == 9
+    outcomes = {item.job.created: kind for (done, _, _) in results for item, kind in done}
+    if order == "newer first":
+        assert outcomes == {9: PROCESSED, 5: SKIPPED}
+    else:
+        assert outcomes == {5: PROCESSED, 9: PROCESSED}
+    assert len(index.upserts) == 1  # one call for the group, counted with its first request
+    assert [calls for (_, _, calls) in results] == [(1,), ()]
+
+
+def _write(index: MemoryIndex, item: Pending):  # type: ignore[no-untyped-def]
+    from constellation.worker.access import _Write
+
+    return _Write(index, [(record(item), item, PROCESSED)])
