@@ -28,6 +28,7 @@ from cli import recover as recover_cmd
 from cli import rollback as rollback_cmd
 from cli import stats as stats_cmd
 from cli import traffic as traffic_cmd
+from cli import tune as tune_cmd
 from cli import verify as verify_cmd
 from cli import worker as worker_cmd
 from cli.output import Output
@@ -162,6 +163,7 @@ app.command("describe", rich_help_panel=SETUP)(describe_cmd.describe)
 app.command("verify", rich_help_panel=SETUP)(verify_cmd.verify)
 app.add_typer(index_cmd.app, name="index", rich_help_panel=SETUP)
 app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
+app.command("tune", rich_help_panel=SERVICE)(tune_cmd.tune)
 app.command("enqueue", rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
 app.add_typer(imports_cmd.app, name="import", rich_help_panel=SERVICE)
 app.command("query", rich_help_panel=SERVICE)(query_cmd.query)

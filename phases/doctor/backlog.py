@@ -10,11 +10,9 @@ records every interval; an idle one only when something changes).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from constellation.errors import ConstellationError
@@ -23,34 +21,15 @@ from constellation.monitoring.queries import QUEUE_DEPTH, Latest
 from constellation.monitoring.readings import MetricReader, SnapshotReader
 from constellation.monitoring.stats import ServiceStats
 from phases.doctor.report import Area
+from phases.tuned import Tuned, read_tuned
 
 #: how soon a backlog should be gone when no alert rule says (seconds)
 DRAIN_TARGET = 15 * 60
 
 
-@dataclass(frozen=True)
-class Tuned:
-    """What ``constellation tune`` measured and recommends for one worker."""
-
-    max_batch_size: int
-    max_concurrency: int
-    jobs_per_second: float | None
-
-
 def tune_figures(m: Migration) -> Tuned | None:
     """The stored result of ``constellation tune`` (``<data_dir>/tune.json``), if any."""
-    path = m.plan.data_dir / "tune.json"
-    try:
-        data = json.loads(path.read_text())
-        best = data.get("recommended", data)
-        rate = best.get("jobs_per_second", best.get("texts_per_second"))
-        return Tuned(
-            int(best["max_batch_size"]),
-            int(best["max_concurrency"]),
-            float(rate) if rate is not None else None,
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return read_tuned(m.plan.data_dir)
 
 
 def diagnose_backlog(
