@@ -108,6 +108,30 @@ def build_corpus(count: int, seed: int = SEED) -> list[Job]:
     return jobs
 
 
+def long_corpus(count: int, seed: int = SEED) -> list[Job]:
+    """``count`` notes, each one documentation paragraph of 120 to 1,500 characters (drawn with
+    a fixed seed, repeating the pool when ``count`` exceeds it): every note is long enough to
+    fill a forward pass, and many reach the model's 256 tokens."""
+    pool = [text for text in paragraphs() if 120 <= len(text) <= 1500]
+    rng = random.Random(seed)
+    order = list(range(len(pool)))
+    rng.shuffle(order)
+    return [
+        Job(
+            user_id=f"user-{rng.randrange(USERS):02d}",
+            note_id=f"long-{i:06d}",
+            text=pool[order[i % len(order)]],
+            created=BASE_CREATED_MS + i * 1000,
+            version=1,
+        )
+        for i in range(count)
+    ]
+
+
+#: the corpora worker_throughput.py measures, by name
+CORPORA = {"short": build_corpus, "long": long_corpus}
+
+
 def describe_corpus(jobs: Sequence[Job], model: Any) -> dict[str, Any]:
     """Length distribution in characters and in the model's tokens."""
     texts = [job.text for job in jobs]

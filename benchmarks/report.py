@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
 def render(results: dict[str, Any]) -> None:
-    """Rich tables: corpus, throughput, worker detail, memory."""
+    """Rich tables per corpus (description, throughput, worker detail), then memory."""
     from rich.console import Console
 
     console = Console()
-    _render_corpus(console, results["corpus"])
-    _render_throughput(console, results)
-    _render_detail(console, results["worker"])
+    console.print(
+        f"{results['cpus']} CPUs, load average {_load(results['load_average'])} before and "
+        f"{_load(results['load_average_after'])} after (other work on the machine)"
+    )
+    for name, entry in results["corpora"].items():
+        console.rule(f"corpus: {name}")
+        _render_corpus(console, entry["corpus"])
+        _render_throughput(console, results, entry)
+        _render_detail(console, entry["worker"])
     if results.get("memory"):
         _render_memory(console, results)
+
+
+def _load(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
 
 
 def _render_corpus(console: Any, corpus: dict[str, Any]) -> None:
@@ -34,42 +44,26 @@ def _render_corpus(console: Any, corpus: dict[str, Any]) -> None:
     )
 
 
-def _render_throughput(console: Any, results: dict[str, Any]) -> None:
+def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, Any]) -> None:
     from rich.table import Table
 
-    bare = results["bare"]
-    table = Table(title=f"Throughput, batch size {results['batch_size']}")
+    bare = entry["bare"]
+    table = Table(
+        title=f"Throughput: worker batches of {results['batch_size']}, "
+        f"max_concurrency {results['concurrency']}; bare model: one sorted encode, "
+        f"passes of {results['passes']}"
+    )
     columns = ("", "texts", "seconds", "texts/s", "x bare", "x bare to last stored", "CPU ms/text")
     for column in columns:
         table.add_column(column, justify="right")
-    naive = results.get("naive")
-    if naive:
-        table.add_row(
-            "bare, one pass per batch (naive)",
-            str(naive["texts"]),
-            f"{naive['seconds']:.1f}",
-            f"{naive['rate']:.1f}",
-            f"{naive['rate'] / bare['rate']:.2f}",
-            "",
-            f"{naive['cpu_ms_per_text']:.1f}",
-        )
-    for label, rate in (
-        (f"passes of {bare['passes']}, before", bare["rate_before"]),
-        (f"passes of {bare['passes']}, after", bare["rate_after"]),
-    ):
+    for label, rate in (("before", bare["rate_before"]), ("after", bare["rate_after"])):
         table.add_row(
             f"bare, {label}", str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}"
         )
     table.add_row(
-        "bare, mean",
-        "",
-        "",
-        f"{bare['rate']:.1f}",
-        "1.00",
-        "",
-        f"{bare['cpu_ms_per_text']:.1f}",
+        "bare, mean", "", "", f"{bare['rate']:.1f}", "1.00", "", f"{bare['cpu_ms_per_text']:.1f}"
     )
-    for name, run in results["worker"].items():
+    for name, run in entry["worker"].items():
         ratio = run["ratio"]
         table.add_row(
             f"worker: {name}",
@@ -87,9 +81,9 @@ def _render_throughput(console: Any, results: dict[str, Any]) -> None:
             f"[yellow]the bare model's two measurements differ by {drift:.0%}: the machine was "
             "busy, and the ratios are only as good as that[/]"
         )
-    checked = dict(results["worker"])
-    if results.get("pipeline"):
-        checked["pipeline alone"] = results["pipeline"]
+    checked = dict(entry["worker"])
+    if entry.get("pipeline"):
+        checked["pipeline alone"] = entry["pipeline"]
     for name, run in checked.items():
         if run["outcomes"]["failed"]:
             console.print(
@@ -101,14 +95,24 @@ def _render_throughput(console: Any, results: dict[str, Any]) -> None:
                 f"[red]{name}: {run['texts']} records stored of {run['sent']} jobs sent, "
                 f"{run['left_in_queue']} left in the queue[/]"
             )
-    if "embedded" in results["worker"]:
-        target = results["worker"]["embedded"]["ratio"] >= 0.9
+    for name, run in entry["worker"].items():
+        again = run.get("unchanged")
+        if again:
+            ok = again["rate"] >= 3000 and not again["model_calls"] and not again["records_written"]
+            console.print(
+                f"{name}, the same {again['sent']} jobs again: [{'green' if ok else 'red'}]"
+                f"{again['rate']:.0f} jobs/s[/] ({again['rate_to_last_done']:.0f} to the last "
+                f"batch done), {again['skipped']} skipped, "
+                f"{again['model_calls']} model calls, {again['records_written']} records written"
+            )
+    if "embedded" in entry["worker"]:
+        target = entry["worker"]["embedded"]["ratio"] >= 0.9
         console.print(
             f"target, embedded >= 0.9 x bare: [{'green' if target else 'red'}]"
             f"{'met' if target else 'missed'}[/]"
         )
-    if results.get("pipeline"):
-        pipe = results["pipeline"]
+    if entry.get("pipeline"):
+        pipe = entry["pipeline"]
         console.print(
             f"pipeline alone (embedded, model stubbed): {pipe['rate_to_last_stored']:.0f} "
             "texts/s to the last stored, "
