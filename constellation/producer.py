@@ -6,6 +6,7 @@ inside Constellation checks the job contract before anything reaches the queue.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,18 @@ from constellation.queues.port import Outgoing, Queue
 
 #: how many jobs go to the queue per send_batch call (the SQS adapter splits it into tens)
 SEND_BATCH = 100
+
+
+def note_group(user_id: str, note_id: str) -> str:
+    """The message group of a note's jobs on a FIFO queue: a stable hash of user and note (the
+    same in every producer), so a note's edits are delivered one at a time, in order."""
+    key = f"{user_id}\0{note_id}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def job_message(job: Job) -> Outgoing:
+    """The queue message of a job, in its note's group."""
+    return Outgoing(job.to_body(), group=note_group(job.user_id, job.note_id))
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ def send_jobs(
     batch: list[tuple[int, Job]] = []
 
     def flush() -> None:
-        result = queue.send_batch([Outgoing(job.to_body()) for _, job in batch])
+        result = queue.send_batch([job_message(job) for _, job in batch])
         for index, reason in result.failed.items():
             report.rejected.append(Rejected(batch[index][0], "send_failed", reason))
         report.sent += len(result.succeeded)

@@ -44,13 +44,19 @@ class EnsureQueue:
             if redrive
             else ""
         )
-        return f"create queue {self.spec.name} (visibility {self.spec.visibility_timeout}s{tail})"
+        kind = "FIFO queue" if self.spec.fifo else "queue"
+        return f"create {kind} {self.spec.name} (visibility {self.spec.visibility_timeout}s{tail})"
 
     def check(self) -> Check:
         existing = self.broker.inspect(self.spec.name)
         if existing is None:
             return Check("create")
         differences = []
+        if existing.fifo != self.spec.fifo:
+            kinds = {True: "FIFO", False: "standard"}
+            differences.append(
+                f"it is a {kinds[existing.fifo]} queue, plan wants {kinds[self.spec.fifo]}"
+            )
         if existing.redrive != self.spec.redrive:
             differences.append(
                 f"redrive is {_redrive(existing.redrive)}, plan wants {_redrive(self.spec.redrive)}"
@@ -248,10 +254,16 @@ def provision_steps(plan: Plan, services: Services) -> list[Step]:
     steps: list[Step] = [CheckModel(services, plan.default_version)]
     steps.append(RecordState(plan, services.store))
     steps.append(
-        EnsureQueue(services.broker, QueueSpec(queue.dead_letter, queue.visibility_timeout))
+        EnsureQueue(
+            services.broker,
+            QueueSpec(queue.dead_letter, queue.visibility_timeout, fifo=queue.fifo),
+        )
     )
     steps.append(
-        EnsureQueue(services.broker, QueueSpec(queue.name, queue.visibility_timeout, redrive))
+        EnsureQueue(
+            services.broker,
+            QueueSpec(queue.name, queue.visibility_timeout, redrive, fifo=queue.fifo),
+        )
     )
     steps += index_steps(plan, services, plan.default_version)
     return steps

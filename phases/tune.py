@@ -172,6 +172,7 @@ def _scratch_plan(plan: Plan, folder: Path) -> Plan:
         dead_letter=plan.queue.dead_letter,
         visibility_timeout=plan.queue.visibility_timeout,
         wait_time=0,
+        fifo=plan.queue.fifo,
     )
     index = plan.index.model_copy(
         update={"adapter": "chroma", "path": folder / "chroma", "url": None, "auth_token": None}

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from constellation import records
-from constellation.errors import ConstellationError
+from constellation.errors import ConstellationError, QueueError
 from constellation.jobs import Job
 from constellation.plan import Plan
+from constellation.producer import job_message
 from constellation.query import search
 from constellation.readback import REBUILD, read_back
 from constellation.services import Services
@@ -206,7 +207,7 @@ def _round_trip(
     if runner:
         runner.start()
     try:
-        services.queue.send(Job(VERIFY_USER, note, VERIFY_TEXT, created, version).to_body())
+        _send(services, Job(VERIFY_USER, note, VERIFY_TEXT, created, version))
         record("test job enqueued", True, f"note {note} for user {VERIFY_USER}")
         how = "in-process worker" if inline else "running worker"
         if not _wait(lambda: record_id in index.get([record_id]), timeout):
@@ -224,7 +225,7 @@ def _round_trip(
         record(
             "found by a query", found, f"top score {hits[0].score:.3f}" if hits else "no results"
         )
-        services.queue.send(Job(VERIFY_USER, note, "", created + 1, version).to_body())
+        _send(services, Job(VERIFY_USER, note, "", created + 1, version))
         removed = _wait(lambda: record_id not in index.get([record_id]), timeout)
         record(
             "test record removed",
@@ -246,3 +247,10 @@ def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.2) 
             return True
         time.sleep(interval)
     return False
+
+
+def _send(services: Services, job: Job) -> None:
+    """Send one job in its note's group (on a FIFO queue the removal comes after the store)."""
+    result = services.queue.send_batch([job_message(job)])
+    if result.failed:
+        raise QueueError(f"{services.queue.name}: {result.failed[0]}")

@@ -32,8 +32,9 @@ from typing import Any
 from constellation.migration.comparisons import Comparison, ComparisonLog, overlap
 from constellation.migration.source import Note
 from constellation.migration.state import MigrationState, StateStore
+from constellation.producer import job_message
 from constellation.query import SearchResult
-from constellation.queues.port import Outgoing, Queue
+from constellation.queues.port import Queue
 
 log = logging.getLogger("constellation.router")
 
@@ -147,7 +148,7 @@ class Router:
                 self.legacy.write(note)
 
     def _enqueue(self, notes: Sequence[Note], state: MigrationState) -> None:
-        jobs = [Outgoing(n.job(v).to_body()) for n in notes for v in state.write_versions]
+        jobs = [job_message(n.job(v)) for n in notes for v in state.write_versions]
         result = self.queue.send_batch(jobs)
         if result.failed:
             raise RuntimeError(f"enqueue failed: {next(iter(result.failed.values()))}")

@@ -13,10 +13,16 @@ class QueueConfig(Section):
     """The embed queue and its dead-letter queue."""
 
     adapter: Annotated[str, adapter_name("queue")] = "sqlite"
-    name: str = Field("embed-queue", min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
-    dead_letter: str = Field(
-        "embed-dead-letter", min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$"
+    name: str = Field(
+        "embed-queue", min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+(\.fifo)?$"
     )
+    dead_letter: str = Field(
+        "embed-dead-letter", min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+(\.fifo)?$"
+    )
+    #: FIFO queues (SQS FIFO, or the SQLite queue's FIFO mode): one note's jobs are delivered
+    #: one at a time and in order, so several worker processes never race on one note. Both
+    #: names must then end in ``.fifo``; SQS adds content-based deduplication
+    fifo: bool = False
     #: seconds a received message stays invisible before it is redelivered
     visibility_timeout: int = Field(60, ge=1, le=43200)
     #: long-poll wait of one receive call (SQS allows at most 20 s)
@@ -31,6 +37,14 @@ class QueueConfig(Section):
     def _distinct(self) -> QueueConfig:
         if self.name == self.dead_letter:
             raise ValueError("the dead-letter queue must differ from the embed queue")
+        for field_name in ("name", "dead_letter"):
+            value = getattr(self, field_name)
+            if self.fifo and not value.endswith(".fifo"):
+                raise ValueError(f"queue.fifo is true: {field_name} must end in .fifo ({value})")
+            if not self.fifo and value.endswith(".fifo"):
+                raise ValueError(
+                    f"{field_name} {value} ends in .fifo: set queue.fifo: true for FIFO queues"
+                )
         return self
 
 

@@ -13,6 +13,7 @@ the loop does not receive them again, and are then released (visibility 0) for o
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
@@ -118,6 +119,10 @@ def _move_batch(
         Outgoing(
             message.body,
             {k: v for k, v in message.attributes.items() if k not in drop_attributes},
+            # the same group on a FIFO target; a fresh deduplication id, so that a move back
+            # within 5 minutes of the first send is not dropped as a copy of it
+            group=message.group,
+            dedup=uuid.uuid4().hex,
         )
         for message in messages
     ]

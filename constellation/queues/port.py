@@ -4,6 +4,12 @@ The semantics are Amazon SQS's (standard queues): at-least-once delivery, a visi
 after each receive, an approximate receive count, and a redrive policy that moves a message to
 its dead-letter queue once it has been received ``max_receive_count`` times without being deleted.
 
+A FIFO queue (``QueueSpec.fifo``; its name ends in ``.fifo``) adds SQS FIFO's ordering per
+message *group*: the messages of one group are delivered in the order they were sent, and none
+of a group is delivered while an earlier one of that group is in flight. Producers put every
+job of one note in one group (:func:`constellation.producer.job_message`), so two workers never
+hold two edits of a note at once and the newer one is always handled last.
+
 Two adapters implement it: :class:`~constellation.queues.sqlite.SqliteQueue` (embedded default)
 and :class:`~constellation.queues.sqs.SqsQueue` (AWS, LocalStack, moto). A *broker* creates,
 inspects and opens queues; a *queue* sends, receives and deletes messages.
@@ -27,14 +33,25 @@ class Message:
     #: when the producer sent it, epoch seconds
     sent_at: float
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: its message group on a FIFO queue (None on a standard queue)
+    group: str | None = None
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to send, with optional string attributes (for example a dead-letter reason)."""
+    """A message to send, with optional string attributes (for example a dead-letter reason).
+
+    ``group``: its message group on a FIFO queue (ignored by a standard queue; a FIFO queue
+    puts a message without one in a group of its own). ``dedup``: on a FIFO queue, the id
+    under which SQS drops a resend within 5 minutes; None uses the queue's content-based
+    deduplication (the body's hash). A message moved back from the dead-letter queue gets a
+    fresh one, so it is never dropped as a copy of its first send.
+    """
 
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+    group: str | None = None
+    dedup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,15 @@ class QueueSpec:
     name: str
     visibility_timeout: int
     redrive: Redrive | None = None
+    #: a FIFO queue (ordered per message group); its name must end in ``.fifo``
+    fifo: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fifo != is_fifo_name(self.name):
+            raise ValueError(
+                f"queue {self.name}: a FIFO queue's name ends in {FIFO_SUFFIX!r}, and only a "
+                "FIFO queue's does"
+            )
 
 
 @dataclass(frozen=True)
@@ -93,6 +119,7 @@ class QueueInfo:
     #: when the queue was created (epoch seconds), if the technology says: with the URL it
     #: tells a queue from a new one of the same name (monitoring scopes its figures by it)
     created: float | None = None
+    fifo: bool = False
 
 
 @runtime_checkable
@@ -171,6 +198,14 @@ class Broker(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+#: the name suffix SQS requires of a FIFO queue (and the SQLite queue too, for the same plans)
+FIFO_SUFFIX = ".fifo"
+
+
+def is_fifo_name(name: str) -> bool:
+    return name.endswith(FIFO_SUFFIX)
 
 
 #: SQS refuses more than this many entries per send/receive/delete call

@@ -8,6 +8,12 @@ power cut during the last commit), which is the guarantee the worker needs.
 
 Redrive follows SQS: when a message that has already been received ``max_receive_count`` times
 comes up for another receive, it is moved to the dead-letter queue instead.
+
+A FIFO queue (a ``.fifo`` name) keeps SQS FIFO's order per message group: a receive walks the
+queue in send order and passes over every message whose group has a message in flight, so one
+group's messages are handed out in order and never two receivers at once. (SQS FIFO's
+five-minute deduplication is not reproduced: a resent job is handled twice, which the worker's
+newest-wins check makes harmless.)
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ CREATE TABLE IF NOT EXISTS queues (
     dead_letter TEXT,
     max_receive_count INTEGER,
     max_message_size INTEGER NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    fifo INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,12 +67,18 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at REAL NOT NULL,
     visible_at REAL NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT
+    receipt TEXT,
+    grp TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at);
 CREATE INDEX IF NOT EXISTS messages_in_order ON messages (queue, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt);
 """
+#: columns added since the first release, for queue files made before them
+_ADDED_COLUMNS = (
+    ("queues", "fifo", "INTEGER NOT NULL DEFAULT 0"),
+    ("messages", "grp", "TEXT"),
+)
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -120,6 +133,7 @@ class _Database:
                 # executescript() commits any open transaction first, so the script brings its
                 # own: one IMMEDIATE transaction, safe when processes open a new file at once.
                 db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+                _add_columns(db)
                 self._schema_ready = True
             self._local.db = db
         return db
@@ -149,6 +163,20 @@ class _Database:
             self._local.db = None
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a queue file from an older release up to the schema (safe in parallel)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class SqliteBroker:
     """Creates and opens queues in one SQLite file."""
 
@@ -165,14 +193,14 @@ class SqliteBroker:
             self._db.connection()
             .execute(
                 "SELECT visibility_timeout, dead_letter, max_receive_count, max_message_size, "
-                "created_at FROM queues WHERE name = ?",
+                "created_at, fifo FROM queues WHERE name = ?",
                 (name,),
             )
             .fetchone()
         )
         if row is None:
             return None
-        timeout, dead_letter, max_receives, max_size, created = row
+        timeout, dead_letter, max_receives, max_size, created, fifo = row
         redrive = Redrive(dead_letter, max_receives) if dead_letter else None
         return QueueInfo(
             name=name,
@@ -182,6 +210,7 @@ class SqliteBroker:
             max_message_size=max_size,
             depth=self._depth(name),
             created=float(created),
+            fifo=bool(fifo),
         )
 
     @_guarded
@@ -190,7 +219,9 @@ class SqliteBroker:
         try:
             with self._db.transaction() as db:
                 db.execute(
-                    "INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO queues (name, visibility_timeout, dead_letter, "
+                    "max_receive_count, max_message_size, created_at, fifo) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         spec.name,
                         spec.visibility_timeout,
@@ -198,6 +229,7 @@ class SqliteBroker:
                         redrive.max_receive_count if redrive else None,
                         MAX_MESSAGE_SIZE,
                         self.clock(),
+                        int(spec.fifo),
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -274,13 +306,14 @@ class SqliteQueue:
                     json.dumps(dict(message.attributes)),
                     now,
                     now,
+                    message.group,
                 )
             )
             result.succeeded.append(message_id)
         with self._db.transaction() as db:
             db.executemany(
-                "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at, grp) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return result
@@ -310,11 +343,13 @@ class SqliteQueue:
         # again at once, and must not be taken twice in one receive.
         after = 0
         with self._db.transaction() as db:
+            # FIFO: the groups with a message in flight wait until it is deleted or visible
+            busy = self._busy_groups(db, now) if self._info.fifo else set()
             while len(taken) < max_messages:
                 rows = db.execute(
                     # Walk the queue in order and skip the invisible head: with a deep backlog
                     # this stays flat, where sorting every visible message would not.
-                    "SELECT seq, id, body, attributes, sent_at, receive_count "
+                    "SELECT seq, id, body, attributes, sent_at, receive_count, grp "
                     "FROM messages INDEXED BY messages_in_order "
                     "WHERE queue = ? AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?",
                     (self.name, now, after, max_messages - len(taken)),
@@ -322,7 +357,9 @@ class SqliteQueue:
                 if not rows:
                     break
                 after = rows[-1][0]
-                for seq, message_id, body, attributes, sent_at, count in rows:
+                for seq, message_id, body, attributes, sent_at, count, group in rows:
+                    if group is not None and group in busy:
+                        continue  # an earlier message of its group is in flight
                     if redrive is not None and count >= redrive.max_receive_count:
                         # SQS moves it on the receive that would exceed the limit.
                         db.execute(
@@ -339,10 +376,24 @@ class SqliteQueue:
                     )
                     taken.append(
                         Message(
-                            message_id, receipt, body, count + 1, sent_at, json.loads(attributes)
+                            message_id,
+                            receipt,
+                            body,
+                            count + 1,
+                            sent_at,
+                            json.loads(attributes),
+                            group if self._info.fifo else None,
                         )
                     )
         return taken
+
+    def _busy_groups(self, db: sqlite3.Connection, now: float) -> set[str]:
+        rows = db.execute(
+            "SELECT DISTINCT grp FROM messages "
+            "WHERE queue = ? AND visible_at > ? AND receive_count > 0 AND grp IS NOT NULL",
+            (self.name, now),
+        ).fetchall()
+        return {group for (group,) in rows}
 
     def delete(self, receipt: str) -> None:
         result = self.delete_batch([receipt])

@@ -73,6 +73,7 @@ class SqsBroker:
             max_message_size=int(attributes.get("MaximumMessageSize", 262_144)),
             depth=queue_depth(attributes),
             created=_created(attributes.get("CreatedTimestamp")),
+            fifo=attributes.get("FifoQueue") == "true",
         )
 
     def create(self, spec: QueueSpec) -> QueueInfo:
@@ -92,6 +93,10 @@ class SqsBroker:
                 "maxReceiveCount": spec.redrive.max_receive_count,
             }
             attributes["RedrivePolicy"] = json.dumps(policy)
+        if spec.fifo:
+            # one note's jobs in order (MessageGroupId); a resend within 5 minutes dropped
+            attributes["FifoQueue"] = "true"
+            attributes["ContentBasedDeduplication"] = "true"
         with self._errors(spec.name):
             self._client.create_queue(QueueName=spec.name, Attributes=attributes)
         info = self.inspect(spec.name)

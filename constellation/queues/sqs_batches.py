@@ -6,6 +6,7 @@ A batch holds at most :data:`~.port.SQS_BATCH_LIMIT` entries and no more bytes t
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,8 +74,15 @@ def entry_problem(message: Outgoing, limit: int) -> str | None:
     return None
 
 
-def batch_entry(index: int, message: Outgoing) -> SendMessageBatchRequestEntryTypeDef:
+def batch_entry(
+    index: int, message: Outgoing, *, fifo: bool = False
+) -> SendMessageBatchRequestEntryTypeDef:
     entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message.body}
+    if fifo:
+        # SQS FIFO wants a group on every message: one without is a group of its own
+        entry["MessageGroupId"] = message.group or _digest(message.body)
+        if message.dedup:
+            entry["MessageDeduplicationId"] = message.dedup
     if message.attributes:
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": value}
@@ -82,6 +90,10 @@ def batch_entry(index: int, message: Outgoing) -> SendMessageBatchRequestEntryTy
         }
         entry["MessageAttributes"] = attributes
     return entry
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def collect_failed(entries: Sequence[Mapping[str, Any]], failed: dict[int, str]) -> None:

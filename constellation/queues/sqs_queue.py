@@ -22,6 +22,7 @@ from constellation.queues.port import (
     Message,
     Outgoing,
     QueueDepth,
+    is_fifo_name,
 )
 from constellation.queues.sqs_batches import batch_entry, collect_failed, send_chunks
 
@@ -35,6 +36,7 @@ _R = TypeVar("_R")
 _MESSAGE_SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
     "ApproximateReceiveCount",
     "SentTimestamp",
+    "MessageGroupId",
 ]
 
 
@@ -57,6 +59,8 @@ class SqsQueue:
         self._max_message_size = max_message_size
         self._endpoint_url = endpoint_url
         self._hint = hint
+        #: SQS FIFO queues are the ones named so
+        self.fifo = is_fifo_name(name)
 
     @property
     def max_message_size(self) -> int:
@@ -73,7 +77,7 @@ class SqsQueue:
         failed: dict[int, str] = {}
         for chunk in send_chunks(messages, self._max_message_size, failed):
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                batch_entry(index, message) for index, message in chunk
+                batch_entry(index, message, fifo=self.fifo) for index, message in chunk
             ]
             response = self._batch_call(
                 partial(self._client.send_message_batch, QueueUrl=self.url, Entries=entries),
@@ -219,6 +223,7 @@ def _message(raw: MessageTypeDef) -> Message:
         receive_count=int(system.get("ApproximateReceiveCount", 1)),
         sent_at=int(system.get("SentTimestamp", 0)) / 1000,
         attributes=attributes,
+        group=system.get("MessageGroupId"),
     )
 
 

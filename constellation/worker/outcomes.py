@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import uuid4
 
 from constellation.errors import QueueError
 from constellation.jobs import Job, Rejection, ids_of
@@ -160,7 +161,10 @@ class Acknowledger:
             "failedAt": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         try:
-            self.dead_letter.send_batch([Outgoing(message.body, attributes)]).succeeded[0]
+            # fresh deduplication id: on a FIFO dead-letter queue the same body dead-lettered
+            # again (after a recover) must not be dropped as a copy while it is deleted here
+            outgoing = Outgoing(message.body, attributes, group=message.group, dedup=uuid4().hex)
+            self.dead_letter.send_batch([outgoing]).succeeded[0]
         except (QueueError, IndexError):
             return False  # stays on the queue; its redrive policy is the backstop
         # If the delete fails, a copy stays behind and is dead-lettered again: a duplicate in

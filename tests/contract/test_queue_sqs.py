@@ -134,3 +134,21 @@ class TestSqsQueue(QueueContract):
         with pytest.raises(QueueError, match=url):
             broker.inspect("anything")
         broker.close()
+
+
+@pytest.mark.servers
+def test_sqs_fifo_queues_deduplicate_by_content(moto: ManagedServer) -> None:
+    broker = SqsBroker(endpoint_url=moto.url, region="us-east-1")
+    name = f"t{time.time_ns()}-embed.fifo"
+    broker.create(QueueSpec(name, 30, fifo=True))
+    queue = broker.open(name)
+    body = '{"userId": "u", "noteId": "n"}'
+    queue.send_batch([Outgoing(body, group="g")])
+    queue.send_batch([Outgoing(body, group="g")])  # the same job sent again: dropped
+    queue.send_batch([Outgoing(body, group="g", dedup="a-fresh-id")])  # a deliberate resend
+    taken = []
+    while batch := queue.receive(max_messages=10):
+        taken += batch
+        queue.delete_batch([m.receipt for m in batch])
+    assert [m.body for m in taken] == [body, body]
+    broker.close()
