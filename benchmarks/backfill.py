@@ -1,0 +1,169 @@
+"""Phase 1's backfill at scale: N notes through the queue on the embedded default, model v2.
+
+    .venv/bin/python benchmarks/backfill.py [--notes 100000] [--users 1000] [--version 2]
+        [--folder /tmp/constellation-backfill] [--json]
+
+The notes are Python's documentation (``phases/sample_notes.py``) in a SQLite notes table; the
+plan is ``plans/local.yaml`` in ``--folder`` (SQLite queue, embedded Chroma) with
+``default_version`` set to ``--version`` (2: the ONNX int8 model). The model is loaded (and for
+v2 exported) before the clock starts. Then ``phase1(wait=True)`` runs as the operator's
+``migrate phase 1 --wait`` does: the backfill step sends every note's job, the drain step runs
+the worker in this process until the queue is empty, and the exit gate is evaluated (the old
+index is left empty, so its consistency gate fails by design: this measures the backfill, not
+the old system). It prints the time of each step, jobs/s, and the peak RSS of the process
+(``ru_maxrss``) and its Python heap's peak (tracemalloc is off: it would slow the run).
+
+Big data stays out of the repository: ``--folder`` defaults to a folder under /tmp and is
+replaced on each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "ANONYMIZED_TELEMETRY": "False",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+
+from constellation.migration.runtime import Migration  # noqa: E402
+from constellation.migration.source import (  # noqa: E402
+    NotesSource,
+    create_notes_table,
+    insert_notes,
+)
+from constellation.plan import load_plan  # noqa: E402
+from constellation.services import Services  # noqa: E402
+from phases.phase1 import phase1  # noqa: E402
+from phases.provision import provision  # noqa: E402
+from phases.sample_notes import sample_notes  # noqa: E402
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--version", type=int, default=2)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/constellation-backfill"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    def say(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    shutil.rmtree(args.folder, ignore_errors=True)
+    args.folder.mkdir(parents=True)
+    data = yaml.safe_load((REPO / "plans" / "local.yaml").read_text())
+    data["data_dir"] = str(args.folder / "data")
+    data["default_version"] = args.version
+    plan_path = args.folder / "local.yaml"
+    plan_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    plan = load_plan(plan_path)
+
+    say(f"notes table: {args.notes} notes, {args.users} users")
+    create_notes_table(plan.source_url)
+    source = NotesSource.from_plan(plan)
+    notes = sample_notes(args.notes, users=args.users)
+    for start in range(0, len(notes), 5000):
+        insert_notes(source, notes[start : start + 5000])
+    source.close()
+    chars = sorted(len(n.content) for n in notes)
+    del notes
+
+    results: dict[str, Any] = {
+        "notes": args.notes,
+        "users": args.users,
+        "version": args.version,
+        "model": plan.models[args.version].name,
+        "cpus": os.cpu_count(),
+        "chars_p50": chars[len(chars) // 2],
+        "chars_p95": chars[int(0.95 * len(chars))],
+        "load_average_before": os.getloadavg(),
+    }
+    with Services(plan) as services:
+        provision(plan, services)
+        say(f"loading model v{args.version} ({results['model']})")
+        started = time.perf_counter()
+        services.embedder(args.version).embed(["warm up", "the model before the clock starts"])
+        results["model_load_seconds"] = round(time.perf_counter() - started, 1)
+        results["rss_after_model_mib"] = round(_rss_mib(), 1)
+
+        m = Migration(plan, services)
+        step_times: dict[str, float] = {}
+        last = [time.perf_counter()]
+        peak = [0.0]
+        stop = threading.Event()
+
+        def watch() -> None:  # the RSS over the run, sampled (ru_maxrss covers the load too)
+            while not stop.wait(1.0):
+                peak[0] = max(peak[0], _rss_mib())
+
+        def on_step(result: Any) -> None:
+            now = time.perf_counter()
+            step_times[str(result.resource)] = round(now - last[0], 1)
+            last[0] = now
+            say(f"{result.resource}: {result.outcome} ({result.detail})")
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        say("phase 1 with --wait: backfill, then the worker until the queue is empty")
+        started = last[0] = time.perf_counter()
+        report = phase1(m, wait=True, on_step=on_step)
+        seconds = time.perf_counter() - started
+        stop.set()
+        watcher.join()
+        stored = services.index(args.version).count(version=args.version)
+        results.update(
+            {
+                "steps_seconds": step_times,
+                "phase1_seconds": round(seconds, 1),
+                "stored": stored,
+                "jobs_per_second": round(stored / seconds, 1),
+                "queue_left": services.queue.depth().total,
+                "dead_letters": services.dead_letter.depth().total,
+                "gate_passed": bool(report.gate and report.gate.passed),
+                "rss_peak_in_run_mib": round(peak[0], 1),
+                "ru_maxrss_mib": round(
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                ),
+                "load_average_after": os.getloadavg(),
+            }
+        )
+        m.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
