@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from cli import check as check_cmd
 from cli import context
@@ -31,7 +31,18 @@ from cli import traffic as traffic_cmd
 from cli import tune as tune_cmd
 from cli import verify as verify_cmd
 from cli import worker as worker_cmd
+from cli.examples import epilog
 from cli.output import Output
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    # A flag takes no value, so its help shows none: `--debug`, never `--debug <bool>` (which
+    # reads as if `--debug true` were the way to give it).
+    return None if self.is_flag else _value_type(self, ctx)
+
+
+_value_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 #: options accepted anywhere on the command line, as if given before the subcommand
 GLOBAL_OPTIONS = {"--plan": True, "--env": True, "--debug": False}
@@ -102,7 +113,8 @@ app = typer.Typer(
         "Global options (--plan, --env, --debug) may be given before or after the command."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh and fish (and PowerShell)
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -156,29 +168,31 @@ SETUP, SERVICE, MIGRATION, REPAIR, MODELS, MONITORING = (
     "Model versions",
     "Monitor",
 )
-app.command("demo", rich_help_panel=SETUP)(demo_cmd.demo)
+app.command("demo", epilog=epilog("demo"), rich_help_panel=SETUP)(demo_cmd.demo)
 app.add_typer(plan_cmd.app, name="plan", rich_help_panel=SETUP)
-app.command("provision", rich_help_panel=SETUP)(provision_cmd.provision)
-app.command("describe", rich_help_panel=SETUP)(describe_cmd.describe)
-app.command("verify", rich_help_panel=SETUP)(verify_cmd.verify)
+app.command("provision", epilog=epilog("provision"), rich_help_panel=SETUP)(provision_cmd.provision)
+app.command("describe", epilog=epilog("describe"), rich_help_panel=SETUP)(describe_cmd.describe)
+app.command("verify", epilog=epilog("verify"), rich_help_panel=SETUP)(verify_cmd.verify)
 app.add_typer(index_cmd.app, name="index", rich_help_panel=SETUP)
 app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
 app.command("tune", rich_help_panel=SERVICE)(tune_cmd.tune)
-app.command("enqueue", rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
+app.command("enqueue", epilog=epilog("enqueue"), rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
 app.add_typer(imports_cmd.app, name="import", rich_help_panel=SERVICE)
-app.command("query", rich_help_panel=SERVICE)(query_cmd.query)
+app.command("query", epilog=epilog("query"), rich_help_panel=SERVICE)(query_cmd.query)
 app.add_typer(migrate_cmd.app, name="migrate", rich_help_panel=MIGRATION)
 app.add_typer(check_cmd.app, name="check", rich_help_panel=MIGRATION)
 app.add_typer(traffic_cmd.app, name="traffic", rich_help_panel=MIGRATION)
 app.add_typer(rollback_cmd.app, name="rollback", rich_help_panel=REPAIR)
 app.add_typer(rollback_cmd.consumer_app, name="consumer", rich_help_panel=REPAIR)
-app.command("requeue", rich_help_panel=REPAIR)(recover_cmd.requeue)
-app.command("recover", rich_help_panel=REPAIR)(recover_cmd.recover)
-app.command("compare", rich_help_panel=REPAIR)(recover_cmd.compare)
+app.command("requeue", epilog=epilog("requeue"), rich_help_panel=REPAIR)(recover_cmd.requeue)
+app.command("recover", epilog=epilog("recover"), rich_help_panel=REPAIR)(recover_cmd.recover)
+app.command("compare", epilog=epilog("compare"), rich_help_panel=REPAIR)(recover_cmd.compare)
 app.add_typer(model_cmd.app, name="model", rich_help_panel=MODELS)
-app.command("stats", rich_help_panel=MONITORING)(stats_cmd.stats)
-app.command("monitor", rich_help_panel=MONITORING)(monitor_cmd.monitor)
-app.command("dashboard", rich_help_panel=MONITORING)(dashboard_cmd.dashboard)
+app.command("stats", epilog=epilog("stats"), rich_help_panel=MONITORING)(stats_cmd.stats)
+app.command("monitor", epilog=epilog("monitor"), rich_help_panel=MONITORING)(monitor_cmd.monitor)
+app.command("dashboard", epilog=epilog("dashboard"), rich_help_panel=MONITORING)(
+    dashboard_cmd.dashboard
+)
 app.command("doctor", rich_help_panel=MONITORING)(doctor_cmd.doctor)
 app.add_typer(monitoring_cmd.app, name="monitoring", rich_help_panel=MONITORING)
 

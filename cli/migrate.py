@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import context, render
+from cli.examples import epilog
 from cli.output import Output, Tracker
 from cli.params import DryRun, Force, Json, Reason, seconds
 from constellation.worker import WorkerStatus
@@ -22,7 +23,7 @@ from phases.status import MigrationStatus
 app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
 
 
-@app.command("status")
+@app.command("status", epilog=epilog("migrate status"))
 def status(
     ctx: typer.Context,
     json_out: Json = False,
@@ -41,7 +42,7 @@ def show_status(out: Output, report: MigrationStatus) -> None:
     out.info(f"next: {report.next_step}")
 
 
-@app.command("phase")
+@app.command("phase", epilog=epilog("migrate phase"))
 def phase(
     ctx: typer.Context,
     number: Annotated[

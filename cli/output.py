@@ -5,6 +5,12 @@ on the app context (:mod:`cli.context`). A command hands its result to :meth:`Ou
 the renderer of that result's type: with ``--json`` the result is printed as JSON instead, so no
 command tests for ``--json`` itself. Long work shows a spinner or a progress bar on stderr when
 stderr is a terminal, and stays quiet otherwise (logs, CI, pipes).
+
+Output that is not a terminal (a pipe, a file) is never cut or wrapped at 80 columns: it gets
+the whole line (``COLUMNS``, where set, still decides). A table wider than the terminal is drawn
+as one key/value block per row instead of squeezing its columns to ``migrat…``. Points in time
+are ISO 8601 (UTC) in JSON and local time in tables (:func:`timestamp`); a result field holding
+one says so with :data:`constellation.timefields.EPOCH_SECONDS` (or ``EPOCH_MS``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 import enum
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,6 +41,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+
+from constellation.timefields import time_unit
 
 STYLES = {
     "ok": "green",
@@ -55,10 +65,27 @@ R = TypeVar("R")
 Renderer = Callable[["Output", R], None]
 
 
+#: the width of output that is not a terminal: long enough never to cut a line
+UNLIMITED = 10_000
+
+
+def iso_time(value: float | int | None, unit: str = "s") -> str | None:
+    """An epoch time (seconds, or milliseconds with ``unit="ms"``) as ISO 8601 in UTC."""
+    if not value or isinstance(value, bool) or not isinstance(value, int | float):
+        return None  # "never" (0 or None), as a table shows "-"
+    seconds = value / 1000 if unit == "ms" else value
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
+
+
 def jsonable(value: Any) -> Any:
-    """Plain JSON data from dataclasses, paths, enums and the like."""
+    """Plain JSON data from dataclasses, paths, enums and the like; fields marked as points
+    in time become ISO 8601 strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        data = {}
+        for f in dataclasses.fields(value):
+            unit = time_unit(f)
+            raw = getattr(value, f.name)
+            data[f.name] = iso_time(raw, unit) if unit else jsonable(raw)
         for name in getattr(type(value), "__json_properties__", ()):
             data[name] = jsonable(getattr(value, name))
         return data
@@ -90,8 +117,10 @@ class Output:
         stderr: Console | None = None,
     ) -> None:
         self.json_mode = json_mode
-        self.out = stdout or Console(soft_wrap=False)
-        self.err = stderr or Console(stderr=True)
+        self.out = stdout or console(stderr=False)
+        self.err = stderr or console(stderr=True)
+        #: the live progress display, while one runs (a spinner joins it instead of a second one)
+        self._live: Progress | None = None
 
     # results -------------------------------------------------------------------------------
     def show(
@@ -120,13 +149,52 @@ class Output:
         title: str | None = None,
         caption: str | None = None,
     ) -> None:
+        """A table; one key/value block per row where the table is wider than the terminal."""
         table = Table(title=title, caption=caption, title_justify="left", header_style="bold")
         for column in columns:
             numeric = rows and all(isinstance(r[columns.index(column)], int | float) for r in rows)
             table.add_column(column, justify="right" if numeric else "left")
         for row in rows:
             table.add_row(*(self.cell(v) for v in row))
-        self.out.print(table)
+        natural = Measurement.get(self.out, self.out.options.update_width(UNLIMITED), table)
+        if natural.maximum <= self.out.width or not rows:
+            self.out.print(table)
+            return
+        self._records(columns, rows, title=title, caption=caption)
+
+    def _records(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        title: str | None,
+        caption: str | None,
+    ) -> None:
+        """A narrow terminal's table: each row as ``column  value`` lines, values folded."""
+        if title:
+            self.out.print(Text(title, style="bold"))
+        if len(columns) == 2:  # already one key and one value a row
+            block = Table.grid(padding=(0, 2))
+            block.add_column(style="bold", overflow="fold")
+            block.add_column(overflow="fold")
+            for key, value in rows:
+                block.add_row(self.cell(key), self.cell(value))
+            self.out.print(block)
+            self.out.print()
+            return
+        keys = [c or "item" for c in columns]
+        for i, row in enumerate(rows):
+            block = Table.grid(padding=(0, 2))
+            block.add_column(style="bold", no_wrap=True)
+            block.add_column(overflow="fold")
+            for key, value in zip(keys, row, strict=True):
+                block.add_row(key, self.cell(value))
+            if i:
+                self.out.print()
+            self.out.print(block)
+        if caption:
+            self.out.print(Text(caption, style="dim"))
+        self.out.print()
 
     def cell(self, value: Any) -> RenderableType:
         if value is None:
@@ -148,24 +216,41 @@ class Output:
         self.out.print(renderable)
 
     # diagnostics -----------------------------------------------------------------------------
+    # Diagnostics are soft-wrapped: the terminal wraps a long line, Rich never breaks one
+    # (a path cut in two cannot be copied).
     def info(self, message: str) -> None:
-        self.err.print(message, highlight=False)
+        self.err.print(message, highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.err.print(Text("error: ", style="bold red") + Text(message))
+        self.err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
 
     # long work -------------------------------------------------------------------------------
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
-        """A spinner while work runs; yields a function that updates its text."""
+        """A spinner while work runs; yields a function that updates its text. Inside a
+        progress display the spinner is one more line of it (one live display at a time)."""
         if not self.err.is_terminal:
             yield lambda _text: None
             return
+        live = self._live
+        if live is not None:
+            task = live.add_task(message, total=None, rate="")
+            try:
+                yield lambda text: live.update(task, description=text)
+            finally:
+                live.remove_task(task)
+            return
         with self.err.status(message) as status:
             yield lambda text: status.update(text)
+
+    @contextmanager
+    def loading(self, model: str) -> Iterator[None]:
+        """While a model loads (tens of seconds the first time): a spinner that says so."""
+        with self.status(f"loading the model {model}"):
+            yield
 
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
@@ -173,17 +258,19 @@ class Output:
         if not self.err.is_terminal:
             yield lambda _n: None
             return
-        started = time.monotonic()
         with Progress(*_columns(), console=self.err, transient=False) as bar:
+            self._live = bar
             task = bar.add_task(description, total=total, rate="")
+            rate = Rate()
 
             def advance(n: int) -> None:
                 bar.advance(task, n)
-                done = bar.tasks[0].completed
-                elapsed = max(time.monotonic() - started, 1e-6)
-                bar.update(task, rate=f"{done / elapsed:,.1f}/s")
+                bar.update(task, rate=rate.add(n))
 
-            yield advance
+            try:
+                yield advance
+            finally:
+                self._live = None
 
     @contextmanager
     def tracker(self) -> Iterator[Tracker]:
@@ -192,7 +279,11 @@ class Output:
             yield Tracker(None)
             return
         with Progress(*_columns(), console=self.err) as progress:
-            yield Tracker(progress)
+            self._live = progress
+            try:
+                yield Tracker(progress)
+            finally:
+                self._live = None
 
 
 def _columns() -> list[Any]:
@@ -215,17 +306,19 @@ class Tracker:
     def __init__(self, progress: Progress | None) -> None:
         self._progress = progress
         self._tasks: dict[str, Any] = {}
+        self._rates: dict[str, Rate] = {}
 
     def advance(self, what: str, total: int | None, n: int) -> None:
         if self._progress is None:
             return
         if what not in self._tasks:
             self._tasks[what] = self._progress.add_task(what, total=total, rate="")
+            self._rates[what] = Rate()
         task = self._tasks[what]
+        if total is not None and self._progress.tasks[task].total != total:
+            self._progress.update(task, total=total)  # a total learnt later (a drain's)
         self._progress.advance(task, n)
-        state = self._progress.tasks[task]
-        if state.elapsed:
-            self._progress.update(task, rate=f"{state.completed / state.elapsed:,.1f}/s")
+        self._progress.update(task, rate=self._rates[what].add(n))
 
     def note(self, text: str) -> None:
         """A line above the bars."""
@@ -233,8 +326,45 @@ class Tracker:
             self._progress.console.print(text, highlight=False)
 
 
+class Rate:
+    """Items per second, measured: from the first update on, so the work done before it (of
+    unknown duration) never counts, and shown only once a second has been measured. No
+    ``9,001.5/s`` from a first chunk over a few microseconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, settle: float = 1.0) -> None:
+        self.clock = clock
+        self.settle = settle
+        self._first: float | None = None
+        self._since_first = 0
+
+    def add(self, n: int) -> str:
+        """Count ``n`` more; the rate to show ("" while too little has been measured)."""
+        now = self.clock()
+        if self._first is None:
+            self._first = now
+            return ""
+        self._since_first += n
+        elapsed = now - self._first
+        if elapsed < self.settle:
+            return ""
+        return f"{self._since_first / elapsed:,.1f}/s"
+
+
+def console(*, stderr: bool) -> Console:
+    """A console for stdout or stderr: the terminal's width on a terminal; elsewhere (a pipe,
+    a file) ``COLUMNS`` if set, else long enough that nothing is cut."""
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal or os.environ.get("COLUMNS") else UNLIMITED
+    return Console(stderr=stderr, soft_wrap=False, width=width)
+
+
 def timestamp(epoch: float | None) -> str:
     """Local time for tables (``-`` for none)."""
     if not epoch:
         return "-"
     return datetime.fromtimestamp(epoch, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def timestamp_ms(epoch_ms: float | None) -> str:
+    """Local time for tables from epoch milliseconds (the job contract's ``created``)."""
+    return timestamp(None if epoch_ms is None else epoch_ms / 1000)

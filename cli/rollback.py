@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from cli import context, render
+from cli.examples import epilog
 from cli.output import Output
 from cli.params import DryRun, Force, Json, Reason
 from phases import consumer as consumer_verb
@@ -20,7 +21,7 @@ app = typer.Typer(
 consumer_app = typer.Typer(help="The consumer switch the workers obey.", no_args_is_help=True)
 
 
-@app.command("quick")
+@app.command("quick", epilog=epilog("rollback quick"))
 def quick(
     ctx: typer.Context,
     reason: Reason = "",
@@ -38,7 +39,7 @@ def quick(
     app_ctx.output.show(report, show_rollback)
 
 
-@app.command("full")
+@app.command("full", epilog=epilog("rollback full"))
 def full(
     ctx: typer.Context,
     delete_service: Annotated[

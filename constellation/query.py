@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from constellation import records
 from constellation.embedders.port import Embedder
 from constellation.index.port import Hit, VectorIndex
 from constellation.preprocess import prepare
+from constellation.timefields import EPOCH_MS
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class SearchResult:
 
     note_id: str
     score: float
-    created: int
+    created: int = field(metadata=EPOCH_MS)
     version: int
 
     @classmethod

@@ -95,6 +95,12 @@ def upgrade(
     )
     report = ModelReport("upgrade", dry_run, run_steps(steps, dry_run=dry_run, atomic=False))
     report.state = m.state.read()
+    if dry_run:
+        report.message = (
+            f"would write version {to} beside {current} for new notes and queue every note for "
+            f"it; reads would stay on {current}. Nothing changed: run it without --dry-run"
+        )
+        return report
     report.message = (
         f"version {to} is written for new notes and every note is queued for it; reads stay on "
         f"{current}. When the queue drains: `constellation check consistency --versions {current},{to}`, "

@@ -147,6 +147,14 @@ def rollback_quick(
     report = RollbackReport("quick", dry_run, run_steps(steps, dry_run=dry_run))
     report.state = m.state.read()
     report.caught_up = catch_up.summary() if catch_up and catch_up.applied else None
+    if dry_run:
+        refresh = f"{m.plan.migration.traffic.state_refresh:g}s"
+        report.message = (
+            f"would send every search to the old system (within {refresh}) and pause the "
+            "workers after their next poll; dual writes would continue. Nothing changed: run it "
+            "without --dry-run"
+        )
+        return report
     if report.state.status == "rolled_back" and not dry_run:
         # A full rollback came first (or meanwhile): it stands, and this one added nothing.
         report.message = (
@@ -251,11 +259,18 @@ def rollback_full(
         report.steps += run_steps(deletions, dry_run=dry_run)
         report.archive = str(path)
     report.state = m.state.read()
-    kept = (
-        "The service was archived and deleted"
-        if delete_service and not dry_run
-        else "Queues and index are kept"
-    )
+    if dry_run:
+        report.message = (
+            "would move writes and searches back to the old system"
+            + (
+                ", archive the new index and delete the service"
+                if delete_service
+                else "; queues and index would be kept"
+            )
+            + ". Nothing changed: run it without --dry-run"
+        )
+        return report
+    kept = "The service was archived and deleted" if delete_service else "Queues and index are kept"
     report.message = _message(
         m, report, catch_up, f"{kept}; start again with `constellation migrate phase 1`"
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from constellation.migration.db import PlanLog
+from constellation.timefields import EPOCH_SECONDS
 
 _metadata = sa.MetaData()
 _log = sa.Table(
@@ -38,7 +39,7 @@ _log = sa.Table(
 
 @dataclass(frozen=True)
 class Comparison:
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     #: which system's results the user got: "old" or "new"
     served: str
     traffic: float

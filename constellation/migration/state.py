@@ -30,6 +30,7 @@ from constellation.damage import is_damage, sqlite_file
 from constellation.errors import DamagedFile, StateError
 from constellation.migration.db import LOCKING, create_tables, engine, masked
 from constellation.plan import Plan
+from constellation.timefields import EPOCH_SECONDS
 
 WriteMode = Literal["old", "dual", "new"]
 #: where a phase stands: running it, its exit gate passed, finished (phase 4), or rolled back
@@ -82,7 +83,7 @@ class MigrationState:
     read_versions: tuple[int, ...] = (1,)
     #: the traffic step of phase 2 last reached (index into the plan's steps; -1 before any)
     traffic_step: int = -1
-    updated_at: float = 0.0
+    updated_at: float = field(default=0.0, metadata=EPOCH_SECONDS)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -119,7 +120,7 @@ class Transition:
 @dataclass(frozen=True)
 class JournalEntry:
     id: int
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     command: str
     reason: str
     before: dict[str, Any]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from constellation.monitoring.queries import format_duration
 from constellation.monitoring.store import MetricsStore, StoredAlert
 from constellation.plan import AlertRule
+from constellation.timefields import EPOCH_SECONDS
 
 State = Literal["ok", "pending", "firing"]
 _STATES: tuple[State, ...] = ("ok", "pending", "firing")
@@ -44,8 +45,8 @@ class AlertStatus:
     state: State
     value: float | None
     #: since when the condition has held (None while ok)
-    active_since: float | None
-    changed_at: float | None
+    active_since: float | None = field(metadata=EPOCH_SECONDS)
+    changed_at: float | None = field(metadata=EPOCH_SECONDS)
 
     @property
     def name(self) -> str:
@@ -60,7 +61,7 @@ class AlertChange:
     previous: State
     state: State
     value: float | None
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
 
     @property
     def resolved(self) -> bool:
@@ -69,7 +70,7 @@ class AlertChange:
 
 @dataclass(frozen=True)
 class Evaluation:
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     statuses: list[AlertStatus]
     changes: list[AlertChange]
 

@@ -17,13 +17,14 @@ from constellation.monitoring.stats import ServiceStats, alert_values, read_stat
 from constellation.monitoring.store import MetricsStore
 from constellation.plan import Plan
 from constellation.services import Services
+from constellation.timefields import EPOCH_SECONDS
 
 
 @dataclass(frozen=True)
 class AlertReport:
     """One ``monitor`` round: the figures, every rule's state, and what changed."""
 
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     stats: ServiceStats
     statuses: list[AlertStatus]
     changes: list[AlertChange]

@@ -17,6 +17,7 @@ from constellation.monitoring.queries import Increase, Latest, Mean, Quantile, Q
 from constellation.monitoring.readings import MetricReader, Scope, open_reader
 from constellation.plan import Plan
 from constellation.services import Services
+from constellation.timefields import EPOCH_SECONDS
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class WindowStats:
 class ServiceStats:
     """Everything ``constellation stats`` reports."""
 
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     source: str
     queue: Depth
     dead_letter: Depth

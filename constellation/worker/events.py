@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from constellation.timefields import EPOCH_SECONDS
+
 #: outcomes of a job that ends with its message deleted
 PROCESSED, SKIPPED, EMPTY = "processed", "skipped", "empty"
 #: error types of failed jobs that are not validation reasons
@@ -43,7 +45,7 @@ class BatchTiming:
 class JobFailure:
     """One failed attempt at a job, as ``recover`` reports it (ids when the body had them)."""
 
-    at: float
+    at: float = field(metadata=EPOCH_SECONDS)
     error_type: str
     detail: str
     dead_lettered: bool

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,9 @@ def test_query_returns_only_that_users_notes_best_first(invoke: Invoke, plan: Pa
     assert found[0]["note_id"] == "groceries"
     assert sorted(r["note_id"] for r in found) == ["dentist", "groceries", "trip"]
     assert [r["score"] for r in found] == sorted((r["score"] for r in found), reverse=True)
-    assert {(r["created"], r["version"]) for r in found} == {(CREATED, 1)}
+    # times in JSON are ISO 8601 (the job's epoch milliseconds, in UTC)
+    created = datetime.fromtimestamp(CREATED / 1000, tz=UTC).isoformat()
+    assert {(r["created"], r["version"]) for r in found} == {(created, 1)}
 
     top = invoke(
         "--plan", str(plan), "query", "milk from the supermarket", "--user", "u2", "--top-k", "1"
