@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli import context, logs
+from cli.examples import epilog
 from cli.output import Output
 from cli.params import Json
 from constellation.monitoring.session import DEFAULT_HOST
@@ -32,7 +33,7 @@ def status_line(status: WorkerStatus) -> str:
     )
 
 
-@app.command("run")
+@app.command("run", epilog=epilog("worker run"))
 def run(
     ctx: typer.Context,
     drain: Annotated[
@@ -81,6 +82,14 @@ def run(
             on_metrics_url=lambda url: out.info(f"serving metrics on {url}"),
         )
     out.show(summary, partial(show_summary, queue=plan.queue.name))
+    if summary.all_failed:
+        failed = summary.stats.get("failed") or {}
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(failed.items()))  # type: ignore[attr-defined]
+        out.error(
+            f"every job this run received failed ({reasons}); nothing was stored. "
+            "See why with `constellation recover` and `constellation stats`"
+        )
+        raise typer.Exit(1)
 
 
 def show_summary(out: Output, summary: RunSummary, *, queue: str) -> None:

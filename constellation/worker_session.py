@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from constellation.index import lock
 from constellation.monitoring.session import DEFAULT_HOST, worker_metrics
 from constellation.plan import Plan
 from constellation.services import Services
@@ -32,19 +33,29 @@ def worker_session(
     metrics_host: str = DEFAULT_HOST,
     on_metrics_url: Callable[[str], None] | None = None,
 ) -> Iterator[Worker]:
-    """A worker whose metrics are recorded (snapshots; ``/metrics`` with a port) while in use."""
-    with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
-        if metrics.url and on_metrics_url:
-            on_metrics_url(metrics.url)
-        yield build_worker(
-            plan,
-            services,
-            switch=switch,
-            recorders=(metrics.metrics, *recorders),
-            failures=failures,
-            on_status=on_status,
-            settings=settings,
-        )
+    """A worker whose metrics are recorded (snapshots; ``/metrics`` with a port) while in use.
+
+    On the embedded default the index folder's writer lock is taken first, so a second writing
+    process is refused here, at start, with the lock's message (holder's pid, ``chroma run``,
+    ``index.url``), instead of failing every batch it receives.
+    """
+    held = lock.acquire(plan.index_path) if plan.index.url is None else None
+    try:
+        with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
+            if metrics.url and on_metrics_url:
+                on_metrics_url(metrics.url)
+            yield build_worker(
+                plan,
+                services,
+                switch=switch,
+                recorders=(metrics.metrics, *recorders),
+                failures=failures,
+                on_status=on_status,
+                settings=settings,
+            )
+    finally:
+        if held is not None:
+            held.release()
 
 
 def run_worker(

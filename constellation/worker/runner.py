@@ -62,6 +62,20 @@ class RunSummary:
     reason: str = ""
     stats: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def failed(self) -> int:
+        """Failed attempts in this run."""
+        failed = self.stats.get("failed")
+        return sum(failed.values()) if isinstance(failed, dict) else 0
+
+    @property
+    def all_failed(self) -> bool:
+        """Jobs failed and none ended well (stored, skipped or emptied): a run that did nothing
+        but fail, which ``worker run`` reports with a non-zero exit code."""
+        counts = (self.stats.get(k) for k in ("processed", "skipped", "empty"))
+        done = sum(n for n in counts if isinstance(n, int))
+        return self.failed > 0 and done == 0
+
 
 class Worker:
     """Drains ``queue`` through ``processor``. Thread-safe :meth:`stop`; :meth:`run` blocks."""
