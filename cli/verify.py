@@ -11,17 +11,22 @@ from cli import context
 from cli.output import Output
 from cli.params import Json
 from constellation.migration.state import open_state
-from phases.verify import VerifyReport
+from phases.verify import VerifyReport, runs_inline
 from phases.verify import verify as verify_deployment
 
 
 def verify(
     ctx: typer.Context,
     inline: Annotated[
-        bool, typer.Option("--inline", help="Process the test job with an in-process worker.")
+        bool,
+        typer.Option(
+            "--inline",
+            help="Process the test job with an in-process worker (the default on the embedded "
+            "plan when no worker is running).",
+        ),
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the worker.")
+        float, typer.Option("--timeout", help="Seconds to wait for the test job to be stored.")
     ] = 120.0,
     json_out: Json = False,
 ) -> None:
@@ -30,18 +35,21 @@ def verify(
     plan = app_ctx.plan()
     out = app_ctx.output
     state = open_state(plan)
+    in_process = runs_inline(plan, True if inline else None)
     with out.status("verifying") as update:
         report = verify_deployment(
             plan,
-            app_ctx.services(write=inline),
+            app_ctx.services(write=in_process),
             state,
-            inline=inline,
+            inline=in_process,
             timeout=timeout,
             on_check=lambda c: update(f"{c.name}: {'pass' if c.passed else 'fail'}"),
         )
     state.close()
     out.show(report, partial(show_checklist, title=f"verify {plan.name} ({plan.environment})"))
     if not report.passed:
+        failed = next(c for c in report.checks if not c.passed)
+        out.error(f"verify failed: {failed.name}: {failed.detail}")
         raise typer.Exit(1)
 
 

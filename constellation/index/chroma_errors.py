@@ -6,9 +6,11 @@ failed, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from constellation.damage import detail as damage_detail
@@ -89,11 +91,32 @@ class ChromaErrors:
                 f"Chroma refused to {doing}: {detail}",
                 "the plan's model dimension must match the index; re-provision or fix the plan",
             )
-        where = (
-            "the Chroma server's log" if self.url else f"that {self.location} is a Chroma folder"
-        )
+        if self.url:
+            return VectorIndexError(
+                f"Chroma failed to {doing} at {self.location}: {detail}",
+                "check the Chroma server's log",
+            )
+        return self._embedded_failure(doing, detail)
+
+    def _embedded_failure(self, doing: str, detail: str) -> VectorIndexError:
+        """A failure on an embedded folder: most often another process writing it (embedded
+        Chroma is not safe across processes: a reader sees segments the writer has not
+        flushed, "Error finding id"), which is what the message then says."""
+        from constellation.index.lock import holder
+
+        writer = holder(Path(self.location))
+        if writer is not None:
+            return VectorIndexError(
+                f"Chroma failed to {doing} at {self.location} ({detail}): another process "
+                f"({writer}) is writing that embedded index, and embedded Chroma cannot be "
+                "read reliably beside a writer",
+                "stop that process, or run a Chroma server "
+                f"(`chroma run --path {shlex.quote(self.location)}`) and set index.url in the "
+                "plan",
+            )
         return VectorIndexError(
-            f"Chroma failed to {doing} at {self.location}: {detail}", f"check {where}"
+            f"Chroma failed to {doing} at {self.location}: {detail}",
+            f"check that {self.location} is a Chroma folder (or restore it from a backup)",
         )
 
 

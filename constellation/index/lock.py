@@ -115,6 +115,30 @@ def holds(folder: Path) -> bool:
         return Path(folder).resolve() in _registry
 
 
+def holder(folder: Path) -> str | None:
+    """``pid N`` (or ``pid unknown``) of another process holding the writer lock on ``folder``,
+    or None when no other process holds it. Looks without taking it for longer than a moment."""
+    folder = Path(folder).resolve()
+    if holds(folder):
+        return None
+    path = folder / LOCK_FILE_NAME
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None  # no lock file: nobody ever wrote here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(fd)
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _lock_file(folder: Path) -> int:
     """Open and lock the folder's lock file, write our pid into it, return its descriptor."""
     path = folder / LOCK_FILE_NAME
