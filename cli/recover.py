@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import context, render
-from cli.output import Output
+from cli.output import Output, iso_time, jsonable, timestamp, timestamp_ms
 from cli.params import Json
 from constellation.readback import REBUILD
 from phases import compare as compare_verb
@@ -33,6 +33,14 @@ def requeue(
         int | None, typer.Option("--version", help="Model version (default: those being written).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace stored records even where they are newer than the source row "
+            '(recover\'s "stale: newer than the source row").',
+        ),
+    ] = False,
     json_out: Json = False,
 ) -> None:
     """Re-send notes from the source database through the queue (or dead letters back)."""
@@ -50,6 +58,7 @@ def requeue(
                 everything=everything,
                 version=version,
                 dry_run=dry_run,
+                force=force,
                 on_progress=tracker.advance,
             )
     except ValueError as exc:
@@ -97,9 +106,27 @@ def recover(
 
 def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
     out.table(
-        ["user", "note", "version", "problem", "last failure"],
         [
-            (a.user_id, a.note_id, a.version, a.problem, a.last_failure)
+            "user",
+            "note",
+            "version",
+            "problem",
+            "record time",
+            "source edited",
+            "fix",
+            "last failure",
+        ],
+        [
+            (
+                a.user_id,
+                a.note_id,
+                a.version,
+                a.problem,
+                timestamp_ms(a.record_created),
+                timestamp_ms(a.source_edited),
+                a.fix,
+                f"{a.last_failure} at {timestamp(a.last_failure_at)}" if a.last_failure else None,
+            )
             for a in report.affected[:500]
         ],
         title=f"{len(report.affected):,} affected",
@@ -120,8 +147,16 @@ def show_recovery(out: Output, report: recover_verb.RecoveryReport) -> None:
         )
     if report.requeue is not None:
         out.result(f"requeued {report.requeue.sent:,} job(s)")
-    elif report.affected:
+    elif len(report.affected) > len(report.need_force):
         out.info("send them again with `constellation recover --requeue`")
+    if report.need_force:
+        first = report.need_force[0]
+        out.info(
+            f"{len(report.need_force):,} record(s) are newer than their source rows: the worker "
+            "keeps a newer record, so `--requeue` leaves them. To replace them with the "
+            "source's text: `constellation requeue --missing --force` (one note: "
+            f"`{first.command}`; see it with `constellation compare`)"
+        )
 
 
 def compare(
@@ -134,14 +169,45 @@ def compare(
     """One note in the old and the new system side by side."""
     app_ctx = context.get(ctx)
     report = compare_verb.compare(app_ctx.migration(write=False), user, note, version)
-    app_ctx.output.show(report, show_comparison)
+    app_ctx.output.show(report, show_comparison, as_json=comparison_json)
+
+
+def comparison_json(report: compare_verb.NoteComparison) -> dict[str, object]:
+    """The comparison as JSON, its times in ISO 8601."""
+    data: dict[str, object] = jsonable(report)
+    for side in ("source", "old", "new"):
+        meta = data[side]["metadata"]  # type: ignore[index]
+        for key in TIME_KEYS:
+            if isinstance(meta.get(key), int | float):
+                meta[key] = iso_time(meta[key], "ms")
+    return data
+
+
+#: metadata keys that hold epoch milliseconds (records' ``created``, the source row's times)
+TIME_KEYS = ("created", "noteCreated", "noteUpdated")
+#: the order of compare's rows (others follow, sorted)
+ORDER = ("userId", "noteId", "version", *TIME_KEYS, "contentHash", "model", "text")
 
 
 def show_comparison(out: Output, report: compare_verb.NoteComparison) -> None:
-    keys = sorted(set(report.old.metadata) | set(report.new.metadata))
-    rows: list[tuple[object, ...]] = [("present", report.old.present, report.new.present)]
-    rows += [(k, report.old.metadata.get(k), report.new.metadata.get(k)) for k in keys]
-    out.table(["", "old", "new"], rows, title=f"note {report.note_id} of {report.user_id}")
+    sides = (report.source, report.old, report.new)
+    found = set().union(*(s.metadata for s in sides))
+    keys = [k for k in ORDER if k in found] + sorted(found - set(ORDER))
+    rows: list[tuple[object, ...]] = [("present", *(s.present for s in sides))]
+    for key in keys:
+        if key == "text":
+            continue  # below the table: it would make every column as wide as the text
+        values = [s.metadata.get(key) for s in sides]
+        if key in TIME_KEYS:
+            values = [timestamp_ms(v) if isinstance(v, int | float) else v for v in values]
+        elif key == "contentHash":  # enough to tell them apart; --json has them whole
+            values = [v[:12] if isinstance(v, str) else v for v in values]
+        rows.append((key, *values))
+    out.table(
+        ["", "source row", "old", "new"], rows, title=f"note {report.note_id} of {report.user_id}"
+    )
+    if "text" in report.source.metadata:
+        out.result(f"source text: {report.source.metadata['text']}")
     if report.cosine is not None:
         out.result(f"cosine similarity of the two vectors: {report.cosine:.6f}")
     if report.note:

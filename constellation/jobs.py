@@ -2,7 +2,9 @@
 
 ``{"userId": str, "noteId": str, "text": str, "created": int epoch-ms, "version": int}``
 
-Unknown fields are ignored (producers may add some). A body that breaks the contract is not
+Unknown fields are ignored (producers may add some). One optional field: ``"force": true``
+(sent by ``requeue --force``) lets the job replace a stored record even when that record is
+newer, for a record newer than its source row that only the source may correct. A body that breaks the contract is not
 retried: :func:`parse_job` returns a :class:`Rejection` whose ``reason`` is one of
 :data:`REASONS`, and the worker sends the message to the dead-letter queue with that reason.
 """
@@ -44,19 +46,21 @@ class Job:
     #: when the note was written, epoch milliseconds (newer wins)
     created: int
     version: int
+    #: replace the stored record even if it is newer (an operator's forced requeue)
+    force: bool = False
 
     def to_body(self) -> str:
         """The job as producers send it."""
-        return json.dumps(
-            {
-                "userId": self.user_id,
-                "noteId": self.note_id,
-                "text": self.text,
-                "created": self.created,
-                "version": self.version,
-            },
-            ensure_ascii=False,
-        )
+        body: dict[str, Any] = {
+            "userId": self.user_id,
+            "noteId": self.note_id,
+            "text": self.text,
+            "created": self.created,
+            "version": self.version,
+        }
+        if self.force:
+            body["force"] = True
+        return json.dumps(body, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,12 @@ def job_from_dict(data: Any, *, versions: Collection[int]) -> Job | Rejection:
         return Rejection(
             "unknown_version", f"version {data['version']} is not declared (plan has {declared})"
         )
-    return Job(data["userId"], data["noteId"], data["text"], data["created"], data["version"])
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        return Rejection("wrong_type", f"force must be a boolean, got {_json_type(force)}")
+    return Job(
+        data["userId"], data["noteId"], data["text"], data["created"], data["version"], force
+    )
 
 
 def ids_of(body: str) -> tuple[str | None, str | None, int | None]:

@@ -1,8 +1,12 @@
 """What needs repair: source notes missing or stale in the new index, and dead letters.
 
 A source note is **missing** when the new index has no record for it, and **stale** when its
-record is older than the note's last edit or its content hash differs from what the note's
-current text would give (same preprocessing, same model). Dead-letter messages are re-validated
+record is older than the note's last edit, or newer than it with other content (an edit the
+source never got, or a clock ahead), or of the same time with a content hash that differs
+from what the note's current text would give (same preprocessing, same model). Every finding
+says what fixes it: a plain requeue, except for a record newer than its source row, which the
+worker keeps (an older edit never overwrites a newer one) unless the job is forced
+(``requeue --force``). Dead-letter messages are re-validated
 before they go back: those that still cannot succeed stay where they are, with their reasons.
 On SQS the move is receive, send, then delete (there is no atomic move), so a crash in between
 may duplicate a job, which the worker's idempotency makes harmless, and never loses one.
@@ -25,6 +29,22 @@ Progress = Callable[[str, int | None, int], None]
 PAGE = 200
 
 
+@dataclass(frozen=True)
+class Finding:
+    """Why a note needs repair, the two times that decide it, and what fixes it."""
+
+    problem: str
+    #: the stored record's ``created`` and the source row's last edit (epoch ms)
+    record_created: int | None = None
+    source_edited: int | None = None
+    #: only a forced requeue fixes it: the record is newer than the source row
+    force: bool = False
+
+    @property
+    def fix(self) -> str:
+        return "requeue --force" if self.force else "requeue"
+
+
 @dataclass
 class RequeueReport:
     dry_run: bool
@@ -38,7 +58,7 @@ class RequeueReport:
 
 def stale_notes(
     m: Migration, version: int, *, user_id: str | None = None, on_progress: Progress | None = None
-) -> Iterator[tuple[Note, str]]:
+) -> Iterator[tuple[Note, Finding]]:
     """Source notes whose record in the new index is missing or stale, with the reason."""
     model = m.plan.model(version).name
     embedder = m.services.embedder(version)
@@ -46,20 +66,28 @@ def stale_notes(
     total = m.source.count(user_id)
     page: list[Note] = []
 
-    def check(notes: list[Note]) -> Iterator[tuple[Note, str]]:
+    def check(notes: list[Note]) -> Iterator[tuple[Note, Finding]]:
         prepared = prepare([n.content for n in notes], embedder)
         stored = index.get([records.record_id(n.user_id, n.id, version) for n in notes])
         for note, text in zip(notes, prepared, strict=True):
             record = stored.get(records.record_id(note.user_id, note.id, version))
+            if record is None:
+                if not text.empty:
+                    yield note, Finding("missing", source_edited=note.edited)
+                continue
+            created = records.created_of(record.metadata)
+            newer = created > note.edited
             if text.empty:
-                if record is not None:
-                    yield note, "stale: the note is empty but a record exists"
-            elif record is None:
-                yield note, "missing"
-            elif records.created_of(record.metadata) < note.edited:
-                yield note, "stale: older than the note's last edit"
+                problem = "stale: the note is empty but a record exists"
+            elif created < note.edited:
+                problem = "stale: older than the note's last edit"
             elif record.metadata.get(records.HASH) != records.content_hash(text.text, model):
-                yield note, "stale: content differs"
+                what = "newer than the source row" if newer else "a different content hash"
+                problem = f"stale: {what}"
+            else:
+                continue
+            # An emptied note's job removes a newer record only when forced, too.
+            yield note, Finding(problem, created, note.edited, force=newer)
         if on_progress:
             on_progress(f"scan v{version}", total, len(notes))
 

@@ -23,15 +23,21 @@ def requeue(
     everything: bool = False,
     version: int | None = None,
     dry_run: bool = False,
+    force: bool = False,
     on_progress: Progress | None = None,
 ) -> RequeueReport:
-    """Send notes again from the source database through the queue (or move dead letters back)."""
+    """Send notes again from the source database through the queue (or move dead letters back).
+
+    ``force`` marks the jobs so that they replace a stored record even when it is newer than the
+    source row (what ``recover`` reports as "stale: newer than the source row")."""
     chosen = sum([missing, from_dlq, everything, user_id is not None])
     if chosen != 1 or (note_id is not None and user_id is None):
         raise ValueError(
             "choose one of --user (optionally with --note), --missing, --from-dlq, --all"
         )
     versions = [version] if version is not None else list(m.state.read().write_versions)
+    if force and from_dlq:
+        raise ValueError("--force is for notes sent from the source, not for --from-dlq")
     report = RequeueReport(dry_run)
     if from_dlq:
         return move_back(m, report, dry_run)
@@ -47,7 +53,7 @@ def requeue(
         notes = iter([found])
     else:
         notes = m.source.iter_notes(user_id=user_id)
-    jobs = (note.job(v) for note in notes for v in versions)
+    jobs = (note.job(v, force=force) for note in notes for v in versions)
     if dry_run:
         report.would_send = [(j.user_id, j.note_id, j.version) for j in jobs]
         report.skipped = list(m.source.skipped.values())

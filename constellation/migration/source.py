@@ -63,8 +63,9 @@ class Note:
         """When the note last changed: the job's ``created`` (newer edits win)."""
         return max(self.created, self.updated)
 
-    def job(self, version: int) -> Job:
-        return Job(self.user_id, self.id, self.content, self.edited, version)
+    def job(self, version: int, *, force: bool = False) -> Job:
+        """The note as a job; ``force`` replaces a stored record even if it is newer."""
+        return Job(self.user_id, self.id, self.content, self.edited, version, force)
 
 
 def epoch_ms(value: Any) -> int:

@@ -19,6 +19,7 @@ from typing import TypeVar
 from constellation import records
 from constellation.coalesce import Coalescer
 from constellation.index.port import StoredRecord, VectorIndex, VectorRecord
+from constellation.jobs import Job
 from constellation.worker.events import EMPTY, SKIPPED
 from constellation.worker.outcomes import Pending
 
@@ -96,7 +97,7 @@ class IndexAccess:
                 done: list[tuple[Pending, str]] = []
                 upserted = 0
                 for record, item, kind in request.writes:
-                    if newer(current.get(record.id), item.job.created):
+                    if newer(current.get(record.id), item.job):
                         done.append((item, SKIPPED))
                         continue
                     final[record.id] = record
@@ -104,7 +105,7 @@ class IndexAccess:
                     done.append((item, kind))
                     upserted += 1
                 for item in request.empties:
-                    if newer(current.get(item.id), item.job.created):
+                    if newer(current.get(item.id), item.job):
                         done.append((item, SKIPPED))
                         continue
                     if item.id in current:
@@ -124,9 +125,12 @@ class IndexAccess:
         return [results[id(request)] for request in requests]
 
 
-def newer(stored: StoredRecord | None, created: int) -> bool:
-    """Whether the stored record is newer than an edit made at ``created``."""
-    return stored is not None and records.created_of(stored.metadata) > created
+def newer(stored: StoredRecord | None, job: Job) -> bool:
+    """Whether the stored record is newer than the job's edit, which therefore must not
+    replace it (a forced job, from ``requeue --force``, replaces it all the same)."""
+    return (
+        not job.force and stored is not None and records.created_of(stored.metadata) > job.created
+    )
 
 
 _R = TypeVar("_R", _Read, _Write)

@@ -4,7 +4,8 @@ Per-message outcomes, so one bad message never fails its batch:
 
 * invalid body → dead-letter queue at once with its reason, then deleted from the queue;
 * empty text → the note's record is removed (unless a newer one is stored), message deleted;
-* older than the stored record, or an unchanged content hash → skipped without the model;
+* older than the stored record (unless the job is forced), or an unchanged content hash →
+  skipped without the model;
 * embedded and stored → deleted only after the upsert succeeded;
 * a model error on one text, an unreachable index, a timeout → left on the queue for
   redelivery after its visibility timeout; on its last allowed attempt (``max_retries``
@@ -161,7 +162,7 @@ class BatchProcessor:
             item.normalized = normalize(item.job.text)
             item.source = records.source_hash(item.normalized, model)
             existing = stored.get(item.id)
-            if newer(existing, item.job.created):
+            if newer(existing, item.job):
                 out.done.append((item, SKIPPED))
             elif not item.normalized:
                 empties.append(item)
