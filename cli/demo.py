@@ -67,6 +67,7 @@ def show_summary(out: Output, summary: DemoSummary) -> None:
                 "app searches / edits during the migration",
                 f"{summary.searches:,} / {summary.edits:,}",
             ),
+            ("gates (relative to this machine)", summary.gates),
             ("errors", summary.errors),
             ("dead letters", summary.dead_letters),
             ("time taken", f"{summary.seconds:,.1f} s"),

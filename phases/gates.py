@@ -107,12 +107,7 @@ def traffic_gate(
             f">= {bounds.min_overlap}",
         ),
         error_rate_check(summary, bounds),
-        GateCheck(
-            "candidate p95 latency",
-            summary.new_p95_ms is not None and summary.new_p95_ms <= bounds.max_p95_latency_ms,
-            _fmt(summary.new_p95_ms, " ms"),
-            f"<= {bounds.max_p95_latency_ms:.0f} ms",
-        ),
+        latency_check(summary, bounds),
     ]
     if service_error_rate is not None:
         checks.append(
@@ -124,6 +119,25 @@ def traffic_gate(
             )
         )
     return Gate("traffic step", checks)
+
+
+def latency_check(summary: ComparisonSummary, bounds: TrafficConfig) -> GateCheck:
+    """The candidate's p95: under the plan's absolute bound, or (``max_p95_vs_old``) at most
+    that many times the old system's p95 measured over the same searches, plus 5 ms."""
+    new, old = summary.new_p95_ms, summary.old_p95_ms
+    ratio = bounds.max_p95_vs_old
+    if ratio is None:
+        allowed: float | None = bounds.max_p95_latency_ms
+        bound = f"<= {bounds.max_p95_latency_ms:.0f} ms"
+    else:
+        allowed = None if old is None else old * ratio + 5.0
+        bound = f"<= old p95 x {ratio:g} + 5 ms" + (f" = {allowed:.0f} ms" if allowed else "")
+    return GateCheck(
+        "candidate p95 latency",
+        new is not None and allowed is not None and new <= allowed,
+        _fmt(new, " ms") if ratio is None else f"{_fmt(new, ' ms')} (old {_fmt(old, ' ms')})",
+        bound,
+    )
 
 
 def cutover_checklist(

@@ -78,6 +78,9 @@ class Router:
         self.counters: Counter[str] = Counter()
         self._pool = ThreadPoolExecutor(max_shadows, thread_name_prefix="router")
         self._slots = threading.BoundedSemaphore(max_shadows)
+        #: searches running on the shadow pool, and a condition to wait for none
+        self._running = 0
+        self._idle = threading.Condition()
         self._cached: tuple[float, MigrationState] | None = None
         self._lock = threading.Lock()
 
@@ -211,9 +214,23 @@ class Router:
         if not self._slots.acquire(blocking=False):
             self._count("shadow_dropped")
             return None
+        with self._idle:
+            self._running += 1
         future = self._pool.submit(_run, fn, text, user_id, top_k)
-        future.add_done_callback(lambda _f: self._slots.release())
+        future.add_done_callback(self._finished)
         return future
+
+    def _finished(self, _future: Future[_Outcome]) -> None:
+        self._slots.release()
+        with self._idle:
+            self._running -= 1
+            self._idle.notify_all()
+
+    def wait_for_shadows(self, timeout: float | None = None) -> bool:
+        """Wait until no shadow search runs (an app, or the demo, that would rather compare
+        every search than outrun its shadows); False if some still run after ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def _compare_later(
         self, state: MigrationState, served: str, old: Future[_Outcome], new: Future[_Outcome]

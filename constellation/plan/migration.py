@@ -166,6 +166,10 @@ class TrafficConfig(Section):
     min_overlap: Fraction = 0.7
     max_error_rate: Fraction = 0.05
     max_p95_latency_ms: float = Field(1000.0, gt=0)
+    #: when set, the candidate's p95 is judged against the old system's p95 over the same
+    #: comparisons (at most this many times it, plus 5 ms) instead of ``max_p95_latency_ms``:
+    #: a bound that holds on a busy machine as well as on an idle one
+    max_p95_vs_old: float | None = Field(None, ge=1.0)
     #: phase 3: the new p95 may exceed the old p95 by this share (plus 5 ms) and still pass
     latency_tolerance: Fraction = 0.2
     #: the shadow search on the other system gives up after this long

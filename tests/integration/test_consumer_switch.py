@@ -46,6 +46,7 @@ def test_consumer_switch_pauses_a_live_worker_within_one_poll_and_resumes_it(
         for i in range(600)
     ]
     services.queue.send_batch(jobs)
+    services.close()  # the worker process takes the embedded index's writer lock
     m = Migration(plan, services)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
     worker = subprocess.Popen(
