@@ -39,7 +39,7 @@ class AppContext:
         """The plan's adapters, closed when the command ends."""
         from constellation.services import Services
 
-        services = Services(self.plan(), write=write)
+        services = Services(self.plan(), write=write, loading=self.output.loading)
         self._services.append(services)
         return services
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import select
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -80,13 +85,14 @@ def panels_table(data: DashboardData) -> Table:
     return table
 
 
-def frame(data: DashboardData) -> RenderableType:
-    """One screen: a header with the current figures, then the panels."""
+def frame(data: DashboardData, *, live: bool = False) -> RenderableType:
+    """One screen: a header with the current figures, then the panels (``live``: and how to
+    quit)."""
     s = data.stats
     w = s.window
     header = Text.assemble(
         (f"Constellation: {data.plan} ({data.environment})", "bold"),
-        f"  {timestamp(data.end)}  ·  last {data.end - data.start:g}s, every {data.step:g}s"
+        f"  {timestamp(data.end)}  ·  last {data.end - data.start:g}s, {data.cadence()}"
         f"  ·  {data.source}\n",
         f"{scope_line(s)}\n",
         f"queue {_number(s.queue.total)} · dead letter {_number(s.dead_letter.total)} · "
@@ -95,6 +101,8 @@ def frame(data: DashboardData) -> RenderableType:
         f"p95 {_number(w.processing_ms.p95)} ms · index "
         f"{', '.join(f'v{v} {n:,}' for v, n in s.index_size.items()) or '-'}",
     )
+    if live:
+        header.append("\nq or Ctrl-C to quit", style="dim")
     return Group(header, panels_table(data))
 
 
@@ -119,9 +127,9 @@ def dashboard(
     seconds = parse_seconds(range_) or 3600.0
     out = app_ctx.output
     if html is not None:
-        from constellation.monitoring.report import write_report
+        from constellation.monitoring.report import read_report, write_report
 
-        data = read_dashboard(plan, services, range_seconds=seconds, points=120)
+        data = read_report(plan, services, range_seconds=seconds)
         write_report(data, html)
         out.result(f"wrote {html} ({len(data.panels)} plots)")
         return
@@ -130,7 +138,46 @@ def dashboard(
         out.render(frame(data))
         return
     pause = parse_seconds(interval) or 5.0
-    with Live(frame(data), console=out.out, screen=False, auto_refresh=False) as live:
-        while True:
-            time.sleep(pause)
-            live.update(frame(read_dashboard(plan, services, range_seconds=seconds)), refresh=True)
+    # Quitting is how a live dashboard ends: q, or Ctrl-C, both exit 0 (not "interrupted").
+    try:
+        with (
+            keys() as pressed,
+            Live(frame(data, live=True), console=out.out, screen=False, auto_refresh=False) as live,
+        ):
+            while pressed(pause) != "q":
+                latest = read_dashboard(plan, services, range_seconds=seconds)
+                live.update(frame(latest, live=True), refresh=True)
+    except KeyboardInterrupt:
+        pass
+    out.info("dashboard closed")
+
+
+@contextmanager
+def keys() -> Iterator[Callable[[float], str]]:
+    """``pressed(timeout)``: the key pressed within ``timeout`` seconds ("" for none). On a
+    terminal, keys are read one at a time without echo (the terminal is restored after);
+    elsewhere it only waits."""
+    stdin = sys.stdin
+    if not stdin.isatty():
+
+        def wait(timeout: float) -> str:
+            time.sleep(timeout)
+            return ""
+
+        yield wait
+        return
+    import termios
+    import tty
+
+    fd = stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def pressed(timeout: float) -> str:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 1).decode(errors="replace").lower() if ready else ""
+
+    try:
+        yield pressed
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

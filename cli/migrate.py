@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from cli import context, render
 from cli.examples import epilog
-from cli.output import Output, Tracker
+from cli.output import Output
 from cli.params import DryRun, Force, Json, Reason, seconds
-from constellation.worker import WorkerStatus
 from phases import status as status_verb
 from phases.phase import PhaseReport
 from phases.phase1 import phase1
@@ -96,7 +94,6 @@ def phase(
                 force=force,
                 reason=reason,
                 on_progress=tracker.advance,
-                on_status=_worker_progress(tracker),
             )
         elif number == 2:
             report = phase2(
@@ -134,16 +131,3 @@ def show_phase(out: Output, report: PhaseReport) -> None:
     render.gate(out, report.gate)
     if report.message:
         (out.info if report.ok else out.warn)(report.message)
-
-
-def _worker_progress(tracker: Tracker) -> Callable[[WorkerStatus], None]:
-    """Advance a "worker" bar by the jobs the in-process worker finished since the last status."""
-    seen = [0]
-
-    def on_status(status: WorkerStatus) -> None:
-        stats = status.stats
-        done = sum(int(stats[k]) for k in ("processed", "skipped", "empty"))  # type: ignore[call-overload]
-        tracker.advance("worker", None, done - seen[0])
-        seen[0] = done
-
-    return on_status

@@ -39,6 +39,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -121,6 +122,9 @@ class Output:
         self.err = stderr or console(stderr=True)
         #: the live progress display, while one runs (a spinner joins it instead of a second one)
         self._live: Progress | None = None
+        #: the spinner, while one runs (a second one changes its text instead), and its text
+        self._spinner: Status | None = None
+        self._spinner_text = ""
 
     # results -------------------------------------------------------------------------------
     def show(
@@ -243,8 +247,26 @@ class Output:
             finally:
                 live.remove_task(task)
             return
+        spinner = self._spinner
+        if spinner is not None:  # a spinner runs already: it says this meanwhile
+            shown = self._spinner_text
+            spinner.update(message)
+            try:
+                yield lambda text: spinner.update(text)
+            finally:
+                spinner.update(shown)
+            return
         with self.err.status(message) as status:
-            yield lambda text: status.update(text)
+            self._spinner, self._spinner_text = status, message
+
+            def update(text: str) -> None:
+                self._spinner_text = text
+                status.update(text)
+
+            try:
+                yield update
+            finally:
+                self._spinner = None
 
     @contextmanager
     def loading(self, model: str) -> Iterator[None]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from constellation import adapters
 
 if TYPE_CHECKING:
-    from constellation.embedders.port import Embedder
+    from constellation.embedders.port import Embedder, Loading
     from constellation.index.partitioned import PartitionedStore
     from constellation.index.port import VectorIndex
     from constellation.plan import Plan
@@ -26,10 +26,17 @@ class Services:
     (for read-only commands such as ``describe`` and ``query`` beside a running worker)."""
 
     def __init__(
-        self, plan: Plan, *, write: bool = True, embedders: dict[int, Embedder] | None = None
+        self,
+        plan: Plan,
+        *,
+        write: bool = True,
+        embedders: dict[int, Embedder] | None = None,
+        loading: Loading | None = None,
     ) -> None:
         self.plan = plan
         self.write = write
+        #: around each model's first load (the CLI's spinner)
+        self.loading = loading
         #: models by version; given ones (tests, benchmarks) replace the plan's
         self._embedders: dict[int, Embedder] = dict(embedders or {})
         self._indexes: dict[str, VectorIndex] = {}
@@ -85,7 +92,10 @@ class Services:
         version = self.plan.default_version if version is None else version
         with self._lock:
             if version not in self._embedders:
-                self._embedders[version] = build_embedder(self.plan, version)
+                embedder = build_embedder(self.plan, version)
+                if self.loading is not None and hasattr(embedder, "loading"):
+                    embedder.loading = self.loading
+                self._embedders[version] = embedder
             return self._embedders[version]
 
     def close(self) -> None:

@@ -15,12 +15,20 @@ from constellation.worker import RunSummary, WorkerStatus
 from constellation.worker_session import run_worker
 from phases.steps import Check
 
+#: the drain's progress bar: records stored (or skipped, emptied, dead-lettered) of the jobs
+#: the queue held when the drain began
+DRAIN_BAR = "drain: stored of sent"
+
 
 def in_process_worker(
-    m: Migration, on_status: Callable[[WorkerStatus], None] | None
+    m: Migration,
+    on_status: Callable[[WorkerStatus], None] | None,
+    on_progress: Callable[[str, int | None, int], None] | None = None,
 ) -> Callable[[], RunSummary]:
-    """A function that drains the queue with a worker in this process."""
-
+    """A function that drains the queue with a worker in this process; ``on_progress`` gets
+    the :data:`DRAIN_BAR` bar (its total: what the queue held when the worker first reported)."""
+    if on_progress is not None:
+        on_status = drain_progress(m.services.queue, on_progress, on_status)
     return partial(
         run_worker,
         m.plan,
@@ -30,6 +38,33 @@ def in_process_worker(
         failures=m.failures,
         on_status=on_status,
     )
+
+
+def drain_progress(
+    queue: Queue,
+    on_progress: Callable[[str, int | None, int], None],
+    then: Callable[[WorkerStatus], None] | None = None,
+) -> Callable[[WorkerStatus], None]:
+    """A worker status callback that advances the drain's bar by the jobs finished since the
+    last status, out of those queued when it began."""
+    seen = [0]
+    total = [-1]
+
+    def on_status(status: WorkerStatus) -> None:
+        stats = status.stats
+        counts = [stats.get(k) for k in ("processed", "skipped", "empty")]
+        dead = stats.get("dead_lettered")
+        done = sum(n for n in counts if isinstance(n, int))
+        done += sum(dead.values()) if isinstance(dead, dict) else 0
+        if total[0] < 0:
+            depth = status.queue_depth or queue.depth()
+            total[0] = done + depth.total
+        on_progress(DRAIN_BAR, max(total[0], done), done - seen[0])
+        seen[0] = done
+        if then is not None:
+            then(status)
+
+    return on_status
 
 
 def embedded(m: Migration) -> bool:

@@ -47,7 +47,7 @@ def phase1(
     if wait:
         # The embedded index takes one writing process: run the worker here. With servers,
         # wait for the workers that are already running.
-        runner = in_process_worker(m, on_status) if embedded(m) else None
+        runner = in_process_worker(m, on_status, on_progress) if embedded(m) else None
         steps.append(Drain(runner, m.services.queue, sleep=m.sleep))
     report = PhaseReport(
         1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)

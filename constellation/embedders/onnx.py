@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from constellation.embedders.port import Loading, no_notice
 from constellation.embedders.sentence_transformers import _offline, model_folder
 from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
@@ -121,36 +122,43 @@ class OnnxEmbedder:
         self._max_tokens = 256
         self._load_lock = threading.Lock()
         self.call_lock = threading.Lock()
+        #: around the first load (and export): a spinner in the CLI
+        self.loading: Loading = no_notice
 
     def _load(self) -> None:
         with self._load_lock:
             if self._session is not None:
                 return
-            try:
-                if not (self._folder / "model.onnx").exists():
-                    export(model_folder(*self._source), self._folder, self.quantize)
-                import onnxruntime
-                from tokenizers import Tokenizer
+            with self.loading(self.model_id):
+                self._load_now()
 
-                config = json.loads((self._folder / "sentence_bert_config.json").read_text())
-                self._max_tokens = int(config.get("max_seq_length", 256))
-                tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
-                tokenizer.enable_truncation(self._max_tokens)
-                tokenizer.no_padding()  # the file pads to a fixed length; one text needs none
-                counter = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
-                counter.no_truncation()
-                counter.no_padding()
-                session = onnxruntime.InferenceSession(
-                    str(self._folder / "model.onnx"), providers=["CPUExecutionProvider"]
-                )
-            except ModelError:
-                raise
-            except Exception as exc:
-                raise ModelError(
-                    f"cannot prepare the ONNX model {self.model_id} in {self._folder}: {exc}",
-                    "check models.<version> in the plan; delete that folder to export it again",
-                ) from exc
-            self._tokenizer, self._counter, self._session = tokenizer, counter, session
+    def _load_now(self) -> None:
+        """The first load, under the load lock: export once if needed, then open."""
+        try:
+            if not (self._folder / "model.onnx").exists():
+                export(model_folder(*self._source), self._folder, self.quantize)
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            config = json.loads((self._folder / "sentence_bert_config.json").read_text())
+            self._max_tokens = int(config.get("max_seq_length", 256))
+            tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+            tokenizer.enable_truncation(self._max_tokens)
+            tokenizer.no_padding()  # the file pads to a fixed length; one text needs none
+            counter = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+            counter.no_truncation()
+            counter.no_padding()
+            session = onnxruntime.InferenceSession(
+                str(self._folder / "model.onnx"), providers=["CPUExecutionProvider"]
+            )
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"cannot prepare the ONNX model {self.model_id} in {self._folder}: {exc}",
+                "check models.<version> in the plan; delete that folder to export it again",
+            ) from exc
+        self._tokenizer, self._counter, self._session = tokenizer, counter, session
 
     @property
     def max_tokens(self) -> int:

@@ -6,7 +6,8 @@ model call. Models load on first use, never at import.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -27,3 +28,13 @@ class Embedder(Protocol):
     def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]:
         """Each text cut to the model's maximum sequence length in tokens, and whether it was cut."""
         ...
+
+
+#: what runs around a model's first load: ``loading(model_id)`` is a context manager (the CLI
+#: shows a spinner in it); embedders carry one as their ``loading`` attribute
+Loading = Callable[[str], AbstractContextManager[object]]
+
+
+def no_notice(_model_id: str) -> AbstractContextManager[object]:
+    """The default :data:`Loading`: nothing to show."""
+    return nullcontext()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constellation.coalesce import Coalescer
+from constellation.embedders.port import Loading, no_notice
 from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
 
@@ -79,6 +80,8 @@ class SentenceTransformerEmbedder:
         self._source = (name, package, path)
         self._device = device
         self._model: Any = None
+        #: around the first load (a spinner in the CLI: tens of seconds of silence otherwise)
+        self.loading: Loading = no_notice
         self._load_lock = threading.Lock()
         # Every model call runs on one thread: torch already uses every core for one call, and
         # calls made from many threads would each grow their own allocator arena (measured:
@@ -95,7 +98,8 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
-                    self._model = self._load()
+                    with self.loading(self.model_id):
+                        self._model = self._load()
         return self._model
 
     def _load(self) -> Any:

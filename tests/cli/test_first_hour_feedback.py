@@ -1,0 +1,131 @@
+"""The operator's first hour, feedback: a spinner while the model loads, a bar for phase 1's
+drain, rates measured before they are shown, and a dashboard that says how to quit and exits 0
+when it is quit (issue 16)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from cli.output import Output, Rate
+from constellation.queues.port import QueueDepth
+from constellation.worker import WorkerStatus
+from phases.drain import DRAIN_BAR, drain_progress
+from tests.integration.conftest import CONSTELLATION, provision_plan, write_plan
+
+
+def test_a_rate_is_shown_only_once_a_second_has_been_measured() -> None:
+    now = [100.0]
+    rate = Rate(clock=lambda: now[0])
+    assert rate.add(200) == ""  # the first chunk: its duration is unknown, it never counts
+    now[0] += 0.001
+    assert rate.add(200) == ""  # not 200,000/s: too little measured
+    now[0] += 1.999
+    assert rate.add(200) == "200.0/s"  # 400 since the first update, over 2 s
+
+
+def _status(processed: int, visible: int, dead: int = 0) -> WorkerStatus:
+    return WorkerStatus(
+        stats={"processed": processed, "skipped": 0, "empty": 0, "dead_lettered": {"x": dead}},
+        in_flight_batches=0,
+        held_messages=0,
+        queue_depth=QueueDepth(visible, 0),
+        consumer_enabled=True,
+    )
+
+
+def test_the_drain_bar_counts_stored_of_sent_with_a_total() -> None:
+    seen: list[tuple[str, int | None, int]] = []
+    on_status = drain_progress(None, lambda *a: seen.append(a))  # type: ignore[arg-type]
+    on_status(_status(20, 80))
+    on_status(_status(60, 40))
+    on_status(_status(99, 0, dead=1))
+    assert seen == [(DRAIN_BAR, 100, 20), (DRAIN_BAR, 100, 40), (DRAIN_BAR, 100, 40)]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_model_load_shows_a_spinner_on_a_terminal_and_nothing_elsewhere() -> None:
+    screen = _Terminal()
+    out = Output(stderr=Console(file=screen, force_terminal=True, width=80))
+    with out.loading("all-MiniLM-L6-v2"):
+        time.sleep(0.3)  # the spinner draws at once and then several times a second
+    assert "loading the model all-MiniLM-L6-v2" in screen.getvalue()
+
+    piped = io.StringIO()
+    quiet = Output(stderr=Console(file=piped, width=80))
+    with quiet.loading("all-MiniLM-L6-v2"):
+        pass
+    assert piped.getvalue() == ""
+
+
+def test_a_load_inside_a_progress_display_joins_it() -> None:
+    screen = _Terminal()
+    out = Output(stderr=Console(file=screen, force_terminal=True, width=100))
+    with out.tracker() as tracker:
+        tracker.advance("backfill", 10, 1)
+        with out.loading("all-MiniLM-L6-v2"):  # no second live display (Rich would refuse)
+            time.sleep(0.3)
+    assert "loading the model all-MiniLM-L6-v2" in screen.getvalue()
+
+
+def _dashboard(plan: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``constellation dashboard`` on a terminal (a pty), as an operator runs it."""
+    main, child = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [CONSTELLATION, "--plan", str(plan), "dashboard", "--interval", "1"],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(child)
+    return process, main
+
+
+def _read_until(fd: int, text: str, timeout: float) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen.decode(errors="replace")
+
+
+def test_the_dashboard_says_how_to_quit_and_q_or_ctrl_c_exit_0(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path / "local.yaml", "local.yaml")
+    provision_plan(plan)
+    for quit_with in ("q", "ctrl-c"):
+        process, terminal = _dashboard(plan)
+        try:
+            shown = _read_until(terminal, "q or Ctrl-C to quit", 90)
+            assert "q or Ctrl-C to quit" in shown, shown
+            if quit_with == "q":
+                os.write(terminal, b"q")
+            else:
+                os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends
+            rest = _read_until(terminal, "dashboard closed", 30)
+            assert process.wait(timeout=30) == 0, rest
+            assert "dashboard closed" in rest, rest
+            assert "error:" not in rest and "interrupted" not in rest, rest
+        finally:
+            if process.poll() is None:
+                process.kill()
+            os.close(terminal)
