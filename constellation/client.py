@@ -13,7 +13,8 @@ During the migration the app writes and searches through :meth:`Client.router` i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,9 @@ class Client:
         self.services = services or Services(plan, write=False)
         self._migration: Migration | None = None
         self._routers: list[Router] = []
+        #: query latency, recorded for ``stats`` while the client searches (opened on first use)
+        self._metrics = ExitStack()
+        self._observe: Callable[[float], None] | None = None
 
     @classmethod
     def from_plan(cls, path: str | Path, env: str | None = None) -> Client:
@@ -75,7 +79,21 @@ class Client:
             embedder=self.services.embedder(version),
             top_k=top_k,
             version=version,
+            observe=self.observe_query(),
         )
+
+    def observe_query(self) -> Callable[[float], None]:
+        """The query-latency recorder of this client: every search it (or its router) makes is
+        counted in the metrics ``stats`` and the dashboard read, snapshot every
+        ``monitoring.snapshot_interval`` seconds."""
+        if self._observe is None:
+            from constellation.monitoring.session import query_metrics
+
+            interval = self.plan.monitoring.snapshot_interval
+            self._observe = self._metrics.enter_context(
+                query_metrics(self.plan, self.services, interval=interval)
+            )
+        return self._observe
 
     def migration(self) -> Migration:
         """The migration's runtime for this plan (state, notes source, old system), opened once.
@@ -91,13 +109,17 @@ class Client:
     def router(self) -> Router:
         """The app's router: writes and searches follow the migration state (write mode, read
         traffic), re-read every ``migration.traffic.state_refresh`` seconds."""
-        router = self.migration().router()
+        migration = self.migration()
+        migration.observe_query = self.observe_query()
+        router = migration.router()
         self._routers.append(router)
         return router
 
     def close(self) -> None:
         while self._routers:
             self._routers.pop().close()
+        self._metrics.close()
+        self._observe = None
         if self._migration is not None:
             self._migration.close()
             self._migration = None

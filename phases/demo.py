@@ -234,7 +234,7 @@ def demo(
                 f"the demo stopped at {name}: {report.message}"
                 + (f": {report.gate.failing()}" if report.gate else ""),
                 continuing(plan, report.phase),
-                checks=report.gate,
+                gate=report.gate,
             )
 
     # The app as it is today -----------------------------------------------------------------

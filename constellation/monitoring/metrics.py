@@ -65,6 +65,17 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 6
 QUERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, INF)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, INF)
 
+
+def size_buckets(max_batch_size: int) -> tuple[float, ...]:
+    """Buckets for batch sizes: one per size up to 64, then powers of two, always with the
+    consumer's ``max_batch_size`` as a bound. A batch never exceeds it, so an interpolated
+    percentile never does either (with fixed buckets (16, 32] a p95 of 31.2 was reported
+    beside ``max_batch_size: 20``)."""
+    small = range(1, min(max_batch_size, 64) + 1)
+    large = (b for b in SIZE_BUCKETS if 64 < b < max_batch_size)
+    return (*small, *large, *((max_batch_size,) if max_batch_size > 64 else ()), INF)
+
+
 #: a snapshot of samples: metric sample name → (sorted label pairs → value)
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[str, dict[Labels, float]]
@@ -78,7 +89,7 @@ def _name(sample: str) -> str:
 class ServiceMetrics:
     """Counters, histograms and gauges of one worker (or one query process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_batch_size: int = 20) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.processed = Counter(_name(q.PROCESSED), "Jobs embedded and stored.", registry=r)
@@ -121,14 +132,13 @@ class ServiceMetrics:
         self.upsert_time = histogram(
             q.UPSERT_TIME, "Per batch: seconds writing to the vector index.", DURATION_BUCKETS
         )
+        sizes = size_buckets(max_batch_size)
         self.embed_batch = histogram(
             q.EMBED_BATCH,
             "Texts per batch sent to the embedding model (batches in flight may share a call).",
-            SIZE_BUCKETS,
+            sizes,
         )
-        self.upsert_batch = histogram(
-            q.UPSERT_BATCH, "Records per vector-index upsert.", SIZE_BUCKETS
-        )
+        self.upsert_batch = histogram(q.UPSERT_BATCH, "Records per vector-index upsert.", sizes)
         self.query_latency = histogram(
             q.QUERY_LATENCY, "Per search: seconds from query text to results.", QUERY_BUCKETS
         )

@@ -111,6 +111,22 @@ class DashboardData:
     step: float
     stats: ServiceStats
     panels: list[PanelData]
+    #: how often workers write snapshots (``monitoring.snapshot_interval``): the finest grain
+    snapshot_interval: float = 10.0
+    #: the first and last time something happened (a job, a batch, a search), if ever
+    active: tuple[float, float] | None = None
+
+    def span(self) -> tuple[float, float] | None:
+        """The first and last time something happened in the range, or None: gauges that hold
+        their last reading do not count (they would stretch the span to now)."""
+        return self.active
+
+    def cadence(self) -> str:
+        """How the figures were sampled, said the same way by every view."""
+        return (
+            f"a point every {self.step:g}s, snapshots every {self.snapshot_interval:g}s "
+            "(monitoring.snapshot_interval)"
+        )
 
 
 def legend(line: Line, label: str) -> str:
@@ -137,13 +153,25 @@ def read_dashboard(
     answers = reader.range(queries, start, end, step)
     thresholds: dict[str, float] = {r.metric: r.threshold for r in plan.monitoring.alerts}
     panels = []
+    happened: list[float] = []
     for panel in PANELS:
         series: Series = {}
         for i, line in enumerate(panel.lines):
             for label, points_ in sorted(answers[(panel.key, i)].items()):
                 if any(v for _, v in points_) or not isinstance(line.query, Increase):
                     series[legend(line, label)] = points_
+                if not isinstance(line.query, Latest):  # a change within a step: activity
+                    happened += [t for t, v in points_ if v]
         panels.append(PanelData(panel, series, thresholds.get(panel.metric or "")))
     return DashboardData(
-        plan.name, plan.environment, reader.description, start, end, step, stats, panels
+        plan.name,
+        plan.environment,
+        reader.description,
+        start,
+        end,
+        step,
+        stats,
+        panels,
+        plan.monitoring.snapshot_interval,
+        (min(happened), max(happened)) if happened else None,
     )

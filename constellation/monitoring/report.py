@@ -2,6 +2,12 @@
 
 Each panel is drawn with matplotlib (its object API and the Agg canvas: no pyplot, no display,
 no global figure state) into a PNG embedded as a base64 ``<img>``, so the page is one file.
+
+The page's window is the data's (:func:`read_report`): five minutes of figures in an hour's
+range are drawn over those five minutes, not squeezed against the edge. Each panel keeps its
+own scale: an alert line far above the data is named, not drawn (a queue of 12 stays visible
+under a threshold of 1,000). The header table's percentiles are read from the plotted series,
+so the table and the plots never disagree.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from constellation.errors import MonitoringError
-from constellation.monitoring.panels import DashboardData, PanelData
+from constellation.monitoring.panels import DashboardData, PanelData, read_dashboard
 
 if TYPE_CHECKING:
-    from constellation.monitoring.stats import ServiceStats
+    from constellation.plan import Plan
+    from constellation.services import Services
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -27,6 +34,56 @@ td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }
 .panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem; }
 figure { margin: 0; } img { width: 100%; border: 1px solid #eee; }
 """
+
+
+#: points per plot
+PLOT_POINTS = 120
+#: an alert line more than this many times above a panel's data is named instead of drawn
+OFF_SCALE = 3.0
+
+
+def read_report(
+    plan: Plan, services: Services, *, range_seconds: float = 3600.0, now: float | None = None
+) -> DashboardData:
+    """The figures for the page: over ``range_seconds``, narrowed to the time that has data
+    (with a margin; at least four snapshot intervals), read again at that finer grain."""
+    data = read_dashboard(plan, services, range_seconds=range_seconds, points=PLOT_POINTS, now=now)
+    span = data.span()
+    if span is None:
+        return data
+    first, last = span
+    width = max(last - first, 4 * plan.monitoring.snapshot_interval)
+    if width * 1.5 >= range_seconds:
+        return data
+    margin = width * 0.05
+    return read_dashboard(
+        plan,
+        services,
+        range_seconds=width + 2 * margin,
+        points=PLOT_POINTS,
+        now=last + margin,
+    )
+
+
+def _top(panel: PanelData) -> float | None:
+    return max((v for points in panel.series.values() for _, v in points), default=None)
+
+
+def _off_scale(panel: PanelData) -> bool:
+    """The alert line is far above the data: drawing it would flatten the data to nothing."""
+    top = _top(panel)
+    return (
+        panel.threshold is not None
+        and top is not None
+        and panel.threshold > OFF_SCALE * max(top, 1.0)
+    )
+
+
+def caption(panel: PanelData) -> str:
+    """A panel's title, naming an alert line that is not drawn because it is off its scale."""
+    if _off_scale(panel):
+        return f"{panel.panel.title} (alert > {panel.threshold:g}, above this scale)"
+    return panel.panel.title
 
 
 def plot_png(panel: PanelData, start: float, end: float) -> bytes:
@@ -44,12 +101,16 @@ def plot_png(panel: PanelData, start: float, end: float) -> bytes:
             ax.plot(
                 xs, [v for _, v in points], marker="." if len(points) < 3 else None, label=label
             )
-    if panel.threshold is not None:
+    title = caption(panel)
+    top = _top(panel)
+    if panel.threshold is not None and not _off_scale(panel):
         ax.axhline(panel.threshold, color="red", linestyle="--", linewidth=1, label="alert")
     if not any(panel.series.values()):
         ax.text(0.5, 0.5, "no data recorded", ha="center", va="center", transform=ax.transAxes)
+    elif top is not None:
+        ax.set_ylim(bottom=0)
     ax.set_xlim(*date2num([datetime.fromtimestamp(t, tz=UTC) for t in (start, end)]))
-    ax.set_title(panel.panel.title, fontsize=11)
+    ax.set_title(title, fontsize=11)
     ax.xaxis.set_major_locator(AutoDateLocator(tz=UTC))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
     ax.set_xlabel("time (UTC)")
@@ -61,11 +122,37 @@ def plot_png(panel: PanelData, start: float, end: float) -> bytes:
     return buffer.getvalue()
 
 
-def _summary(stats: ServiceStats) -> list[tuple[str, str]]:
+def plotted(data: DashboardData, panel: str, line: str) -> tuple[float | None, float | None]:
+    """The latest and the highest value of one plotted line (None where it has none)."""
+    for p in data.panels:
+        if p.panel.key == panel:
+            values = [v for _, v in p.series.get(line, [])]
+            return (values[-1], max(values)) if values else (None, None)
+    return None, None
+
+
+def _percentiles(data: DashboardData, panel: str) -> tuple[str, str]:
+    """``p50 / p95 / p99`` of a percentile panel as plotted: the latest points, the highest."""
+    found = [plotted(data, panel, f"p{p}") for p in (50, 95, 99)]
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f} ms"
+
+    return (
+        " / ".join(ms(latest) for latest, _ in found),
+        " / ".join(ms(highest) for _, highest in found),
+    )
+
+
+def _summary(data: DashboardData) -> list[tuple[str, str]]:
+    stats = data.stats
     w = stats.window
 
     def show(value: object, suffix: str = "") -> str:
         return "-" if value is None else f"{value}{suffix}"
+
+    processing_last, processing_top = _percentiles(data, "processing")
+    query_last, query_top = _percentiles(data, "query")
 
     return [
         ("queue depth", show(stats.queue.total)),
@@ -79,18 +166,14 @@ def _summary(stats: ServiceStats) -> list[tuple[str, str]]:
             ", ".join(f"{k}: {v}" for k, v in stats.jobs.failed_by_reason.items()) or "-",
         ),
         (f"error rate ({w.seconds:g}s)", show(w.error_rate)),
-        (
-            "processing p50 / p95 / p99",
-            " / ".join(
-                show(p, " ms")
-                for p in (w.processing_ms.p50, w.processing_ms.p95, w.processing_ms.p99)
-            ),
-        ),
+        ("processing p50 / p95 / p99, latest plotted", processing_last),
+        ("processing p50 / p95 / p99, highest plotted", processing_top),
         (
             "mean embedding / upsert batch",
             f"{show(w.mean_embedding_batch_size)} / {show(w.mean_upsert_batch_size)}",
         ),
-        ("query p95", show(w.query_p95_ms, " ms")),
+        ("query p50 / p95 / p99, latest plotted", query_last),
+        ("query p50 / p95 / p99, highest plotted", query_top),
         ("index size", ", ".join(f"v{v}: {n}" for v, n in stats.index_size.items()) or "-"),
     ]
 
@@ -100,8 +183,7 @@ def render_html(data: DashboardData) -> str:
     when = datetime.fromtimestamp(data.end, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     since = datetime.fromtimestamp(data.start, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in _summary(data.stats)
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _summary(data)
     )
     figures = []
     for panel in data.panels:
@@ -109,13 +191,13 @@ def render_html(data: DashboardData) -> str:
         title = html.escape(panel.panel.title)
         figures.append(
             f'<figure id="{panel.panel.key}"><img src="data:image/png;base64,{png}" '
-            f'alt="{title}"><figcaption>{title}</figcaption></figure>'
+            f'alt="{title}"><figcaption>{html.escape(caption(panel))}</figcaption></figure>'
         )
     title = html.escape(f"Constellation: {data.plan} ({data.environment})")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
-        f'<p class="meta">{since} to {when} · every {data.step:g}s · '
+        f'<p class="meta">{since} to {when} · {html.escape(data.cadence())} · '
         f"{html.escape(data.source)}</p>\n<table>{rows}</table>\n"
         f'<div class="panels">\n' + "\n".join(figures) + "\n</div>\n</body></html>\n"
     )

@@ -124,7 +124,7 @@ def worker_metrics(
     interval: float | None = None,
 ) -> Iterator[MonitoredRun]:
     """Metrics for one worker run (``port``: serve ``/metrics``; 0 picks a free port)."""
-    metrics = ServiceMetrics()
+    metrics = ServiceMetrics(max_batch_size=plan.consumer.max_batch_size)
     # Bind first: a busy port fails the run before anything else starts.
     server = _serve(metrics, host, port) if port is not None else None
     try:
@@ -197,17 +197,47 @@ def _url_host(host: str) -> str:
 
 @contextmanager
 def query_metrics(
-    plan: Plan, services: Services | None = None, *, clock: Callable[[], float] = time.time
+    plan: Plan,
+    services: Services | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    interval: float | None = None,
 ) -> Iterator[Callable[[float], None]]:
-    """A query-latency hook for ``search(..., observe=...)`` in a short-lived process; its
-    observations are written as one snapshot at the end (embedded default only), counted for
-    the deployment ``services`` reach."""
-    metrics = ServiceMetrics()
-    yield metrics.observe_query
-    if not plan.monitoring.prometheus_url:
-        deployment = identify(plan, services) if services is not None else None
-        writer = SnapshotWriter(
-            MetricsStore(plan.metrics_path), plan, "query", clock, deployment=deployment
-        )
-        writer.write(metrics.samples())
+    """A query-latency hook for ``search(..., observe=...)``; its observations are written as
+    snapshots (embedded default only), counted for the deployment ``services`` reach: at the
+    end, and with ``interval`` (a long-lived process: the app's router, the demo) also every
+    ``interval`` seconds, so ``stats`` sees searches while they happen."""
+    metrics = ServiceMetrics(max_batch_size=plan.consumer.max_batch_size)
+    if plan.monitoring.prometheus_url:
+        yield metrics.observe_query
+        return
+    deployment = identify(plan, services) if services is not None else None
+    writer = SnapshotWriter(
+        MetricsStore(plan.metrics_path), plan, "query", clock, deployment=deployment
+    )
+    lock = threading.Lock()
+
+    def snapshot() -> None:
+        with lock:
+            writer.write(metrics.samples())
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while interval is not None and not stop.wait(max(0.05, interval)):
+            try:
+                snapshot()
+            except Exception:  # metrics must never take searches down
+                log.exception("query metrics snapshot failed", extra={"event": "metrics_error"})
+
+    thread = threading.Thread(target=loop, name="query-metrics", daemon=True)
+    if interval is not None:
+        thread.start()
+    try:
+        yield metrics.observe_query
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        snapshot()
         writer.finish()
