@@ -35,7 +35,8 @@ def doctor(
         typer.Option("--window", help="Rates over this many seconds (default: the plan's)."),
     ] = None,
 ) -> None:
-    """Diagnose backlog, embedding errors, slow queries and inconsistency; exit 1 on findings."""
+    """Diagnose backlog, embedding errors, slow queries and inconsistency; exit 1 on findings
+    (4 when a system could not be reached)."""
     app_ctx = context.get(ctx)
     out = app_ctx.output
     m = app_ctx.migration(write=False)
@@ -48,6 +49,8 @@ def doctor(
             window=seconds(window),
         )
     out.show(report, show_doctor)
+    if report.unreachable:
+        raise typer.Exit(4)  # an outside system out of reach, as for every command
     if not report.healthy:
         raise typer.Exit(1)
 

@@ -2,8 +2,11 @@
 
 Every error the tool raises on purpose is a :class:`ConstellationError`. Low-level errors
 (botocore, chromadb, SQL, torch) are re-raised as one of these with ``from exc`` and a sentence
-that tells the operator what to do next; the CLI prints that one line and exits non-zero
-(the traceback only with ``--debug``).
+that tells the operator what to do next; the CLI prints that one line and exits with the
+error's ``exit_code`` (the traceback only with ``--debug``). The exit codes are the same for
+every command: 0 ok; 1 a gate or check failed (and any other error of ours); 2 a usage, plan or
+input-file error; 3 a gate or check that could not decide (:class:`GateInconclusive`); 4 an
+outside system could not be reached (:class:`Unreachable`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,29 @@ class PlanError(ConstellationError):
         super().__init__(f"invalid plan ({len(issues)} {noun}):\n{lines}")
 
 
+class InputFileError(ConstellationError):
+    """A file the operator gave (a judged query set, ...) that cannot be used; ``issues`` names
+    each problem's file, line and field, every one at once."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, issues: list[PlanIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(f"invalid {what} ({len(issues)} {noun}):\n{lines}")
+
+
+class Unreachable(ConstellationError):
+    """An outside system (queue, index, database, Prometheus) could not be reached: exit 4.
+
+    A mixin of the error of the system's own kind, so ``except QueueError`` still catches an
+    unreachable queue, and scripts tell "the gate failed" (1) from "it could not look" (4).
+    """
+
+    exit_code = 4
+
+
 class AdapterError(ConstellationError):
     """An adapter name that does not exist, or an adapter whose library is missing."""
 
@@ -70,12 +96,20 @@ class QueueNotFound(QueueError):
     """A queue the plan names does not exist yet."""
 
 
+class QueueUnreachable(Unreachable, QueueError):
+    """The queue's server (SQS, LocalStack, moto) could not be reached."""
+
+
 class VectorIndexError(ConstellationError):
     """The vector index refused or failed an operation."""
 
 
 class IndexNotFound(VectorIndexError):
     """The index the plan names does not exist yet."""
+
+
+class IndexUnreachable(Unreachable, VectorIndexError):
+    """The vector index's server (``chroma run``) could not be reached."""
 
 
 class IndexLocked(VectorIndexError):
@@ -131,6 +165,20 @@ class DamagedFile(ConstellationError):
         super().__init__(f"{what} {self.path} is damaged ({detail})", hint)
 
 
+class GateInconclusive(ConstellationError):
+    """A gate that could not decide: not enough evidence yet (too few comparisons). Exit 3.
+
+    Phase 2 catches it to leave the read traffic where it is: the operator waits, or lets the
+    app search, and runs the step again.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, hint: str = "", gate: object = None) -> None:
+        super().__init__(message, hint)
+        self.gate = gate
+
+
 class SourceError(ConstellationError):
     """The notes source (the app's database) could not be read."""
 
@@ -146,6 +194,14 @@ class JobRejected(ConstellationError):
 
 class MonitoringError(ConstellationError):
     """Metrics could not be served, recorded or read."""
+
+
+class MonitoringUnreachable(Unreachable, MonitoringError):
+    """The plan's Prometheus server could not be reached."""
+
+
+class DatabaseUnreachable(Unreachable):
+    """A SQL database (the notes source, the migration state) could not be connected to."""
 
 
 class ImportSourceError(ConstellationError):

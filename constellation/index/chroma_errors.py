@@ -20,6 +20,7 @@ from constellation.errors import (
     DamagedFile,
     DimensionMismatch,
     IndexNotFound,
+    IndexUnreachable,
     VectorIndexError,
 )
 
@@ -75,7 +76,7 @@ class ChromaErrors:
         if is_damage(exc) or "no such table" in detail:  # an emptied chroma.sqlite3 too
             return self.damaged(exc)
         if self.url and (isinstance(exc, httpx.TransportError) or "Could not connect" in detail):
-            return VectorIndexError(
+            return IndexUnreachable(
                 f"Chroma server at {self.url} is unreachable ({detail})",
                 "start it with `chroma run` or fix index.url in the plan",
             )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from constellation.errors import AdapterError
+from constellation.errors import AdapterError, DatabaseUnreachable
 from constellation.masking import masked
 
 __all__ = ["LOCKING", "PlanLog", "create_tables", "engine", "masked"]
@@ -63,6 +63,17 @@ def engine(url: str) -> sa.Engine:
         def _begin(connection: sa.Connection) -> None:
             locking = connection.get_execution_options().get("constellation_locking")
             connection.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")
+
+    @sa.event.listens_for(created, "handle_error")
+    def _unreachable(context: sa.engine.ExceptionContext) -> None:
+        # A failure while connecting (no connection yet) or a lost connection is the server
+        # (or the file) being out of reach, exit 4; anything else stays the caller's error.
+        if context.connection is None or context.is_disconnect:
+            raise DatabaseUnreachable(
+                f"cannot connect to the database at {masked(url)}: {context.original_exception}",
+                "check that the database is up and reachable, and the URL in the plan "
+                "(source.url, migration.state_url)",
+            ) from context.original_exception
 
     return created
 

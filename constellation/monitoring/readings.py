@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from constellation.deadline import fetch
-from constellation.errors import MonitoringError
+from constellation.errors import MonitoringError, MonitoringUnreachable
 from constellation.masking import location
 from constellation.monitoring.deployment import Deployment, identify
 from constellation.monitoring.metrics import Labels, Samples
@@ -326,13 +326,20 @@ class PrometheusReader:
         hint = "check monitoring.prometheus_url in the plan and that Prometheus is up"
         try:
             reply = fetch(url, deadline=self.timeout)
-            if reply.status >= 400:
-                detail = reply.body.decode("utf-8", "replace")[:300]
-                raise MonitoringError(f"Prometheus refused {params['query']!r}: {detail}", hint)
+        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, no such host
+            raise MonitoringUnreachable(
+                f"cannot reach Prometheus at {location(self.url)}: {exc}", hint
+            ) from exc
+        except ValueError as exc:  # not an http(s) URL
+            raise MonitoringError(f"cannot query Prometheus: {exc}", hint) from exc
+        if reply.status >= 400:
+            detail = reply.body.decode("utf-8", "replace")[:300]
+            raise MonitoringError(f"Prometheus refused {params['query']!r}: {detail}", hint)
+        try:
             body = json.loads(reply.body)
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except ValueError as exc:
             raise MonitoringError(
-                f"cannot query Prometheus at {location(self.url)}: {exc}", hint
+                f"Prometheus at {location(self.url)} answered no JSON: {exc}", hint
             ) from exc
         if body.get("status") != "success":
             raise MonitoringError(f"Prometheus answered {body.get('error', body)!r}", hint)

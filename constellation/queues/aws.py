@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from constellation.errors import ConstellationError, QueueError, QueueNotFound
+from constellation.errors import ConstellationError, QueueError, QueueNotFound, QueueUnreachable
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -156,7 +156,7 @@ def queue_error(
             "set queue.region in the plan, or AWS_DEFAULT_REGION",
         )
     if isinstance(exc, ConnectionError | HTTPClientError):
-        return QueueError(
+        return QueueUnreachable(
             f"cannot reach SQS at {where}: {exc}",
             "start the server (LocalStack, moto) or fix queue.endpoint_url in the plan"
             if endpoint_url

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from constellation.errors import ConstellationError
+from constellation.errors import ConstellationError, Unreachable
 from constellation.migration.runtime import Migration
 from constellation.monitoring.readings import open_reader
 from constellation.monitoring.stats import read_stats
@@ -61,6 +61,8 @@ def doctor(
         except ConstellationError as exc:
             area = Area(key, title)
             area.find(f"cannot diagnose: {exc}", "constellation verify")
+            if isinstance(exc, Unreachable):
+                report.unreachable.append(str(exc))
         report.areas.append(area)
     for note in stats.notes:
         report.areas[0].notes.append(note)

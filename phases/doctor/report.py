@@ -50,6 +50,8 @@ class DoctorReport:
     plan: str
     environment: str
     areas: list[Area] = field(default_factory=list)
+    #: the systems that could not be reached while diagnosing (the command then exits 4)
+    unreachable: list[str] = field(default_factory=list)
 
     __json_properties__ = ("healthy", "findings")
 
