@@ -1,7 +1,14 @@
-"""``constellation check consistency``."""
+"""``constellation check consistency|recall|quality|capacity``.
+
+Each ends with its outcome's exit code: 0 pass, 1 fail, 3 inconclusive (2 for a bad option or
+file, 4 for a system that cannot be reached); a check the plan marks ``dry_run`` only keeps a
+gate from deciding on it: asked for by name, it answers. ``recall``, ``quality`` and ``capacity`` record
+their measurement in the migration state, so ``migrate status`` shows it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,9 +16,26 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import Json
+from phases.capacity import CapacityReport, check_capacity
 from phases.consistency import ConsistencyReport, consistency_between
+from phases.measured import record
+from phases.quality import check_quality
+from phases.recall import check_recall
 
-app = typer.Typer(help="Checks between the old and the new system.", no_args_is_help=True)
+app = typer.Typer(
+    help="Checks of the new system: agreement with the old, recall, quality, capacity.",
+    no_args_is_help=True,
+)
+
+
+def _versions(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        first, second = (int(v) for v in value.split(","))
+    except ValueError:
+        raise typer.BadParameter("--versions takes two versions, e.g. 1,2") from None
+    return first, second
 
 
 @app.command("consistency")
@@ -37,15 +61,9 @@ def consistency(
     json_out: Json = False,
 ) -> None:
     """Search old and new for sampled notes' own text; report the top-K overlap (exit 1 below it)."""
+    pair = _versions(versions)
     app_ctx = context.get(ctx)
     m = app_ctx.migration(write=False)
-    pair = None
-    if versions is not None:
-        try:
-            first, second = (int(v) for v in versions.split(","))
-        except ValueError:
-            raise typer.BadParameter("--versions takes two versions, e.g. 1,2") from None
-        pair = (first, second)
     out = app_ctx.output
     with out.tracker() as tracker:
         report = consistency_between(
@@ -57,9 +75,112 @@ def consistency(
             on_progress=tracker.advance,
         )
     out.show(report, show_consistency)
-    if not report.passed:
-        raise typer.Exit(1)
+    render.finish(out, report.outcome)
 
 
 def show_consistency(out: Output, report: ConsistencyReport) -> None:
     render.consistency(out, report, low_rows=20)
+
+
+@app.command("recall")
+def recall(
+    ctx: typer.Context,
+    users: Annotated[
+        int | None, typer.Option("--users", min=1, help="Users to sample (default: the plan's).")
+    ] = None,
+    queries: Annotated[
+        int | None,
+        typer.Option("--queries", min=1, help="Queries per user (default: the plan's)."),
+    ] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, max=100, help="Recall at k.")] = None,
+    min_recall: Annotated[
+        float | None,
+        typer.Option("--min-recall", min=0.0, max=1.0, help="Pass bound (default: the plan's)."),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Model version (default: the one read).")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Recall@k of the new index against exact search over sampled users' notes, embedded again
+    from the notes source (exit 1 below the bound)."""
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
+    if version is not None and version not in m.plan.models:
+        raise typer.BadParameter(f"version {version} is not declared in the plan's models")
+    out = app_ctx.output
+    with out.tracker() as tracker:
+        report = check_recall(
+            m,
+            users=users,
+            queries=queries,
+            k=k,
+            min_recall=min_recall,
+            version=version,
+            on_progress=tracker.advance,
+        )
+    record(m, "check recall", [report.as_check()])
+    out.show(report, render.recall)
+    render.finish(out, report.outcome)
+
+
+@app.command("quality")
+def quality(
+    ctx: typer.Context,
+    golden: Annotated[
+        Path | None,
+        typer.Option(
+            "--golden",
+            help='Judged queries, JSON Lines of {"userId", "query", "relevant": [noteIds]} '
+            "(default: the plan's migration.quality.golden).",
+        ),
+    ] = None,
+    versions: Annotated[
+        str | None,
+        typer.Option(
+            "--versions", help="Judge two model versions of the new index instead, e.g. 1,2."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance", min=0.0, max=1.0, help="New may trail old by this much (plan's)."
+        ),
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Recall@k, MRR and nDCG@10 of the old and the new system (or two model versions) on a
+    judged query set, side by side (exit 1 when new < old - tolerance)."""
+    pair = _versions(versions)
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
+    out = app_ctx.output
+    with out.tracker() as tracker:
+        report = check_quality(
+            m, golden, versions=pair, tolerance=tolerance, on_progress=tracker.advance
+        )
+    record(m, "check quality", [report.as_check()])
+    out.show(report, render.quality)
+    render.finish(out, report.outcome)
+
+
+@app.command("capacity")
+def capacity(
+    ctx: typer.Context,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Model version (default: the plan's).")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Notes to backfill, this machine's embedding rate with the real model, the backfill
+    time, and the index's memory and disk beside what is free (exit 1 when it will not fit)."""
+    app_ctx = context.get(ctx)
+    m = app_ctx.migration(write=False)
+    if version is not None and version not in m.plan.models:
+        raise typer.BadParameter(f"version {version} is not declared in the plan's models")
+    out = app_ctx.output
+    with out.status("measuring the embedding rate on a sample of notes"):
+        report: CapacityReport = check_capacity(m, version=version)
+    record(m, "check capacity", report.checks)
+    out.show(report, render.capacity)
+    render.finish(out, report.outcome)

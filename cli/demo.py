@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import context
+from cli import context, render
 from cli.output import Output
 from cli.params import Json, seconds
 from phases.demo import DemoSummary
@@ -75,3 +75,6 @@ def show_summary(out: Output, summary: DemoSummary) -> None:
         ],
         title="demo summary",
     )
+    if summary.quality is not None:
+        render.quality(out, summary.quality)
+        out.info(f"again at any time: constellation check quality --golden {summary.golden}")

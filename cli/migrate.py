@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from cli import context, render
 from cli.examples import epilog
-from cli.output import Output
+from cli.output import Output, Tracker
 from cli.params import DryRun, Force, Json, Reason, seconds
 from phases import status as status_verb
 from phases.phase import PhaseReport
 from phases.phase1 import phase1
-from phases.phase2 import phase2
+from phases.phase2 import Tick, phase2
 from phases.phase3 import phase3
 from phases.phase4 import phase4
 from phases.status import MigrationStatus
@@ -36,6 +37,7 @@ def status(
 def show_status(out: Output, report: MigrationStatus) -> None:
     render.state(out, report.state, report.summary)
     render.gate(out, report.gate)
+    render.checks(out, report.checks)
     render.journal(out, report.journal)
     out.info(f"next: {report.next_step}")
 
@@ -104,10 +106,7 @@ def phase(
                 dry_run=dry_run,
                 force=force,
                 reason=reason,
-                on_tick=lambda t: tracker.note(
-                    f"{t.traffic:.0%}: {t.elapsed:,.0f}/{t.dwell:,.0f}s, "
-                    f"{t.gate.checks[0].value} comparisons, gate {'ok' if t.gate.passed else 'not yet'}"
-                ),
+                on_tick=_ticks(out, tracker),
             )
         elif number == 3:
             report = phase3(
@@ -118,8 +117,7 @@ def phase(
                 m, dry_run=dry_run, force=force, reason=reason, on_progress=tracker.advance
             )
     out.show(report, show_phase)
-    if not report.ok:
-        raise typer.Exit(1)
+    render.finish(out, report.outcome, report.message)
 
 
 def show_phase(out: Output, report: PhaseReport) -> None:
@@ -127,7 +125,35 @@ def show_phase(out: Output, report: PhaseReport) -> None:
         out, report.steps, f"phase {report.phase}" + (" (dry run)" if report.dry_run else "")
     )
     render.skipped(out, report.skipped)
+    render.measured(out, report.measured)
     render.consistency(out, report.consistency)
     render.gate(out, report.gate)
-    if report.message:
-        (out.info if report.ok else out.warn)(report.message)
+
+
+#: a gate waiting for evidence says so at least this often (seconds), and when its count moves
+WAITING_EVERY = 10.0
+
+
+def _ticks(out: Output, tracker: Tracker) -> Callable[[Tick], None]:
+    """Phase 2's progress: a dwell's ticks above the bars; a gate waiting for comparisons is
+    said on stderr even without a terminal (the operator must know why nothing happens)."""
+    said: dict[str, Any] = {"at": -WAITING_EVERY, "count": None}
+
+    def on_tick(t: Tick) -> None:
+        if not t.waiting:
+            tracker.note(
+                f"{t.traffic:.0%}: {t.elapsed:,.0f}/{t.dwell:,.0f}s, "
+                f"{t.comparisons} comparisons, gate {t.gate.outcome}"
+            )
+            return
+        if t.comparisons == said["count"] and t.elapsed - said["at"] < WAITING_EVERY:
+            return
+        said.update(at=t.elapsed, count=t.comparisons)
+        where = f"before {t.target:.0%}" if t.target is not None else "at the last step"
+        out.info(
+            f"waiting for comparisons {where}: {t.comparisons} of "
+            f"{t.gate.checks[0].bound.removeprefix('>= ')} so far "
+            f"({t.elapsed:,.0f}s of at most {t.dwell:,.0f}s; the app's searches make them)"
+        )
+
+    return on_tick

@@ -68,8 +68,8 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
 def _finish(out: Output, report: models.ModelReport) -> None:
     """Show the report; exit non-zero when its gate failed."""
     out.show(report, show_model)
-    if not report.ok:
-        raise typer.Exit(1)
+    outcome = "pass" if report.ok else report.outcome if report.outcome != "pass" else "fail"
+    render.finish(out, outcome, report.message)
 
 
 def show_model(out: Output, report: models.ModelReport) -> None:
@@ -90,5 +90,3 @@ def show_model(out: Output, report: models.ModelReport) -> None:
             sorted(report.records_by_version.items()),
             title="records by version",
         )
-    if report.message:
-        (out.info if report.ok else out.warn)(report.message)

@@ -1,15 +1,32 @@
-"""Renderers shared by the migration commands: gates, consistency, steps, the journal."""
+"""Renderers shared by the migration commands: gates, checks, consistency, steps, the journal;
+and the one way a command ends with its outcome's exit code."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import typer
+
 from cli.output import Output, timestamp
 from constellation.migration.source import SkippedNote
 from constellation.migration.state import JournalEntry, MigrationState
+from phases.capacity import CapacityReport
 from phases.consistency import ConsistencyReport
-from phases.gates import Gate
+from phases.gates import EXIT_CODES, Gate
+from phases.measured import RecordedCheck
+from phases.quality import QualityReport
+from phases.recall import RecallReport
 from phases.steps import StepResult
+
+
+def finish(out: Output, outcome: str, message: str = "") -> None:
+    """End a command by its outcome: 0 pass, 1 fail, 3 inconclusive (README "Exit codes").
+    ``message`` is printed once: as information when it passed, else as the error."""
+    code = EXIT_CODES.get(outcome, 1)
+    if message:
+        (out.error if code else out.info)(message)
+    if code:
+        raise typer.Exit(code)
 
 
 def steps(out: Output, results: Sequence[StepResult], title: str) -> None:
@@ -34,12 +51,117 @@ def skipped(out: Output, rows: Sequence[SkippedNote]) -> None:
 def gate(out: Output, result: Gate | None) -> None:
     if result is None:
         return
-    verdict = "pass" if result.passed else "fail"
     out.table(
         ["check", "result", "value", "bound"],
-        [(c.name, "pass" if c.passed else "fail", c.value, c.bound) for c in result.checks],
-        title=f"{result.name}: {verdict}",
+        [(c.name, c.label, c.value, c.bound) for c in result.checks],
+        title=f"{result.name}: {result.outcome}",
     )
+
+
+def checks(out: Output, recorded: Sequence[RecordedCheck]) -> None:
+    """Every check's last measurement and outcome, as the state recorded them."""
+    if recorded:
+        out.table(
+            ["check", "result", "value", "bound", "measured by", "at"],
+            [
+                (
+                    c.name,
+                    f"{c.outcome} (dry run)" if c.dry_run else c.outcome,
+                    c.value,
+                    c.bound,
+                    c.command,
+                    timestamp(c.at),
+                )
+                for c in recorded
+            ],
+            title="checks, last measured",
+        )
+
+
+def measured(out: Output, reports: Sequence[object]) -> None:
+    """The recall, quality and capacity reports a command measured on the way."""
+    for report in reports:
+        if isinstance(report, RecallReport):
+            recall(out, report)
+        elif isinstance(report, QualityReport):
+            quality(out, report)
+        elif isinstance(report, CapacityReport):
+            capacity(out, report)
+
+
+def recall(out: Output, report: RecallReport) -> None:
+    value = "n/a" if report.recall is None else f"{report.recall:.3f}"
+    out.table(
+        ["user", "notes embedded again", "queries", f"recall@{report.k}"],
+        [(u.user_id, u.notes, u.queries, round(u.recall, 3)) for u in report.users],
+        title=f"recall@{report.k} of version {report.version} against exact search: {value} "
+        f"(bound >= {report.min_recall}): {report.outcome}"
+        + (" (dry run)" if report.dry_run else ""),
+        caption=f"{report.embedded:,} notes embedded again from the source, "
+        f"{report.queries} queries, {report.seconds:,.1f}s",
+    )
+    if report.worst:
+        out.table(
+            ["user", "query", "recall", "exact top-k notes the index missed"],
+            [
+                (w.user_id, w.query, round(w.recall, 3), ", ".join(w.missing[:5]))
+                for w in report.worst
+            ],
+            title="queries with the lowest recall",
+        )
+    for note in report.notes:
+        out.info(note)
+
+
+def quality(out: Output, report: QualityReport) -> None:
+    old, new = report.baseline, report.candidate
+    rows = []
+    for label, name in (
+        (f"recall@{report.k}", "recall@k"),
+        (f"MRR@{report.k}", "mrr"),
+        ("nDCG@10", "ndcg@10"),
+    ):
+        a, b = old.metric(name), new.metric(name)
+        bound = f">= {old.system} - {report.tolerance:g}" if name == report.metric else ""
+        rows.append((label, round(a, 3), round(b, 3), f"{b - a:+.3f}", bound))
+    rows.append(("failed searches", old.errors, new.errors, "", ""))
+    out.table(
+        ["measure", old.system, new.system, "difference", "bound"],
+        rows,
+        title=f"quality on {report.queries} judged queries ({report.golden}): {report.outcome}"
+        + (" (dry run)" if report.dry_run else ""),
+    )
+    for note in report.notes:
+        out.warn(note)
+
+
+def capacity(out: Output, report: CapacityReport) -> None:
+    rate = "not measured" if report.rate is None else f"{report.rate:,.1f} texts/s"
+    backfill = "-" if report.backfill_seconds is None else _duration(report.backfill_seconds)
+    out.table(
+        ["notes", "already stored", "to embed", "embedding rate (one worker)", "backfill time"],
+        [
+            (
+                report.notes,
+                report.stored,
+                report.to_embed,
+                rate + (f" on {report.sample} notes" if report.sample else ""),
+                backfill,
+            )
+        ],
+        title="capacity: the backfill",
+    )
+    gate(out, report.gate())
+    for warning in report.warnings:
+        out.warn(warning)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"
 
 
 def consistency(out: Output, report: ConsistencyReport | None, *, low_rows: int = 10) -> None:

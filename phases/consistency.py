@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
+from constellation.errors import Unreachable
 from constellation.migration.comparisons import overlap
 from constellation.migration.runtime import Migration
 from constellation.migration.source import NotesSource
@@ -47,7 +49,14 @@ class ConsistencyReport:
     low: list[NoteOverlap] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    __json_properties__ = ("passed",)
+    __json_properties__ = ("passed", "outcome")
+
+    @property
+    def outcome(self) -> Literal["pass", "fail", "inconclusive"]:
+        """Inconclusive when no note could be compared and nothing failed (no notes yet)."""
+        if self.checked == 0 and not self.errors:
+            return "inconclusive"
+        return "pass" if self.passed else "fail"
 
     @property
     def passed(self) -> bool:
@@ -89,6 +98,8 @@ def check_consistency(
         try:
             old = [r.note_id for r in old_search(note.content, note.user_id, top_k)]
             new = [r.note_id for r in new_search(note.content, note.user_id, top_k)]
+        except Unreachable:
+            raise  # nothing to compare: the command ends with exit 4, not a failed check
         except Exception as exc:
             report.errors.append(f"{note.user_id}/{note.id}: {type(exc).__name__}: {exc}")
             continue

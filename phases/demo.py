@@ -15,6 +15,10 @@ system's p95 over the same searches, never a fixed number of milliseconds. Its a
 searches from a few app machines (routers), each waiting for its shadow search before the next
 one, so every search is compared and none is dropped; each traffic step waits for its dwell and
 for the gate's minimum of comparisons, however slowly they come.
+
+From its sample app it builds a judged query set (``<data_dir>/golden.jsonl``) that its phase
+2 gates and phase 3 checklist measure the new system against; the summary shows both systems'
+quality side by side.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from constellation.services import Services
 from constellation.worker import Worker
 from constellation.worker_session import worker_session
 from phases.drain import Drain
+from phases.golden import judged_from_notes, write_golden
 from phases.phase import PhaseReport, Progress
 from phases.phase1 import phase1
 from phases.phase2 import phase2
 from phases.phase3 import phase3
 from phases.phase4 import phase4
 from phases.provision import provision
+from phases.quality import QualityReport
 from phases.sample_notes import sample_notes, search_phrases
 
 
@@ -63,6 +69,9 @@ class DemoSummary:
     complete: bool = False
     #: the gates as the demo ran them (relative to what it measured on this machine)
     gates: str = ""
+    #: old and new on the judged query set built from the sample app (phase 3's measurement)
+    quality: QualityReport | None = None
+    golden: str = ""
 
 
 #: a file the demo leaves in its data folder, so that running it again may start afresh
@@ -229,6 +238,9 @@ def demo(
     def phase_done(name: str, report: PhaseReport | None, since: float) -> None:
         outcome = "ok" if report is None or report.ok else "failed"
         summary.phases.append((name, outcome, time.monotonic() - since))
+        for measured in report.measured if report is not None else []:
+            if isinstance(measured, QualityReport):
+                summary.quality = measured
         if report is not None and not report.ok:
             raise GateFailed(
                 f"the demo stopped at {name}: {report.message}"
@@ -245,6 +257,9 @@ def demo(
     source = NotesSource.from_plan(plan)
     insert_notes(source, sample)
     on_event(f"app: {len(sample):,} notes of {users} users in {plan.source_url}")
+    plan = _judged(plan, sample)
+    summary.golden = str(plan.migration.quality.golden)
+    on_event(f"app: a judged query set for the quality gates in {summary.golden}")
     m = Migration(plan, services)
     legacy = m.legacy
     if hasattr(legacy, "create"):
@@ -359,6 +374,16 @@ def continuing(plan: Plan, phase: int) -> str:
         4: f"`constellation {where} migrate phase 4`",
     }[phase]
     return f"continue by hand with {by_hand}, or run the demo again: `constellation {where} demo`"
+
+
+def _judged(plan: Plan, sample: list[Note]) -> Plan:
+    """The plan with a judged query set built from the sample app (the demo's own plan: its
+    quality bound is then checked before each phase 2 step and at phase 3)."""
+    count = max(10, min(40, len(sample) // 3))
+    path = write_golden(plan.data_dir / "golden.jsonl", judged_from_notes(sample, count))
+    migration = plan.migration
+    quality = migration.quality.model_copy(update={"golden": path})
+    return plan.model_copy(update={"migration": migration.model_copy(update={"quality": quality})})
 
 
 def _edited(note: Note) -> Note:

@@ -24,8 +24,10 @@ from constellation.migration.state import MigrationState
 from phases import backfill
 from phases.backfill import Backfill
 from phases.consistency import ConsistencyReport, consistency_between
-from phases.gates import Gate, GateCheck, consistency_check
+from phases.gates import Gate, GateCheck, consistency_check, outcome_of
+from phases.measured import recorded
 from phases.provision import CheckModel, index_steps
+from phases.quality import quality_checks
 from phases.repair import stale_notes
 from phases.steps import ChangeState, Step, StepResult, run_steps
 
@@ -45,6 +47,8 @@ class ModelReport:
     state: MigrationState | None = None
     records_by_version: dict[int, int] = field(default_factory=dict)
     ok: bool = True
+    #: the gate's outcome when it did not pass (exit 1 or 3)
+    outcome: str = "pass"
     message: str = ""
 
 
@@ -135,15 +139,20 @@ def coverage_gate(
     report = consistency_between(m, versions=(current, to), on_progress=on_progress)
     checks = [
         GateCheck(
-            f"version {to} covers every note", missing == 0, f"{missing:,} missing or stale", "0"
+            f"version {to} covers every note",
+            outcome_of(missing == 0),
+            f"{missing:,} missing or stale",
+            "0",
         ),
         consistency_check(report),
         GateCheck(
             "queue drained",
-            m.services.queue.depth().total == 0,
+            outcome_of(m.services.queue.depth().total == 0),
             str(m.services.queue.depth().total),
             "0",
         ),
+        # with a judged query set: the new version no worse than the one read now
+        *quality_checks(m, versions=(current, to)),
     ]
     return Gate(f"switch to version {to}", checks), report
 
@@ -166,8 +175,16 @@ def switch(m: Migration, to: int, *, on_progress: Progress | None = None) -> Mod
     )
     if not gate.passed:
         report.ok = False
-        report.message = f"not switched: {gate.failing()}"
-        report.state = state
+        report.outcome = gate.outcome
+        report.message = (
+            f"not switched, the gate {gate.outcome}: {gate.explain()}; reads stay on version "
+            f"{current}. When fixed, continue with `constellation model switch --to {to}`"
+        )
+        report.state = m.state.transition(
+            "model switch",
+            f"gate {gate.outcome}: {gate.explain()}",
+            lambda _s: {"notes": recorded(gate.checks, "model switch", m.clock())},
+        ).after
         return report
 
     def decide(now: MigrationState) -> dict[str, Any]:
@@ -178,7 +195,10 @@ def switch(m: Migration, to: int, *, on_progress: Progress | None = None) -> Mod
             )
         return {
             "read_versions": (to, current),
-            "notes": {NOTE: {"from": current, "to": to, "stage": "switched"}},
+            "notes": {
+                NOTE: {"from": current, "to": to, "stage": "switched"},
+                **recorded(gate.checks, "model switch", m.clock()),
+            },
         }
 
     report.state = m.state.transition(

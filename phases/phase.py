@@ -19,7 +19,8 @@ from constellation.migration.runtime import Migration
 from constellation.migration.source import SkippedNote
 from constellation.migration.state import MigrationState
 from phases.consistency import ConsistencyReport
-from phases.gates import Gate
+from phases.gates import Gate, Outcome
+from phases.measured import recorded
 from phases.steps import ChangeState, StepResult
 from phases.transitions import describe, require_start
 
@@ -35,11 +36,24 @@ class PhaseReport:
     gate: Gate | None = None
     consistency: ConsistencyReport | None = None
     state: MigrationState | None = None
-    #: False when the phase's gate failed (the command exits non-zero)
-    ok: bool = True
+    #: the command's outcome: its gate's, or ``fail`` when a step was refused (exit 0, 1 or 3)
+    outcome: Outcome = "pass"
     message: str = ""
     #: rows of the notes source that are not usable notes, skipped (phase 1)
     skipped: list[SkippedNote] = field(default_factory=list)
+    #: the other checks measured on the way (recall, quality, capacity), for the report
+    measured: list[Any] = field(default_factory=list)
+
+    __json_properties__ = ("ok",)
+
+    @property
+    def ok(self) -> bool:
+        """True when the phase did what it was asked (its gate passed)."""
+        return self.outcome == "pass"
+
+    @ok.setter
+    def ok(self, value: bool) -> None:
+        self.outcome = "pass" if value else "fail"
 
 
 def command(phase: int) -> str:
@@ -109,12 +123,13 @@ def conclude(
             )
         return {"status": done, "notes": notes} if gate.passed else {"notes": notes}
 
+    notes = {**notes, **recorded(gate.checks, command(report.phase), m.clock())}
     if gate.passed:
         reason = f"{gate.name} passed"
         report.message = passed
     else:
-        reason = f"{gate.name} not passed: {gate.failing()}"
-        report.ok = False
-        report.message = failed
+        reason = f"{gate.name} {gate.outcome}: {gate.explain()}"
+        report.outcome = gate.outcome
+        report.message = f"{gate.name} {gate.outcome}: {gate.explain()}; {failed}"
     report.state = m.state.transition(command(report.phase), reason, decide).after
     return report

@@ -1,7 +1,10 @@
 """Phase 1, parallel write: dual writes, every existing note backfilled through the queue.
 
-Exit gate: the queue drained, the dead-letter queue empty, consistency between the old and the
-new system at or above the plan's bound.
+It starts with the capacity check (notes to embed, this machine's embedding rate, the
+backfill time, the index's memory and disk beside what is free): a warning when it is tight,
+a refusal without ``--force`` when the index will not fit. Exit gate: the queue drained, the
+dead-letter queue empty, consistency between the old and the new system at or above the
+plan's bound, and the new index's recall against exact search.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from collections.abc import Callable
 from constellation.migration.runtime import Migration
 from constellation.worker import WorkerStatus
 from phases.backfill import Backfill
+from phases.capacity import CapacityReport, Machine, check_capacity
 from phases.consistency import consistency, consistency_note
 from phases.drain import Drain, embedded, in_process_worker
 from phases.gates import phase1_gate
-from phases.phase import PhaseReport, Progress, conclude, opening
+from phases.measured import record
+from phases.phase import PhaseReport, Progress, command, conclude, opening
+from phases.recall import check_recall
 from phases.steps import Step, StepResult, run_steps
 
 
@@ -28,8 +34,17 @@ def phase1(
     on_progress: Progress | None = None,
     on_status: Callable[[WorkerStatus], None] | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    capacity_rate: float | None = None,
+    machine: Machine | None = None,
 ) -> PhaseReport:
     """Phase 1, parallel write: dual writes, backfill every note through the queue, exit gate."""
+    opening(m, 1, force=force, reason=reason)  # refused out of order before anything is measured
+    capacity = check_capacity(m, rate=capacity_rate, machine=machine)
+    refused = _capacity_refusal(m, capacity, dry_run=dry_run, force=force)
+    if refused is not None:
+        return refused
+    if capacity.outcome == "fail":
+        reason = f"{reason or 'start phase 1'}; capacity overridden: {capacity.gate().failing()}"
     start = opening(
         m, 1, {"write_mode": "dual", "consumer_enabled": True}, force=force, reason=reason
     )
@@ -53,14 +68,20 @@ def phase1(
         1, dry_run, run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
     )
     report.skipped = list(m.source.skipped.values())
+    report.measured.append(capacity)
     if dry_run:
         report.message = (
             "would then evaluate the exit gate: queue drained, no dead letters, consistency"
         )
         return report
     report.consistency = consistency(m, on_progress)
+    recall = check_recall(m, on_progress=on_progress)
+    report.measured.append(recall)
     report.gate = phase1_gate(
-        m.services.queue.depth(), m.services.dead_letter.depth(), report.consistency
+        m.services.queue.depth(),
+        m.services.dead_letter.depth(),
+        report.consistency,
+        [recall.as_check()],
     )
     notes = {
         "consistency": consistency_note(report.consistency),
@@ -72,6 +93,24 @@ def phase1(
         notes,
         done="passed",
         passed="phase 1 exit gate passed; next: `constellation migrate phase 2`",
-        failed="phase 1 exit gate not passed yet; re-run `constellation migrate phase 1` "
-        "(add --wait to run the worker)",
+        failed="continue with `constellation migrate phase 1 --wait` (it runs or waits for the "
+        "worker, then evaluates the gate again)",
     )
+
+
+def _capacity_refusal(
+    m: Migration, capacity: CapacityReport, *, dry_run: bool, force: bool
+) -> PhaseReport | None:
+    """Phase 1 refuses to start when the index will not fit (nothing changed), unless forced."""
+    if capacity.outcome != "fail" or force:
+        return None
+    gate = capacity.gate()
+    report = PhaseReport(1, dry_run, gate=gate, outcome="fail", measured=[capacity])
+    if not dry_run:
+        report.state = record(m, command(1), gate.checks)
+    report.message = (
+        f"phase 1 not started, the index will not fit: {gate.failing()}. Free memory or disk "
+        "(or give the index a bigger machine), then `constellation migrate phase 1 --wait`; "
+        'or start anyway: `constellation migrate phase 1 --wait --force --reason "..."`'
+    )
+    return report

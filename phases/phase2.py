@@ -1,11 +1,19 @@
 """Phase 2, read migration: move ``read_traffic`` through the plan's steps behind gates.
 
 Before each step a gate reads the comparison log since the previous step (enough comparisons,
-mean overlap, candidate error rate, candidate p95 latency). A failing gate aborts: read traffic
-goes back to 0, journaled with the failing values. ``auto`` dwells at each step for the plan's
-dwell time while evaluating the gate continuously (once it has enough comparisons), so a
-degraded candidate is caught and traffic returns to 0 by itself. ``traffic set`` gives manual
-control; a jump of more than one step needs confirmation.
+mean overlap, candidate error rate, candidate p95 latency) and, when the plan names a judged
+query set, measures the new system's quality against the old. The gate has three outcomes:
+
+- pass: the step is taken;
+- fail: read traffic goes back to 0 by itself, journaled with the failing values;
+- inconclusive (fewer comparisons than the minimum: a quiet app is no evidence either way):
+  the step waits. ``--step`` stops at once and ``--auto`` keeps watching up to the plan's
+  ``max_wait``, saying how many comparisons it has; then the command stops and leaves the
+  traffic where it is for the operator (exit 3).
+
+``auto`` dwells at each step for the plan's dwell time while evaluating the gate continuously,
+so a degraded candidate is caught and traffic returns to 0 by itself. ``traffic set`` gives
+manual control; a jump of more than one step needs confirmation.
 
 The phase is a list of step objects like every other: its opening, a :class:`GatedChange` per
 traffic step (gate, then change), a :class:`Dwell` after each with ``auto``, and the exit gate
@@ -15,159 +23,23 @@ at the last step. ``dry_run`` describes that same list.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from constellation.errors import GateFailed, StateError
+from constellation.errors import GateFailed, GateInconclusive, StateError
 from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
-from phases.gates import Gate, traffic_gate
-from phases.phase import PhaseReport, command, opening
-from phases.steps import Check, Step, StepResult, run_steps
-from phases.transitions import describe
+from phases.gates import Gate
+from phases.measured import record, recorded
+from phases.phase import PhaseReport, opening
+from phases.phase2_steps import COMMAND, Dwell, GatedChange, Tick, current_gate
+from phases.steps import Step, StepResult, run_steps
 
-COMMAND = command(2)
+__all__ = ["COMMAND", "Dwell", "GatedChange", "Tick", "current_gate", "phase2", "phase2_steps"]
+
 #: the resource name of a traffic step's result (what ``on_step`` hears about)
 TRAFFIC = "read traffic"
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Progress of a dwell: where, how long, and the gate as it stands."""
-
-    traffic: float
-    elapsed: float
-    dwell: float
-    gate: Gate
-
-
-def current_gate(m: Migration, state: MigrationState | None = None) -> Gate:
-    """The traffic gate over the comparisons since the current step began."""
-    state = state or m.state.read()
-    since = float(state.notes.get("step_started_at", 0.0))
-    return traffic_gate(m.comparisons.summary(since), m.plan.migration.traffic)
-
-
-def _summary(gate: Gate) -> str:
-    return ", ".join(f"{c.name} {c.value}" for c in gate.checks)
-
-
-#: what a traffic gate's verdict stands on: had any of these moved while the gate was read
-#: (a rollback leaves read traffic at 0, where the first step started, but not the rest)
-GATED_FIELDS = ("phase", "status", "write_mode", "read_traffic", "traffic_step", "consumer_enabled")
-
-
-def moved_since(seen: MigrationState, now: MigrationState) -> str:
-    """The gated fields (and the gate's comparison window) that differ; empty when none."""
-    moved = [f for f in GATED_FIELDS if getattr(seen, f) != getattr(now, f)]
-    if seen.notes.get("step_started_at") != now.notes.get("step_started_at"):
-        moved.append("the gate's comparison window")
-    return ", ".join(moved)
-
-
-@dataclass
-class GatedChange:
-    """A change behind the traffic gate: evaluate the gate over the comparisons since the last
-    step (:class:`GateFailed` when it fails), then make the change in one transition, refused
-    if another command moved the read traffic while the gate was being evaluated."""
-
-    m: Migration
-    resource: str
-    #: what the change does, for the journal and the report: "read traffic to 20%"
-    what: str
-    #: when the gate is evaluated, for the abort's message: "before 20%"
-    when: str
-    changes: dict[str, Any]
-    #: the report's detail once applied
-    done: str
-    #: whether the next gate reads only the comparisons made after this change
-    restarts: bool = True
-    gate: Gate | None = None
-
-    def describe(self) -> str:
-        return f"gate, then {self.what}"
-
-    def check(self) -> Check:
-        state = self.m.state.read()
-        if all(getattr(state, k) == v for k, v in self.changes.items()):
-            return Check("unchanged", self.what)
-        return Check("update", self.describe())
-
-    def apply(self) -> str:
-        seen = self.m.state.read()
-        self.gate = gate = current_gate(self.m, seen)
-        if not gate.passed:
-            raise GateFailed(f"gate failed {self.when}", gate=gate)
-
-        def decide(state: MigrationState) -> dict[str, Any]:
-            moved = moved_since(seen, state)
-            if moved:
-                raise StateError(
-                    f"the migration state changed underneath this command ({moved} changed "
-                    f"by another command while its gate was evaluated; now {describe(state)})",
-                    "nothing was changed; run it again",
-                )
-            if not self.restarts:
-                return self.changes
-            return {**self.changes, "notes": {"step_started_at": self.m.clock()}}
-
-        self.m.state.transition(COMMAND, f"gate passed ({_summary(gate)}); {self.what}", decide)
-        return self.done
-
-    def undo(self) -> None:
-        pass  # phase 2 runs its steps without undo: a failing gate sends traffic back to 0
-
-
-#: a dwell waits at most this many times its length for the gate's minimum of comparisons
-MAX_DWELL_STRETCH = 3.0
-
-
-@dataclass
-class Dwell:
-    """Wait at a step for ``dwell`` seconds and until the gate has its minimum of comparisons
-    (quiet traffic is no evidence either way; at most ``MAX_DWELL_STRETCH`` times the dwell),
-    watching the gate: :class:`GateFailed` as soon as it fails with enough comparisons."""
-
-    m: Migration
-    target: float
-    dwell: float
-    check_every: float | None = None
-    on_tick: Callable[[Tick], None] | None = None
-
-    @property
-    def resource(self) -> str:
-        return f"dwell at {self.target:.0%}"
-
-    def describe(self) -> str:
-        return f"dwell {self.dwell:g}s, watching the gate"
-
-    def check(self) -> Check:
-        return Check("update", self.describe())
-
-    def apply(self) -> str:
-        m, dwell = self.m, self.dwell
-        every = self.check_every
-        interval = every if every is not None else max(0.5, min(60.0, dwell / 20))
-        started = m.clock()
-        while True:
-            elapsed = m.clock() - started
-            gate = current_gate(m)
-            if elapsed >= dwell * MAX_DWELL_STRETCH or (elapsed >= dwell and gate.checks[0].passed):
-                return f"{elapsed:,.0f}s, the gate held ({gate.checks[0].value} comparisons)"
-            m.sleep(min(interval, max(dwell - elapsed, interval)))
-            gate = current_gate(m)
-            if self.on_tick:
-                self.on_tick(Tick(self.target, m.clock() - started, dwell, gate))
-            if gate.checks[0].passed and not gate.passed:
-                raise GateFailed(f"gate failed during the dwell at {self.target:.0%}", gate=gate)
-            if m.state.read().read_traffic != self.target:
-                raise StateError(
-                    "read traffic was changed by another command during the dwell",
-                    "check `constellation migrate status`",
-                )
-
-    def undo(self) -> None:
-        pass
+#: without ``traffic.max_wait`` in the plan, ``--auto`` waits this many dwells for evidence
+WAIT_DWELLS = 3.0
 
 
 def _targets(state: MigrationState, steps: list[float], mode: str, to: float | None) -> list[float]:
@@ -191,11 +63,13 @@ def phase2_steps(
     *,
     mode: str,
     dwell: float,
+    wait: float = 0.0,
     check_every: float | None = None,
     on_tick: Callable[[Tick], None] | None = None,
 ) -> list[Step]:
     """The traffic steps to ``targets`` (each followed by a dwell with ``auto``), and the exit
-    gate when they end at the plan's last step."""
+    gate when they end at the plan's last step. Each gate waits up to ``wait`` seconds for
+    its evidence."""
     config = m.plan.migration.traffic
     steps: list[Step] = []
     index = start.traffic_step
@@ -209,6 +83,10 @@ def phase2_steps(
                 f"before {target:.0%}",
                 {"read_traffic": target, "traffic_step": index},
                 f"{target:.0%} of users on the new system",
+                wait=wait,
+                check_every=check_every,
+                on_tick=on_tick,
+                target=target,
             )
         )
         if mode == "auto":
@@ -225,9 +103,19 @@ def phase2_steps(
                 "passed",
                 # phase 3's checklist reads the comparisons of the last step too
                 restarts=False,
+                wait=wait,
+                check_every=check_every,
+                on_tick=on_tick,
             )
         )
     return steps
+
+
+def max_wait(m: Migration, dwell: float) -> float:
+    """How long ``--auto`` watches a gate that lacks its comparisons: the plan's
+    ``traffic.max_wait``, else three dwells."""
+    configured = m.plan.migration.traffic.max_wait
+    return WAIT_DWELLS * dwell if configured is None else configured
 
 
 def phase2(
@@ -247,6 +135,7 @@ def phase2(
     start = opening(m, 2, force=force, reason=reason)
     config = m.plan.migration.traffic
     targets = _targets(start.state, list(config.steps), mode, to)
+    dwelling = config.dwell if dwell is None else dwell
     steps = [
         start.step,
         *phase2_steps(
@@ -254,22 +143,26 @@ def phase2(
             start.state,
             targets,
             mode=mode,
-            dwell=config.dwell if dwell is None else dwell,
+            dwell=dwelling,
+            wait=max_wait(m, dwelling) if mode == "auto" else 0.0,
             check_every=check_every,
             on_tick=on_tick,
         ),
     ]
     report = PhaseReport(2, dry_run)
 
-    def record(result: StepResult) -> None:
+    def on_result(result: StepResult) -> None:
         report.steps.append(result)
         if on_step and result.resource == TRAFFIC and result.outcome == "updated":
             on_step(result)
 
+    again = "--auto" if mode == "auto" else "--step"
     try:
-        run_steps(steps, dry_run=dry_run, on_result=record, atomic=False)
+        run_steps(steps, dry_run=dry_run, on_result=on_result, atomic=False)
     except GateFailed as failed:
         return _abort(m, report, failed)
+    except GateInconclusive as undecided:
+        return _undecided(m, report, undecided, again)
     # The gate that let the last step through (or the exit gate).
     gates = [s.gate for s in steps if isinstance(s, GatedChange) and s.gate is not None]
     report.gate = gates[-1] if gates else None
@@ -291,14 +184,39 @@ def _abort(m: Migration, report: PhaseReport, failed: GateFailed) -> PhaseReport
     """A failing gate sends every user back to the old system, journaled with the values."""
     gate = failed.gate if isinstance(failed.gate, Gate) else None
     failing = f": {gate.failing()}" if gate else ""
+    notes: dict[str, Any] = {"step_started_at": m.clock()}
+    if gate is not None:
+        notes.update(recorded(gate.checks, COMMAND, m.clock()))
     report.state = m.state.change(
         COMMAND,
         f"{failed.message}{failing}; read traffic back to 0",
         read_traffic=0.0,
         traffic_step=-1,
-        notes={"step_started_at": m.clock()},
+        notes=notes,
     )
     report.gate = gate
     report.ok = False
-    report.message = f"{failed.message}: read traffic is back to 0% (journaled)"
+    report.message = (
+        f"{failed.message}{failing}; read traffic is back to 0% (journaled). Fix the new "
+        "system (`constellation check consistency`, `constellation recover`), then start the "
+        "steps again: `constellation migrate phase 2 --step`"
+    )
+    return report
+
+
+def _undecided(
+    m: Migration, report: PhaseReport, undecided: GateInconclusive, again: str
+) -> PhaseReport:
+    """A gate without enough evidence leaves the traffic where it is: the operator decides."""
+    gate = undecided.gate if isinstance(undecided.gate, Gate) else None
+    report.gate = gate
+    report.outcome = "inconclusive"
+    report.state = record(m, COMMAND, gate.checks) if gate is not None else m.state.read()
+    pending = f": {gate.pending()}" if gate else ""
+    report.message = (
+        f"{undecided.message}{pending}; read traffic stays at "
+        f"{report.state.read_traffic:.0%}. Let the app search (or lower "
+        "migration.traffic.min_comparisons), then continue: "
+        f"`constellation migrate phase 2 {again}`"
+    )
     return report

@@ -1,7 +1,9 @@
 """Phase 3, full cutover: every search on the new system, dual writes kept.
 
 Exit gate, the verification checklist: consistency, the new p95 no worse than the old, the
-candidate's error rate, the consumer enabled and keeping up, no dead letters.
+candidate's error rate, the consumer enabled and keeping up, no dead letters, the new index's
+recall against exact search and (with a judged query set in the plan) the new system's quality
+no worse than the old's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from constellation.migration.runtime import Migration
 from phases.consistency import consistency, consistency_note
 from phases.gates import cutover_checklist
 from phases.phase import PhaseReport, Progress, conclude, opening
+from phases.quality import plan_quality
+from phases.recall import check_recall
 from phases.steps import StepResult, run_steps
 
 
@@ -34,6 +38,9 @@ def phase3(
         return report
     current = m.state.read()
     report.consistency = consistency(m, on_progress)
+    recall = check_recall(m, on_progress=on_progress)
+    quality = plan_quality(m)
+    report.measured += [recall] if quality is None else [recall, quality]
     traffic = m.plan.migration.traffic
     since = float(current.notes.get("step_started_at", 0.0))
     report.gate = cutover_checklist(
@@ -44,6 +51,7 @@ def phase3(
         m.services.queue.depth(),
         m.services.dead_letter.depth(),
         traffic.latency_tolerance,
+        [recall.as_check()] if quality is None else [recall.as_check(), quality.as_check()],
     )
     notes = {"consistency": consistency_note(report.consistency)}
     return conclude(
@@ -52,5 +60,6 @@ def phase3(
         notes,
         done="passed",
         passed="cutover verified; next: `constellation migrate phase 4`",
-        failed="verification failed; fix and re-run phase 3, or `constellation rollback quick`",
+        failed="fix what failed and continue with `constellation migrate phase 3`, or send "
+        "every search back to the old system: `constellation rollback quick`",
     )

@@ -15,7 +15,7 @@ from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
 from phases.archive import Archive, archive_count
 from phases.catchup import OLD_WRITES_STOPPED
-from phases.gates import Gate, GateCheck
+from phases.gates import Gate, GateCheck, outcome_of
 from phases.phase import PhaseReport, Progress, conclude, opening
 from phases.steps import Step, StepResult, run_steps
 
@@ -63,7 +63,7 @@ def phase4(
     expected, found = legacy.count(), archive_count(path)
     check = GateCheck(
         "archive verified (records)",
-        found == expected,
+        outcome_of(found == expected),
         f"{found:,} in {path.name}",
         f"= {expected:,} in the legacy index",
     )

@@ -1,4 +1,5 @@
-"""``migrate status``: the state, the live gate of the current phase, and the journal's tail."""
+"""``migrate status``: the state, the live gate of the current phase, every check's last
+measurement and outcome, and the journal's tail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from constellation.migration.runtime import Migration
 from constellation.migration.state import JournalEntry, MigrationState
 from phases.consistency import ConsistencyReport
-from phases.gates import Gate, cutover_checklist, phase1_gate
+from phases.gates import Gate, GateCheck, cutover_checklist, phase1_gate
+from phases.measured import RecordedCheck, last_checks
 from phases.phase2 import current_gate
 from phases.transitions import describe
 
@@ -21,6 +23,8 @@ class MigrationStatus:
     gate: Gate | None
     next_step: str
     journal: list[JournalEntry]
+    #: every check's last measurement and outcome (recall, quality, capacity, the gates')
+    checks: list[RecordedCheck]
 
 
 def _stored_consistency(state: MigrationState) -> ConsistencyReport | None:
@@ -37,6 +41,16 @@ def _stored_consistency(state: MigrationState) -> ConsistencyReport | None:
     return report
 
 
+def _stored(state: MigrationState, prefix: str) -> list[GateCheck]:
+    """The checks whose name starts with ``prefix`` as last recorded (slow ones: recall,
+    quality), for the live gate of a phase that has them."""
+    return [
+        GateCheck(c.name, c.outcome, c.value, c.bound, c.dry_run)  # type: ignore[arg-type]
+        for c in last_checks(state.notes)
+        if c.name.startswith(prefix) and c.outcome in ("pass", "fail", "inconclusive")
+    ]
+
+
 def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
     """Show the migration state, the gates of the current phase with live values, the journal."""
     state = m.state.read()
@@ -48,7 +62,9 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
     elif state.phase == 0:
         next_step = "constellation migrate phase 1"
     elif state.phase == 1:
-        gate = phase1_gate(queue.depth(), dead.depth(), _stored_consistency(state))
+        gate = phase1_gate(
+            queue.depth(), dead.depth(), _stored_consistency(state), _stored(state, "recall@")
+        )
         next_step = (
             "constellation migrate phase 2"
             if state.status == "passed"
@@ -72,6 +88,7 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
             queue.depth(),
             dead.depth(),
             traffic.latency_tolerance,
+            [*_stored(state, "recall@"), *_stored(state, "quality (")],
         )
         next_step = (
             "constellation migrate phase 4"
@@ -92,4 +109,5 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
         gate,
         next_step,
         m.state.journal(journal_tail),
+        last_checks(state.notes),
     )

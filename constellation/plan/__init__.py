@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from constellation import adapters
 from constellation.errors import PlanError, PlanIssue
 from constellation.masking import masked
+from constellation.plan.checks import CapacityConfig, QualityConfig, RecallConfig
 from constellation.plan.fields import PlanPath, Section, parse_duration
 from constellation.plan.migration import (
     SOURCE_FIELDS,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_PLAN",
     "SOURCE_FIELDS",
     "AlertRule",
+    "CapacityConfig",
     "ConsistencyConfig",
     "ConsumerConfig",
     "IndexConfig",
@@ -53,7 +55,9 @@ __all__ = [
     "ModelConfig",
     "MonitoringConfig",
     "Plan",
+    "QualityConfig",
     "QueueConfig",
+    "RecallConfig",
     "SourceConfig",
     "TrafficConfig",
     "load_plan",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from constellation.plan.checks import CapacityConfig, QualityConfig, RecallConfig
 from constellation.plan.fields import (
     Duration,
     Fraction,
@@ -162,6 +163,9 @@ class TrafficConfig(Section):
     steps: list[Fraction] = Field(default_factory=lambda: [0.2, 0.5, 0.8], min_length=1)
     #: how long each step runs before the next (a week in production, seconds in a demo)
     dwell: Duration = 7 * 86400.0
+    #: ``--auto``: how long a gate without enough comparisons keeps watching for them before
+    #: the command stops, leaving the traffic where it is (exit 3); default three dwells
+    max_wait: Duration | None = None
     min_comparisons: int = Field(50, ge=1)
     min_overlap: Fraction = 0.7
     max_error_rate: Fraction = 0.05
@@ -196,6 +200,9 @@ class ConsistencyConfig(Section):
 class MigrationConfig(Section):
     consistency: ConsistencyConfig = ConsistencyConfig()
     traffic: TrafficConfig = TrafficConfig()
+    recall: RecallConfig = RecallConfig()
+    quality: QualityConfig = QualityConfig()
+    capacity: CapacityConfig = CapacityConfig()
     #: where the migration state lives: any SQLAlchemy URL readable by every app machine
     #: (default: the SQLite file <data_dir>/state.db)
     state_url: OptSecret = None

@@ -88,6 +88,11 @@ def test_demo_finishes_beside_a_cpu_burner_with_searches_slower_than_the_plans_b
     assert summary["old_p95_ms"] > 1000 and summary["new_p95_ms"] > 1000
     assert summary["gates"].startswith("candidate p95 <= 2 x the old system's")
     assert summary["searches"] >= 4 * 10  # enough for every gate of phase 2
+    # the judged query set built from the sample app, measured at phase 3: old and new
+    quality = summary["quality"]
+    assert (quality["baseline"]["system"], quality["candidate"]["system"]) == ("old", "new")
+    assert quality["outcome"] == "pass" and quality["queries"] == 10
+    assert quality["candidate"]["ndcg"] > 0.5
     assert [p[0] for p in summary["phases"]] == [
         "sample app",
         "provision",
@@ -109,6 +114,12 @@ def test_demo_finishes_beside_a_cpu_burner_with_searches_slower_than_the_plans_b
     )
     assert check.exit_code == 0, check.output
     assert json.loads(check.stdout)["passed"] is True
+
+    golden = local_plan.parent / "data" / "golden.jsonl"
+    judged = invoke("--plan", str(local_plan), "check", "quality", "--golden", str(golden))
+    assert judged.exit_code == 0, judged.output
+    header = next(line for line in judged.stdout.splitlines() if "measure" in line)
+    assert header.index("old") < header.index("new") < header.index("difference")
 
     # the app's edits reached its own notes table too: nothing to repair after a clean demo
     recovered = invoke("--plan", str(local_plan), "recover", "--json")

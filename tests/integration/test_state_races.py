@@ -75,7 +75,7 @@ def test_a_traffic_step_refuses_when_traffic_moved_while_its_gate_was_read(
 ) -> None:
     m.state.change("test", "at 20%", phase=2, status="running", write_mode="dual", read_traffic=0.2)
     passing = Gate("traffic step", [GateCheck("comparisons", True, "10", ">= 10")])
-    monkeypatch.setattr("phases.phase2.current_gate", lambda *_args: passing)
+    monkeypatch.setattr("phases.phase2_steps.current_gate", lambda *_args: passing)
     step = GatedChange(
         m, "read traffic", "read traffic to 50%", "before 50%", {"read_traffic": 0.5}, "50%"
     )
