@@ -97,8 +97,10 @@ def recall(out: Output, report: RecallReport) -> None:
         title=f"recall@{report.k} of version {report.version} against exact search: {value} "
         f"(bound >= {report.min_recall}): {report.outcome}"
         + (" (dry run)" if report.dry_run else ""),
-        caption=f"{report.embedded:,} notes embedded again from the source, "
-        f"{report.queries} queries, {report.seconds:,.1f}s",
+    )
+    out.info(
+        f"recall: {report.embedded:,} notes embedded again from the source, "
+        f"{report.queries} queries, {report.seconds:,.1f}s"
     )
     if report.worst:
         out.table(

@@ -120,7 +120,11 @@ class CapacityReport:
 
 
 def _gib(n: float) -> str:
-    return f"{n / 2**30:,.2f} GiB"
+    """Bytes in the largest binary unit that keeps a number of at least 1."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
 
 
 def check_capacity(

@@ -18,7 +18,7 @@ from phases.capacity import CapacityReport, Machine, check_capacity
 from phases.consistency import consistency, consistency_note
 from phases.drain import Drain, embedded, in_process_worker
 from phases.gates import phase1_gate
-from phases.measured import record
+from phases.measured import record, recorded
 from phases.phase import PhaseReport, Progress, command, conclude, opening
 from phases.recall import check_recall
 from phases.steps import Step, StepResult, run_steps
@@ -86,6 +86,7 @@ def phase1(
     notes = {
         "consistency": consistency_note(report.consistency),
         "step_started_at": m.clock(),  # phase 2's first gate reads comparisons from here
+        **recorded(capacity.checks, command(1), m.clock()),
     }
     return conclude(
         m,

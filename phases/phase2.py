@@ -28,7 +28,7 @@ from typing import Any
 from constellation.errors import GateFailed, GateInconclusive, StateError
 from constellation.migration.runtime import Migration
 from constellation.migration.state import MigrationState
-from phases.gates import Gate
+from phases.gates import COMPARISONS, Gate
 from phases.measured import record, recorded
 from phases.phase import PhaseReport, opening
 from phases.phase2_steps import COMMAND, Dwell, GatedChange, Tick, current_gate
@@ -212,7 +212,10 @@ def _undecided(
     report.gate = gate
     report.outcome = "inconclusive"
     report.state = record(m, COMMAND, gate.checks) if gate is not None else m.state.read()
-    pending = f": {gate.pending()}" if gate else ""
+    # the comparisons are the evidence the others wait on: name them alone when they lack
+    checks = gate.checks if gate else []
+    evidence = [c for c in checks if c.name == COMPARISONS and c.outcome == "inconclusive"]
+    pending = f": {Gate('', evidence).pending() or gate.pending()}" if gate else ""
     report.message = (
         f"{undecided.message}{pending}; read traffic stays at "
         f"{report.state.read_traffic:.0%}. Let the app search (or lower "
