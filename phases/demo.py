@@ -242,9 +242,11 @@ def demo(
             if isinstance(measured, QualityReport):
                 summary.quality = measured
         if report is not None and not report.ok:
+            failing = report.gate.failing() if report.gate else ""
+            # the phase's message names what failed already when its gate wrote it: say it once
+            said = report.message if failing in report.message else f"{report.message}: {failing}"
             raise GateFailed(
-                f"the demo stopped at {name}: {report.message}"
-                + (f": {report.gate.failing()}" if report.gate else ""),
+                f"the demo stopped at {name}: {said}",
                 continuing(plan, report.phase),
                 gate=report.gate,
             )
@@ -382,7 +384,11 @@ def _judged(plan: Plan, sample: list[Note]) -> Plan:
     count = max(10, min(40, len(sample) // 3))
     path = write_golden(plan.data_dir / "golden.jsonl", judged_from_notes(sample, count))
     migration = plan.migration
-    quality = migration.quality.model_copy(update={"golden": path})
+    # The sample app's old system prepares text its own way, so the two systems rank a few
+    # queries differently; on a small judged set one query one place lower moves nDCG by
+    # several hundredths. The demo allows one query's worth (1 / queries) beside the plan's.
+    tolerance = max(migration.quality.tolerance, round(1 / count, 3))
+    quality = migration.quality.model_copy(update={"golden": path, "tolerance": tolerance})
     return plan.model_copy(update={"migration": migration.model_copy(update={"quality": quality})})
 
 

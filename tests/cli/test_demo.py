@@ -66,6 +66,8 @@ def _small(local_plan: Path) -> None:
     plan = yaml.safe_load(local_plan.read_text())
     plan["migration"]["traffic"]["min_comparisons"] = 10
     plan["migration"]["consistency"]["sample_size"] = 10
+    # 24 notes give a judged set of 10 queries: one query a place lower moves nDCG by ~0.04
+    plan["migration"].setdefault("quality", {})["tolerance"] = 0.1
     local_plan.write_text(yaml.safe_dump(plan))
 
 
