@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from constellation.migration.comparisons import Comparison, ComparisonLog, overlap
 from constellation.migration.source import Note
@@ -56,7 +56,7 @@ class Router:
         self,
         state: StateStore,
         legacy: Any,
-        queue: Queue,
+        queue: Queue | Callable[[], Queue],
         new_search: Search,
         comparisons: ComparisonLog,
         *,
@@ -68,7 +68,9 @@ class Router:
     ) -> None:
         self.state_store = state
         self.legacy = legacy
-        self.queue = queue
+        # A callable opens the queue at the first write that needs it: in write mode old the
+        # app's writes never touch the queue, so they work before `provision` has created it.
+        self._queue = queue
         self.new_search = new_search
         self.comparisons = comparisons
         self.shadow_timeout = shadow_timeout
@@ -83,6 +85,14 @@ class Router:
         self._idle = threading.Condition()
         self._cached: tuple[float, MigrationState] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def queue(self) -> Queue:
+        """The embed queue (opened on first use when the router was given a way to open it)."""
+        queue = self._queue
+        if not hasattr(queue, "send_batch"):
+            queue = self._queue = cast("Callable[[], Queue]", queue)()
+        return cast(Queue, queue)
 
     def _count(self, name: str, n: int = 1) -> None:
         # The app calls the router from many threads; Counter's += is not atomic.

@@ -132,7 +132,7 @@ class Migration:
         return Router(
             self.state,
             self.legacy,
-            self.services.queue,
+            lambda: self.services.queue,
             self.new_search,
             self.comparisons,
             shadow_timeout=traffic.shadow_timeout,

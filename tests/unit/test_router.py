@@ -109,6 +109,27 @@ def test_write_modes(parts) -> None:  # type: ignore[no-untyped-def]
     assert '"created": 2' in message.body  # the job carries the note's last edit time
 
 
+def test_the_queue_is_opened_only_by_the_first_write_that_needs_it(parts) -> None:  # type: ignore[no-untyped-def]
+    # In write mode old the app's writes never touch the queue, so an import (or the app) works
+    # before `provision` has created it; the first dual write opens it.
+    state, _, queue = parts
+    opened: list[int] = []
+
+    def open_queue() -> SqliteQueue:
+        opened.append(1)
+        return queue
+
+    legacy = BatchLegacy()
+    router = make(parts, legacy=legacy, queue=open_queue)
+    router.write(NOTE)
+    router.write_many([NOTE, NOTE])
+    assert opened == [] and len(legacy.written) == 3
+    state.change("test", "dual", write_mode="dual")
+    router.write(NOTE)
+    router.write(NOTE)
+    assert opened == [1] and queue.depth().total == 2
+
+
 def test_dual_write_with_old_side_down_still_writes_new_and_counts(parts) -> None:  # type: ignore[no-untyped-def]
     state, _, queue = parts
     state.change("test", "dual", write_mode="dual")
