@@ -24,6 +24,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "constellation verify --inline --json",
         "constellation verify --env staging --timeout 60",
     ),
+    "serve": (
+        "constellation serve                         # 127.0.0.1:8080, beside a worker",
+        "constellation serve --worker --log-json     # the embedded default: one process",
+        "CONSTELLATION_TOKEN=... constellation serve --host 0.0.0.0 --port 8080",
+    ),
     "worker run": (
         "constellation worker run                    # until Ctrl-C",
         "constellation worker run --drain            # until the queue is empty",

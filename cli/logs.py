@@ -42,15 +42,17 @@ class Masked(logging.Formatter):
         return masked(self.inner.format(record))
 
 
-def configure(*, json_lines: bool, level: int = logging.INFO) -> None:
-    """Send ``constellation.*`` logs to stderr as plain lines or JSON lines, secrets masked."""
+def configure(*, json_lines: bool, level: int = logging.INFO, also: tuple[str, ...] = ()) -> None:
+    """Send ``constellation.*`` logs (and the loggers named in ``also``, such as a library's)
+    to stderr as plain lines or JSON lines, secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(Masked(JsonFormatter()))
     else:
         plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         handler.setFormatter(Masked(plain))
-    logger = logging.getLogger("constellation")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    for name in ("constellation", *also):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

@@ -26,6 +26,7 @@ from cli import provision as provision_cmd
 from cli import query as query_cmd
 from cli import recover as recover_cmd
 from cli import rollback as rollback_cmd
+from cli import serve as serve_cmd
 from cli import stats as stats_cmd
 from cli import traffic as traffic_cmd
 from cli import tune as tune_cmd
@@ -174,6 +175,7 @@ app.command("provision", epilog=epilog("provision"), rich_help_panel=SETUP)(prov
 app.command("describe", epilog=epilog("describe"), rich_help_panel=SETUP)(describe_cmd.describe)
 app.command("verify", epilog=epilog("verify"), rich_help_panel=SETUP)(verify_cmd.verify)
 app.add_typer(index_cmd.app, name="index", rich_help_panel=SETUP)
+app.command("serve", epilog=epilog("serve"), rich_help_panel=SERVICE)(serve_cmd.serve)
 app.add_typer(worker_cmd.app, name="worker", rich_help_panel=SERVICE)
 app.command("tune", rich_help_panel=SERVICE)(tune_cmd.tune)
 app.command("enqueue", epilog=epilog("enqueue"), rich_help_panel=SERVICE)(enqueue_cmd.enqueue)

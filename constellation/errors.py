@@ -209,3 +209,12 @@ class ImportSourceError(ConstellationError):
 
     #: the operator named something that is not there or not usable: a usage error
     exit_code = 2
+
+
+class Unavailable(ConstellationError):
+    """A system the request needs cannot be reached; ``component`` names it (the HTTP service
+    answers 503 with that name): ``queue``, ``index``, ``model``, ``state store``, ``old system``."""
+
+    def __init__(self, component: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.component = component

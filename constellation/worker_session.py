@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from constellation.index import lock
+from constellation.monitoring.metrics import ServiceMetrics
 from constellation.monitoring.session import DEFAULT_HOST, worker_metrics
 from constellation.plan import Plan
 from constellation.services import Services
@@ -32,18 +33,23 @@ def worker_session(
     metrics_port: int | None = None,
     metrics_host: str = DEFAULT_HOST,
     on_metrics_url: Callable[[str], None] | None = None,
+    on_metrics: Callable[[ServiceMetrics], None] | None = None,
 ) -> Iterator[Worker]:
     """A worker whose metrics are recorded (snapshots; ``/metrics`` with a port) while in use.
 
     On the embedded default the index folder's writer lock is taken first, so a second writing
     process is refused here, at start, with the lock's message (holder's pid, ``chroma run``,
-    ``index.url``), instead of failing every batch it receives.
+    ``index.url``), instead of failing every batch it receives. ``on_metrics`` receives the
+    worker's metrics (a process that serves its own ``/metrics``, such as ``constellation serve
+    --worker``, exposes them there).
     """
     held = lock.acquire(plan.index_path) if plan.index.url is None else None
     try:
         with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
             if metrics.url and on_metrics_url:
                 on_metrics_url(metrics.url)
+            if on_metrics:
+                on_metrics(metrics.metrics)
             yield build_worker(
                 plan,
                 services,

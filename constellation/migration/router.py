@@ -114,24 +114,26 @@ class Router:
             self._cached = None
 
     # writes ----------------------------------------------------------------------------------
-    def write(self, note: Note) -> None:
-        """Store a note in the system(s) the write mode names."""
-        self.write_many([note])
+    def write(self, note: Note) -> WriteOutcome:
+        """Store a note in the system(s) the write mode names. In dual mode one side failing
+        is counted and named in the outcome, not raised; only both sides failing raises."""
+        return self.write_many([note])
 
-    def write_many(self, notes: Sequence[Note]) -> None:
+    def write_many(self, notes: Sequence[Note]) -> WriteOutcome:
         """Store several notes as :meth:`write` does, in one call to each system (an
         importer's batch: the old system embeds them in one model call)."""
-        if not notes:
-            return
         state = self.state()
         mode = state.write_mode
+        if not notes:
+            return WriteOutcome(mode, ())
         if mode == "old":
             self._legacy_write(notes)
-            return
+            return WriteOutcome(mode, ("old",))
         if mode == "new":
             self._enqueue(notes, state)
-            return
-        failures = 0
+            return WriteOutcome(mode, ("new",))
+        written: list[str] = []
+        failed: list[str] = []
         for side, action in (
             ("old", lambda: self._legacy_write(notes)),
             ("new", lambda: self._enqueue(notes, state)),
@@ -139,7 +141,7 @@ class Router:
             try:
                 action()
             except Exception as exc:
-                failures += 1
+                failed.append(side)
                 self._count(f"write_{side}_failed", len(notes))
                 log.warning(
                     "dual write: %s side failed for note(s) %s: %s",
@@ -148,9 +150,12 @@ class Router:
                     exc,
                     extra={"event": "dual_write_failed", "side": side},
                 )
-                if failures == 2:
+                if len(failed) == 2:
                     raise
+            else:
+                written.append(side)
         self._count("writes", len(notes))
+        return WriteOutcome(mode, tuple(written), tuple(failed))
 
     def _legacy_write(self, notes: Sequence[Note]) -> None:
         # write_many is optional in an operator's own old-system adapter
@@ -169,6 +174,10 @@ class Router:
     # searches --------------------------------------------------------------------------------
     def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """The user's results from the system that serves them; the other side is a shadow."""
+        return self.route(text, user_id, top_k).results
+
+    def route(self, text: str, user_id: str, top_k: int = 10) -> Routed:
+        """:meth:`search`, saying which system served the answer."""
         if not user_id:
             raise ValueError("a search needs a user id")
         state = self.state()
@@ -176,15 +185,13 @@ class Router:
         self._count("searches")
         if state.write_mode != "dual":  # only one system holds current data
             if use_new:
-                return self.new_search(text, user_id, top_k)
-            return list(self.legacy.search(text, user_id, top_k))
+                return Routed(self.new_search(text, user_id, top_k), "new")
+            return Routed(list(self.legacy.search(text, user_id, top_k)), "old")
         if use_new:
             return self._new_first(text, user_id, top_k, state)
         return self._old_first(text, user_id, top_k, state)
 
-    def _old_first(
-        self, text: str, user_id: str, top_k: int, state: MigrationState
-    ) -> list[SearchResult]:
+    def _old_first(self, text: str, user_id: str, top_k: int, state: MigrationState) -> Routed:
         """Serve the old system; the new one runs beside it and is never waited for."""
         new = self._submit(self.new_search, text, user_id, top_k)
         old = _run(self.legacy.search, text, user_id, top_k)
@@ -192,11 +199,9 @@ class Router:
             self._compare_later(state, "old", _done(old), new)
         if old.error is not None:
             raise old.error
-        return old.results or []
+        return Routed(old.results or [], "old")
 
-    def _new_first(
-        self, text: str, user_id: str, top_k: int, state: MigrationState
-    ) -> list[SearchResult]:
+    def _new_first(self, text: str, user_id: str, top_k: int, state: MigrationState) -> Routed:
         """Serve the new system unless it errors or is too slow; then the old one answers."""
         new = self._submit(self.new_search, text, user_id, top_k)
         old = self._submit(self.legacy.search, text, user_id, top_k)
@@ -204,20 +209,20 @@ class Router:
             outcome = _run(self.legacy.search, text, user_id, top_k)
             if outcome.error is not None:
                 raise outcome.error
-            return outcome.results or []
+            return Routed(outcome.results or [], "old")
         try:
             answer: _Outcome | None = new.result(timeout=self.shadow_timeout)
         except FutureTimeout:
             answer = None
         if answer is not None and answer.error is None:
             self._compare_later(state, "new", old, new)
-            return answer.results or []
+            return Routed(answer.results or [], "new")
         self._count("fallback_to_old")
         fallback: _Outcome = old.result()
         self._compare_later(state, "old", old, new)
         if fallback.error is not None:
             raise fallback.error
-        return fallback.results or []
+        return Routed(fallback.results or [], "old")
 
     def _submit(self, fn: Search, text: str, user_id: str, top_k: int) -> Future[_Outcome] | None:
         """Run a search on the shadow pool; None (and counted) when the pool is saturated."""
@@ -285,6 +290,23 @@ class Router:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A routed search's answer and the system that served it."""
+
+    results: list[SearchResult]
+    served_by: str  # "old" | "new"
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """Where a routed write went: the write mode, the sides written and the sides that failed."""
+
+    write_mode: str
+    written: tuple[str, ...]
+    failed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,13 @@ class Migration:
     def old_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         return list(self.legacy.search(text, user_id, top_k))
 
-    def router(self) -> Router:
-        """The app-side router over this plan's systems."""
+    def router(self, *, legacy: Any = None) -> Router:
+        """The app-side router over this plan's systems (``legacy``: the old system as this
+        caller wraps it; default: the plan's own)."""
         traffic = self.plan.migration.traffic
         return Router(
             self.state,
-            self.legacy,
+            self.legacy if legacy is None else legacy,
             lambda: self.services.queue,
             self.new_search,
             self.comparisons,

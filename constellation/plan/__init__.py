@@ -37,6 +37,7 @@ from constellation.plan.service import (
     ModelConfig,
     QueueConfig,
 )
+from constellation.plan.serving import ApiToken, ServiceConfig
 
 __all__ = [
     "DEFAULT_ALERTS",
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_PLAN",
     "SOURCE_FIELDS",
     "AlertRule",
+    "ApiToken",
     "CapacityConfig",
     "ConsistencyConfig",
     "ConsumerConfig",
@@ -58,6 +60,7 @@ __all__ = [
     "QualityConfig",
     "QueueConfig",
     "RecallConfig",
+    "ServiceConfig",
     "SourceConfig",
     "TrafficConfig",
     "load_plan",
@@ -84,6 +87,8 @@ class Plan(Section):
     legacy: LegacyConfig = LegacyConfig()
     migration: MigrationConfig = MigrationConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    #: the HTTP service: tokens and limits
+    service: ServiceConfig = ServiceConfig()
     #: the file this plan was read from (set by the loader, not by YAML)
     file: Path = Field(Path("plan.yaml"), exclude=True)
 

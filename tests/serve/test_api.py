@@ -1,0 +1,378 @@
+"""``constellation serve --worker`` over real HTTP: every endpoint with good and bad bodies, the
+three token cases, 100 concurrent clients, and the migration seen through ``/search``."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from constellation.migration.router import bucket
+from phases.rollback import rollback_quick
+from phases.traffic import set_traffic
+from tests.serve.conftest import AppServer
+from tests.support.serve import READ_TOKEN, WRITE_TOKEN, Answer, ServeProcess
+
+pytestmark = [pytest.mark.model]
+
+SEED_JOB = {
+    "userId": "test",
+    "noteId": "test-note",
+    "text": "Test embedding",
+    "created": 1650000000000,
+    "version": 1,
+}
+
+
+@pytest.fixture
+def app(app_server: AppServer) -> Iterator[AppServer]:
+    yield app_server
+    app_server.restore()
+
+
+@pytest.fixture
+def serve(app: AppServer) -> ServeProcess:
+    return app.serve
+
+
+def found(serve: ServeProcess, user: str, text: str, note: str, timeout: float = 60.0) -> Answer:
+    """Query until ``note`` is the user's best hit (the worker stores jobs asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = serve.call("POST", "/query", {"text": text, "userId": user, "topK": 3})
+        assert answer.status == 200, answer
+        hits = answer.body["results"]
+        if hits and hits[0]["noteId"] == note:
+            return answer
+        assert time.monotonic() < deadline, f"{note} not found for {user}: {answer}"
+        time.sleep(0.2)
+
+
+# tokens ------------------------------------------------------------------------------------------
+def test_healthz_needs_no_token_and_everything_else_does(serve: ServeProcess) -> None:
+    assert serve.call("GET", "/healthz", token=None).body == {"status": "ok"}
+    for method, path, body in [
+        ("POST", "/embed", SEED_JOB),
+        ("POST", "/query", {"text": "x", "userId": "u"}),
+        ("POST", "/notes", {"userId": "u", "noteId": "n", "text": "x"}),
+        ("POST", "/search", {"text": "x", "userId": "u"}),
+        ("GET", "/stats", None),
+        ("GET", "/readyz", None),
+        ("GET", "/metrics", None),
+        ("GET", "/openapi.json", None),
+        ("GET", "/docs", None),
+        ("GET", "/no-such-path", None),
+    ]:
+        missing = serve.call(method, path, body, token=None)
+        assert missing.status == 401, (path, missing)
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert missing.body["error"] == "unauthorized"
+        unknown = serve.call(method, path, body, token="not-a-token-" + "x" * 20)
+        assert unknown.status == 401, (path, unknown)
+        assert unknown.body == {"error": "unauthorized", "detail": "unknown token"}
+        basic = serve.call(method, path, body, token=None, headers={"Authorization": "Basic eA=="})
+        assert basic.status == 401
+
+
+def test_a_read_token_reads_but_may_not_write(serve: ServeProcess) -> None:
+    for path, body in [
+        ("/embed", SEED_JOB),
+        ("/notes", {"userId": "u", "noteId": "n", "text": ""}),
+    ]:
+        answer = serve.call("POST", path, body, token=READ_TOKEN)
+        assert answer.status == 403, answer
+        assert answer.body["detail"] == f"token 'dashboards' has scope read; {path} needs write"
+    assert (
+        serve.call("POST", "/query", {"text": "x", "userId": "u"}, token=READ_TOKEN).status == 200
+    )
+    assert serve.call("GET", "/stats", token=READ_TOKEN).status == 200
+    assert serve.call("GET", "/metrics", token=READ_TOKEN).status == 200
+
+
+def test_no_token_value_appears_in_the_log(serve: ServeProcess) -> None:
+    serve.call("GET", "/stats", token=READ_TOKEN)
+    log = serve.tail(10**7)
+    assert 'GET /stats" 200' in log and "caller=dashboards" in log
+    assert WRITE_TOKEN not in log and READ_TOKEN not in log
+
+
+# /embed and /query -------------------------------------------------------------------------------
+def test_the_seed_body_is_embedded_and_found(serve: ServeProcess) -> None:
+    answer = serve.call("POST", "/embed", SEED_JOB)
+    assert answer.status == 202, answer
+    assert answer.body["accepted"] == 1 and len(answer.body["messageIds"]) == 1
+    hit = found(serve, "test", "Test embedding", "test-note").body["results"][0]
+    assert hit["version"] == 1 and hit["created"] == SEED_JOB["created"]
+    assert hit["score"] > 0.99
+
+
+def test_a_batch_with_one_bad_job_is_rejected_whole(serve: ServeProcess) -> None:
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    good = {**SEED_JOB, "userId": user, "noteId": "kept-out", "text": "the good job"}
+    jobs: list[Any] = [
+        good,
+        {**good, "version": 9},
+        {**good, "created": True},
+        {**good, "userId": " "},
+        "not an object",
+        {k: v for k, v in good.items() if k != "text"},
+    ]
+    answer = serve.call("POST", "/embed", {"jobs": jobs})
+    assert answer.status == 422, answer
+    assert [(r["index"], r["reason"]) for r in answer.body["rejected"]] == [
+        (1, "unknown_version"),
+        (2, "wrong_type"),
+        (3, "empty_id"),
+        (4, "not_an_object"),
+        (5, "missing_field"),
+    ]
+    assert answer.body["rejected"][1]["detail"] == "created must be an integer, got a boolean"
+    # The good job of that request was not sent: a later one for the same user is stored alone.
+    later = {**good, "noteId": "sent-later", "text": "the job sent afterwards"}
+    assert serve.call("POST", "/embed", {"jobs": [later]}).status == 202
+    hits = found(serve, user, "the job sent afterwards", "sent-later").body["results"]
+    assert [h["noteId"] for h in hits] == ["sent-later"]
+
+
+def test_embed_bodies_that_are_not_jobs(serve: ServeProcess) -> None:
+    for raw, reason in [
+        (b"{not json", "not_json"),
+        (b'{"jobs": {"userId": "u"}}', "wrong_type"),
+        (b"[1, 2]", "not_an_object"),
+    ]:
+        answer = serve.call("POST", "/embed", raw=raw)
+        assert answer.status == 422, (raw, answer)
+        assert answer.body["rejected"][0]["reason"] == reason
+    assert serve.call("POST", "/embed", {"jobs": []}).body == {"accepted": 0, "messageIds": []}
+
+
+QUERY = {"text": "how do loops work", "userId": "user-01"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "detail"),
+    [
+        ({"userId": {"$ne": "nobody"}}, "userId", "must be a string, got an object"),
+        ({"userId": ["user-01", "user-02"]}, "userId", "must be a string, got an array"),
+        ({"userId": ""}, "userId", "String should have at least 1 character"),
+        ({"userId": "   "}, "userId", "must be a non-empty string"),
+        ({"userId": None}, "userId", "must be a string, got null"),
+        ({"text": 5}, "text", "must be a string, got an integer"),
+        ({"topK": "10"}, "topK", "must be an integer, got a string"),
+        ({"topK": True}, "topK", "must be an integer, got a boolean"),
+        ({"topK": 0}, "topK", "Input should be greater than or equal to 1"),
+        ({"topK": 101}, "topK", "at most 100 (service.max_top_k), got 101"),
+        ({"version": 7}, "version", "version 7 is not declared (plan has 1, 2)"),
+        ({"versions": [1, 7]}, "versions", "version 7 is not declared (plan has 1, 2)"),
+        ({"version": 1, "versions": [1]}, "versions", "give version or versions, not both"),
+        ({"userid": "user-01"}, "userid", "unknown field"),
+    ],
+)
+def test_query_bad_bodies_are_422_naming_the_field(
+    serve: ServeProcess, change: dict[str, Any], field: str, detail: str
+) -> None:
+    answer = serve.call("POST", "/query", {**QUERY, **change})
+    assert answer.status == 422, answer
+    assert {"field": field, "detail": detail} in answer.body["fields"], answer.body
+    assert answer.body["error"] == "invalid_body"
+
+
+def test_bodies_that_are_not_objects(serve: ServeProcess) -> None:
+    for path in ("/query", "/search", "/notes"):
+        broken = serve.call("POST", path, raw=b'{"text": ')
+        assert broken.status == 422
+        assert broken.body["fields"] == [{"field": "body", "detail": "the body is not valid JSON"}]
+        array = serve.call("POST", path, raw=b"[]")
+        assert array.status == 422 and array.body["fields"][0]["field"] == "body"
+        missing = serve.call("POST", path, {})
+        assert missing.status == 422
+        assert {"field": "userId", "detail": "required"} in missing.body["fields"]
+
+
+def test_query_reads_the_state_versions_or_the_given_ones(app: AppServer) -> None:
+    note = app.notes[0]
+    text = " ".join(note.content.split()[:12])
+    default = app.serve.call("POST", "/query", {"text": text, "userId": note.user_id})
+    assert default.status == 200
+    assert default.body["results"][0]["noteId"] == note.id
+    assert all(app.owner[r["noteId"]] == note.user_id for r in default.body["results"])
+    assert {r["version"] for r in default.body["results"]} == {1}
+    pinned = app.serve.call(
+        "POST", "/query", {"text": text, "userId": note.user_id, "version": 1, "topK": 2}
+    )
+    assert [r["noteId"] for r in pinned.body["results"]] == [
+        r["noteId"] for r in default.body["results"][:2]
+    ]
+    merged = app.serve.call(
+        "POST", "/query", {"text": text, "userId": note.user_id, "versions": [1]}
+    )
+    assert merged.body["results"][0]["noteId"] == note.id
+    stranger = app.serve.call("POST", "/query", {"text": text, "userId": "nobody-at-all"})
+    assert stranger.body == {"results": []}
+
+
+# the migration: /notes and /search -----------------------------------------------------------
+def test_notes_write_both_sides_while_dual_and_search_finds_them(app: AppServer) -> None:
+    user, note = f"writer-{uuid.uuid4().hex[:8]}", "fresh-note"
+    text = "Saturday: repaint the garden fence in dark green"
+    written = app.serve.call("POST", "/notes", {"userId": user, "noteId": note, "text": text})
+    assert written.status == 202, written
+    assert written.body == {"writeMode": "dual", "written": ["old", "new"], "failed": []}
+    searched = app.serve.call("POST", "/search", {"text": "garden fence", "userId": user})
+    assert searched.status == 200, searched
+    # read traffic 0: the old system serves, and it was written inline
+    assert searched.body["servedBy"] == "old"
+    assert [r["noteId"] for r in searched.body["results"]] == [note]
+    found(app.serve, user, "garden fence", note)  # the new side, through the queue
+    emptied = app.serve.call("POST", "/notes", {"userId": user, "noteId": note, "text": ""})
+    assert emptied.status == 202
+    again = app.serve.call("POST", "/search", {"text": "garden fence", "userId": user})
+    assert again.body["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"userId": "u", "noteId": "n", "text": "x", "created": -1}, "created"),
+        ({"userId": "u", "noteId": "n", "text": "x", "created": "yesterday"}, "created"),
+        ({"userId": "u", "noteId": {}, "text": "x"}, "noteId"),
+        ({"userId": "u", "noteId": "n"}, "text"),
+        ({"userId": 7, "noteId": "n", "text": "x"}, "userId"),
+    ],
+)
+def test_notes_bad_bodies(serve: ServeProcess, body: dict[str, Any], field: str) -> None:
+    answer = serve.call("POST", "/notes", body)
+    assert answer.status == 422, answer
+    assert field in [f["field"] for f in answer.body["fields"]]
+
+
+def test_search_bad_bodies(serve: ServeProcess) -> None:
+    answer = serve.call("POST", "/search", {"text": "x", "userId": {"$gt": ""}, "topK": 1000})
+    assert answer.status == 422
+    assert [f["field"] for f in answer.body["fields"]] == ["userId"]
+    too_many = serve.call("POST", "/search", {"text": "x", "userId": "u", "topK": 1000})
+    assert too_many.body["fields"] == [
+        {"field": "topK", "detail": "at most 100 (service.max_top_k), got 1000"}
+    ]
+
+
+def first_users_below(share: float, count: int = 1) -> list[str]:
+    """User ids whose stable bucket puts them on the new system at ``share``."""
+    found_ids = (f"probe-{i}" for i in itertools.count())
+    return list(itertools.islice((u for u in found_ids if bucket(u) < share), count))
+
+
+def served_by_within(serve: ServeProcess, user: str, side: str, bound: float) -> float:
+    """Seconds until ``/search`` for ``user`` is served by ``side``; fails past ``bound``."""
+    started = time.monotonic()
+    while True:
+        answer = serve.call("POST", "/search", {"text": "anything", "userId": user})
+        assert answer.status == 200, answer
+        elapsed = time.monotonic() - started
+        if answer.body["servedBy"] == side:
+            return elapsed
+        assert elapsed < bound, f"still served by the other side after {elapsed:.1f}s"
+        time.sleep(0.05)
+
+
+def test_a_traffic_step_and_a_quick_rollback_reach_search_within_state_refresh(
+    app: AppServer,
+) -> None:
+    (user,) = first_users_below(0.2)
+    refresh = app.plan.migration.traffic.state_refresh
+    # the bound: the router's refresh, plus the time one search may take on a busy machine
+    bound = refresh + 4.0
+    assert (
+        app.serve.call("POST", "/search", {"text": "x", "userId": user}).body["servedBy"] == "old"
+    )
+    with app.migration() as m:
+        set_traffic(m, 0.2, reason="test step")
+        assert served_by_within(app.serve, user, "new", bound) < bound
+        rollback_quick(m, reason="test rollback")
+        assert served_by_within(app.serve, user, "old", bound) < bound
+
+
+# /stats, /readyz, /metrics, docs -------------------------------------------------------------
+def test_stats_are_the_figures_of_stats_json(app: AppServer, invoke: Any) -> None:
+    import json
+
+    answer = app.serve.call("GET", "/stats", token=READ_TOKEN)
+    assert answer.status == 200
+    cli = invoke("--plan", str(app.plan_path), "stats", "--json")
+    assert cli.exit_code == 0, cli.output
+    expected = json.loads(cli.stdout)
+    assert answer.body.keys() == expected.keys()
+    assert answer.body["queue"]["name"] == expected["queue"]["name"] == app.plan.queue.name
+    assert answer.body["index_size"]["1"] >= len(app.notes)
+    assert answer.body["jobs"]["processed"] >= 1
+
+
+def test_readyz_names_every_system(serve: ServeProcess) -> None:
+    answer = serve.call("GET", "/readyz", token=READ_TOKEN)
+    assert answer.status == 200, answer
+    assert answer.body["ready"] is True and answer.body["failing"] == []
+    assert [c["name"] for c in answer.body["checks"]] == [
+        "index",
+        "model",
+        "queue",
+        "state store",
+        "worker",
+    ]
+
+
+def test_metrics_count_requests_and_carry_the_workers(serve: ServeProcess) -> None:
+    serve.call("POST", "/query", {"text": "x", "userId": "u"})
+    serve.call("POST", "/query", {"text": "x", "userId": {}})
+    text = serve.call("GET", "/metrics", token=READ_TOKEN).body
+    assert 'constellation_http_requests_total{endpoint="/query",method="POST",status="200"}' in text
+    assert 'constellation_http_requests_total{endpoint="/query",method="POST",status="422"}' in text
+    assert "constellation_http_request_duration_seconds_bucket{" in text
+    assert "constellation_jobs_processed_total" in text  # the in-process worker's
+
+
+def test_openapi_and_docs(serve: ServeProcess) -> None:
+    spec = serve.call("GET", "/openapi.json", token=READ_TOKEN)
+    assert spec.status == 200
+    paths = spec.body["paths"]
+    assert {"/embed", "/query", "/notes", "/search", "/stats", "/healthz", "/readyz"} <= set(paths)
+    assert spec.body["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert paths["/healthz"]["get"]["security"] == []
+    assert "oneOf" in str(paths["/embed"]["post"]["requestBody"])
+    docs = serve.call("GET", "/docs", token=READ_TOKEN)
+    assert docs.status == 200 and "swagger" in str(docs.body).lower()
+
+
+# load --------------------------------------------------------------------------------------------
+def test_100_concurrent_clients_get_answers_and_only_their_own_notes(app: AppServer) -> None:
+    owner = app.owner
+    users = app.users
+    phrases = {
+        u: [" ".join(n.content.split()[:6]) for n in app.notes if n.user_id == u] for u in users
+    }
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    with httpx.Client(base_url=app.serve.url, limits=limits, timeout=120, headers=headers) as http:
+
+        def client(i: int) -> list[str]:
+            user = users[i % len(users)]
+            problems = []
+            for path in ("/query", "/search"):
+                text = phrases[user][i % len(phrases[user])]
+                response = http.post(path, json={"text": text, "userId": user, "topK": 5})
+                if response.status_code != 200:
+                    problems.append(f"{path} {response.status_code} {response.text}")
+                    continue
+                for hit in response.json()["results"]:
+                    if owner.get(hit["noteId"]) != user:
+                        problems.append(f"{path}: {hit['noteId']} is not {user}'s")
+            return problems
+
+        with ThreadPoolExecutor(100) as pool:
+            problems = [p for found_ in pool.map(client, range(100)) for p in found_]
+    assert problems == []
