@@ -4,6 +4,7 @@ a 503 naming it (with ``Retry-After``), an unknown path a 404; all in one shape
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException
 from constellation.api.asgi import problem
 from constellation.api.runtime import JobsRejected, component_of
 from constellation.errors import ConstellationError
+
+log = logging.getLogger("constellation.api")
 
 
 class InvalidField(ConstellationError):
@@ -47,7 +50,14 @@ def install(app: FastAPI, retry_after: int) -> None:
         assert isinstance(exc, ConstellationError)
         component = component_of(exc)
         if component is None:
+            log.error("request failed: %s", exc, extra={"event": "request_failed"})
             return JSONResponse(problem("failed", str(exc)), status_code=500)
+        log.warning(
+            "%s unavailable: %s",
+            component,
+            exc,
+            extra={"event": "unavailable", "component": component},
+        )
         return JSONResponse(
             problem("unavailable", f"{component} unavailable: {exc}", component=component),
             status_code=503,
