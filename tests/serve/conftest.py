@@ -35,7 +35,7 @@ APP_SETTINGS: dict[str, Any] = {
     "migration": {
         "consistency": {"sample_size": 20},
         "traffic": {
-            "min_comparisons": 5,
+            "min_comparisons": 3,
             "dwell": "1s",
             "state_refresh": "1s",
             "shadow_timeout": "10s",
