@@ -25,6 +25,19 @@ def verify(
             "plan when no worker is running).",
         ),
     ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Check a running service (`constellation serve`) over HTTP."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="CONSTELLATION_TOKEN",
+            show_envvar=True,
+            help="Bearer token for --url (a write token: the check embeds a test note).",
+        ),
+    ] = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the test job to be stored.")
     ] = 120.0,
@@ -32,8 +45,24 @@ def verify(
 ) -> None:
     """Check plan, queues, index and model, then a round trip through the service."""
     app_ctx = context.get(ctx)
-    plan = app_ctx.plan()
     out = app_ctx.output
+    if url is not None:
+        if inline:
+            raise typer.BadParameter("--inline checks the plan's systems; --url a running service")
+        from phases.verify_url import verify_service
+
+        with out.status(f"verifying {url}") as update:
+            report = verify_service(
+                url,
+                token,
+                timeout=timeout,
+                on_check=lambda c: update(f"{c.name}: {'pass' if c.passed else 'fail'}"),
+            )
+        out.show(report, partial(show_checklist, title=f"verify {url}"))
+        if not report.passed:
+            raise typer.Exit(1)
+        return
+    plan = app_ctx.plan()
     state = open_state(plan)
     in_process = runs_inline(plan, True if inline else None)
     with out.status("verifying") as update:

@@ -140,7 +140,12 @@ def readyz(request: Request) -> JSONResponse:
     """Queue, index and state store reachable, the model loaded; else 503 naming what is not."""
     checks = _runtime(request).readiness()
     failing = [c.name for c in checks if not c.ok]
-    body = {"ready": not failing, "failing": failing, "checks": [vars(c) for c in checks]}
+    body = {
+        "ready": not failing,
+        "failing": failing,
+        "checks": [vars(c) for c in checks],
+        "defaultVersion": _runtime(request).plan.default_version,
+    }
     return JSONResponse(body, status_code=503 if failing else 200)
 
 

@@ -151,3 +151,5 @@ class Readiness(BaseModel):
     ready: bool
     failing: list[str]
     checks: list[Check]
+    #: the model version jobs carry by default (the plan's ``default_version``)
+    defaultVersion: int
