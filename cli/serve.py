@@ -30,12 +30,14 @@ def serve(
     ] = False,
 ) -> None:
     """Serve embed, query, stats, health and metrics, and the migration's notes and search."""
+    from constellation.api.auth import check_bind
     from constellation.api.server import serve as run_server
     from phases.serve import prepare_embedded
 
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
     out = Output()
+    check_bind(plan, host)  # before anything is created
     logs.configure(json_lines=log_json, level=logging.INFO, also=("uvicorn",))
     services = app_ctx.services(write=worker)
     if worker:

@@ -134,7 +134,8 @@ def test_dual_write_with_old_side_down_still_writes_new_and_counts(parts) -> Non
     state, _, queue = parts
     state.change("test", "dual", write_mode="dual")
     router = make(parts, legacy=FakeLegacy(fail=True))
-    router.write(NOTE)  # no exception reaches the app
+    outcome = router.write(NOTE)  # no exception reaches the app
+    assert (outcome.write_mode, outcome.written, outcome.failed) == ("dual", ("new",), ("old",))
     assert queue.depth().total == 1
     assert router.counters["write_old_failed"] == 1
 
@@ -144,7 +145,7 @@ def test_dual_write_with_new_side_down_still_writes_old_and_counts(parts) -> Non
     state.change("test", "dual", write_mode="dual")
     legacy = FakeLegacy()
     router = make(parts, legacy=legacy, queue=BrokenQueue())
-    router.write(NOTE)
+    assert router.write(NOTE).failed == ("new",)
     assert legacy.written == [NOTE]
     assert router.counters["write_new_failed"] == 1
 
@@ -206,7 +207,8 @@ def test_a_raising_shadow_never_reaches_the_caller(parts) -> None:  # type: igno
     assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
     # and when the new system should serve this user, the old one answers instead
     state.change("test", "all", read_traffic=1.0)
-    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "c"]
+    routed = router.route("q", "u1")
+    assert ([r.note_id for r in routed.results], routed.served_by) == (["a", "b", "c"], "old")
     rows = wait_for(log, 2)
     assert all("new index down" in (r.new_error or "") for r in rows)
     assert router.counters["fallback_to_old"] == 1
@@ -238,7 +240,8 @@ def test_new_serves_its_users_when_healthy(parts) -> None:  # type: ignore[no-un
     state, log, _ = parts
     state.change("test", "dual", write_mode="dual", read_traffic=1.0)
     router = make(parts)
-    assert [r.note_id for r in router.search("q", "u1")] == ["a", "b", "x"]
+    routed = router.route("q", "u1")
+    assert ([r.note_id for r in routed.results], routed.served_by) == (["a", "b", "x"], "new")
     (row,) = wait_for(log, 1)
     assert row.served == "new"
 

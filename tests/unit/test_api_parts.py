@@ -1,0 +1,79 @@
+"""The service's own logic without a server: tokens, loopback, field errors, bind refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from constellation.api.auth import Tokens, check_bind, is_loopback
+from constellation.api.errors import field_errors
+from constellation.api.schemas import QueryBody
+from constellation.errors import ConstellationError
+from constellation.plan import Plan
+
+WRITE, READ = "w" * 16 + "-write", "r" * 16 + "-read"
+
+
+def plan_with(*tokens: dict[str, object]) -> Plan:
+    return Plan.model_validate(
+        {"service": {"tokens": list(tokens)}}, context={"base_dir": Path(".")}
+    )
+
+
+def test_tokens_match_by_value_and_scope() -> None:
+    tokens = Tokens(
+        plan_with(
+            {"name": "app", "token": WRITE, "scope": "write"},
+            {"name": "dash", "token": READ},
+            {"name": "unset", "token": ""},
+        )
+    )
+    assert not tokens.open
+    writer, reader = tokens.match(WRITE), tokens.match(READ)
+    assert writer is not None and (writer.name, writer.scope) == ("app", "write")
+    caller = reader
+    assert caller is not None and (caller.name, caller.scope) == ("dash", "read")
+    assert tokens.match(WRITE[:-1]) is None
+    assert tokens.match("") is None
+
+
+def test_a_plan_whose_tokens_have_no_value_is_open_and_loopback_only() -> None:
+    plan = plan_with({"name": "app", "token": "", "scope": "write"})
+    assert Tokens(plan).open
+    check_bind(plan, "127.0.0.1")
+    check_bind(plan, "::1")
+    with pytest.raises(ConstellationError, match=r"refusing to serve on 0\.0\.0\.0"):
+        check_bind(plan, "0.0.0.0")
+    check_bind(plan_with({"name": "app", "token": WRITE, "scope": "write"}), "0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_field_errors_name_each_field_and_the_type_given() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        QueryBody.model_validate({"userId": {"$ne": 1}, "topK": False, "extra": 1})
+    assert field_errors(caught.value.errors()) == [
+        {"field": "text", "detail": "required"},
+        {"field": "userId", "detail": "must be a string, got an object"},
+        {"field": "topK", "detail": "must be an integer, got a boolean"},
+        {"field": "extra", "detail": "unknown field"},
+    ]
