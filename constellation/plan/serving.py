@@ -45,7 +45,7 @@ class ServiceConfig(Section):
     #: a request body larger than this is answered 413 before it is parsed
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     #: requests handled at once; beyond it, 503 with Retry-After
-    max_in_flight: int = Field(64, ge=1, le=10_000)
+    max_in_flight: int = Field(128, ge=1, le=10_000)
     #: what a 503 answer tells the client to wait (seconds, the Retry-After header)
     retry_after: int = Field(1, ge=1, le=3600)
     #: the largest topK a query or search may ask for

@@ -43,7 +43,7 @@ APP_SETTINGS: dict[str, Any] = {
             "max_p95_latency_ms": 30000,
         },
     },
-    "service": {**TOKENS_SECTION, "max_in_flight": 256},
+    "service": TOKENS_SECTION,  # the default limits: 100 clients at once fit within them
 }
 
 
