@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from cli import context, logs
 from cli.output import Output
+from cli.params import Json
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Where the service listens (with ``--json``, one JSON line on stdout, for scripts)."""
+
+    url: str
+    plan: str
+    environment: str
+    worker: bool
 
 
 def serve(
@@ -28,6 +40,7 @@ def serve(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Access log and other log lines as JSON.")
     ] = False,
+    json_out: Json = False,
 ) -> None:
     """Serve embed, query, stats, health and metrics, and the migration's notes and search."""
     from constellation.api.auth import check_bind
@@ -36,7 +49,7 @@ def serve(
 
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()
-    out = Output()
+    out = app_ctx.output
     check_bind(plan, host)  # before anything is created
     logs.configure(json_lines=log_json, level=logging.INFO, also=("uvicorn",))
     services = app_ctx.services(write=worker)
@@ -50,8 +63,15 @@ def serve(
         port=port,
         worker=worker,
         services=services,
-        on_listening=lambda url: out.info(
-            f"serving {plan.name} ({plan.environment}) on {url}"
-            f"{' with the embed worker' if worker else ''} (docs: /docs)"
+        on_listening=lambda url: out.show(
+            Listening(url, plan.name, plan.environment, worker), show_listening
         ),
+    )
+
+
+def show_listening(out: Output, listening: Listening) -> None:
+    with_worker = " with the embed worker" if listening.worker else ""
+    out.info(
+        f"serving {listening.plan} ({listening.environment}) on {listening.url}{with_worker} "
+        "(docs: /docs)"
     )
