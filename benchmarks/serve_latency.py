@@ -59,7 +59,7 @@ from constellation.migration.source import Note, create_notes_table, insert_note
 from constellation.plan import Plan, load_plan  # noqa: E402
 from constellation.producer import send_jobs, validate  # noqa: E402
 from constellation.services import Services  # noqa: E402
-from constellation.worker.session import run_worker  # noqa: E402
+from constellation.worker_session import run_worker  # noqa: E402
 from phases.provision import provision  # noqa: E402
 from tests.support.serve import TOKEN_ENV, TOKENS_SECTION, WRITE_TOKEN, ServeProcess  # noqa: E402
 

@@ -119,7 +119,7 @@ class ServiceRuntime:
         log.info("model loaded", extra={"event": "model_ready"})
 
     def _start_worker(self) -> None:
-        from constellation.worker.session import worker_session
+        from constellation.worker_session import worker_session
 
         def keep(metrics: ServiceMetrics) -> None:
             self.worker_metrics = metrics
