@@ -12,6 +12,10 @@ outside system could not be reached (:class:`Unreachable`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from constellation.jobs import Rejection
 
 from constellation.masking import masked
 
@@ -190,6 +194,25 @@ class UnusableValue(ValueError):
 
 class JobRejected(ConstellationError):
     """A job that breaks the contract; nothing was sent."""
+
+
+class JobsRejected(Exception):
+    """Some jobs of a service request break the contract; none of the request was sent (the
+    service answers 422 with each one's index and reason)."""
+
+    def __init__(self, rejected: list[tuple[int, Rejection]]) -> None:
+        super().__init__(f"{len(rejected)} job(s) rejected")
+        self.rejected = rejected
+
+
+class InvalidField(ConstellationError):
+    """A service request's field that is well-formed but wrong for this plan (an undeclared
+    version, a topK over the plan's maximum): a 422 naming it."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
 
 
 class MonitoringError(ConstellationError):

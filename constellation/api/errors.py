@@ -14,20 +14,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from constellation.api.asgi import problem
-from constellation.api.runtime import JobsRejected, component_of
-from constellation.errors import ConstellationError
+from constellation.api.runtime import component_of
+from constellation.errors import ConstellationError, InvalidField, JobsRejected
 
 log = logging.getLogger("constellation.api")
-
-
-class InvalidField(ConstellationError):
-    """A field that is well-formed but wrong for this plan (an undeclared version, a topK over
-    the plan's maximum): a 422 naming it."""
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
-        self.detail = detail
 
 
 def install(app: FastAPI, retry_after: int) -> None:

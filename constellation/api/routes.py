@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 from constellation.api import schemas
 from constellation.api.asgi import problem
-from constellation.api.errors import InvalidField
-from constellation.api.runtime import JobsRejected, ServiceRuntime
+from constellation.api.runtime import ServiceRuntime
+from constellation.errors import InvalidField, JobsRejected
 from constellation.jobs import Rejection
 from constellation.migration.source import Note
 from constellation.query import SearchResult

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from constellation.errors import ConstellationError, Unavailable
+from constellation.errors import ConstellationError, JobsRejected, Unavailable
 from constellation.jobs import Job, Rejection, job_from_dict, parse_job
 from constellation.migration.router import Routed, Router, WriteOutcome
 from constellation.migration.runtime import Migration
@@ -38,13 +38,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-@dataclass
-class JobsRejected(Exception):
-    """Some jobs of a request break the contract; none of the request was sent."""
-
-    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
 
 
 class _OldSystem:
