@@ -1,8 +1,9 @@
 """Load limits: a bounded number of requests in flight, and a bounded JSON body.
 
 Beyond ``service.max_in_flight`` requests at once the answer is 503 with ``Retry-After`` at
-once, instead of a queue that grows until every client times out. ``/healthz`` and
-``/metrics`` are not counted: they must answer most of all when the service is overloaded.
+once, instead of a queue that grows until every client times out. The probes (``/healthz``,
+``/readyz``) and ``/metrics`` are not counted: they must answer most of all when the service is
+overloaded, and a readiness check left running by a prober that gave up must not hold a slot.
 A body over ``service.max_body_bytes`` is a 413, whether its ``Content-Length`` says so or it
 streams past the limit; the body is read here, whole, so a request holds its slot while its
 body arrives. Every body is JSON whatever its ``Content-Type`` says (``curl -d`` sends a form
@@ -23,7 +24,7 @@ from constellation.api.asgi import (
 )
 
 #: paths outside the in-flight bound
-UNBOUNDED_PATHS = frozenset({"/healthz", "/metrics"})
+UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class InFlightLimit:
