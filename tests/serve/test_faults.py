@@ -149,11 +149,26 @@ def test_bodies_over_the_limits(served: Served) -> None:
     assert served.queued() == []
 
 
+def in_flight(served: Served) -> float:
+    """The service's requests in flight now, as its /metrics says."""
+    text = served.serve.call("GET", "/metrics").body
+    line = next(
+        x for x in text.splitlines() if x.startswith("constellation_http_requests_in_flight ")
+    )
+    return float(line.split()[1])
+
+
 def test_beyond_max_in_flight_503_with_retry_after(served: Served) -> None:
     served.purge()
     bodies = [json.dumps(job(f"held-{i}")).encode() for i in range(2)]
     held = [partial_request(served.serve.port, "/embed", b, WRITE_TOKEN, 10) for b in bodies]
     try:
+        # The held requests count once the server has read their headers: on a busy machine
+        # that may come after a query sent at once. Wait until /metrics (outside the bound)
+        # sees them: two held, plus the scrape itself.
+        deadline = time.monotonic() + 10
+        while in_flight(served) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         answer = served.serve.call("POST", "/query", {"text": "x", "userId": "u"})
         assert answer.status == 503, answer
         assert answer.headers["retry-after"] == "1"
@@ -206,6 +221,9 @@ def test_index_down_is_a_503_naming_the_index(served: Served) -> None:
 def test_state_store_down_is_a_503_naming_it(served: Served) -> None:
     search = {"text": "anything", "userId": "fault-user"}
     assert served.serve.call("POST", "/search", search).status == 200
+    # That search's shadow comparison is written to the same file after the answer: let it land
+    # first, or its write (and a WAL checkpoint) could race the damage below and repair it.
+    time.sleep(served.plan.migration.traffic.shadow_timeout + 1.0)
     # A damaged SQLite state file fails the way an unreachable database does: SQLAlchemy raises.
     files = [Path(f"{served.plan.data_dir / 'state.db'}{s}") for s in ("", "-wal", "-shm")]
     saved = {f: f.read_bytes() for f in files if f.exists()}
