@@ -17,7 +17,7 @@ from phases import model as models
 from phases import rollback, traffic
 from phases.gates import Gate, GateCheck
 from phases.phase import PhaseReport, conclude
-from phases.phase2 import GatedChange
+from phases.phase2_steps import GatedChange
 from phases.provision import provision
 from phases.steps import Check
 from tests.support.migration import rig
@@ -106,7 +106,7 @@ def _at_first_step(m: Migration, monkeypatch: pytest.MonkeyPatch) -> GatedChange
     """Phase 2 just started (traffic 0) with a passing gate: the step to 20%."""
     m.state.change("test", "phase 2 started", phase=2, status="running", write_mode="dual")
     passing = Gate("traffic step", [GateCheck("comparisons", True, "10", ">= 10")])
-    monkeypatch.setattr("phases.phase2.current_gate", lambda *_args: passing)
+    monkeypatch.setattr("phases.phase2_steps.current_gate", lambda *_args: passing)
     return GatedChange(
         m, "read traffic", "read traffic to 20%", "before 20%", {"read_traffic": 0.2}, "20%"
     )
