@@ -14,14 +14,14 @@ may duplicate a job, which the worker's idempotency makes harmless, and never lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from constellation import records
 from constellation.jobs import Rejection, ids_of, parse_job
 from constellation.migration.runtime import Migration
 from constellation.migration.source import Note, SkippedNote
-from constellation.preprocess import prepare
+from constellation.preprocess import normalize, prepare
 from constellation.queues.moves import move_messages
 from constellation.queues.port import Message
 
@@ -56,6 +56,15 @@ class RequeueReport:
     skipped: list[SkippedNote] = field(default_factory=list)
 
 
+def _differs(metadata: Mapping[str, object], content: str, prepared: str, model: str) -> bool:
+    """Whether a record holds another text than the note's: by its source hash where it has
+    one (the worker's own test for an unchanged note), else by its content hash."""
+    source = metadata.get(records.SOURCE)
+    if source is not None:
+        return source != records.source_hash(normalize(content), model)
+    return metadata.get(records.HASH) != records.content_hash(prepared, model)
+
+
 def stale_notes(
     m: Migration, version: int, *, user_id: str | None = None, on_progress: Progress | None = None
 ) -> Iterator[tuple[Note, Finding]]:
@@ -81,7 +90,7 @@ def stale_notes(
                 problem = "stale: the note is empty but a record exists"
             elif created < note.edited:
                 problem = "stale: older than the note's last edit"
-            elif record.metadata.get(records.HASH) != records.content_hash(text.text, model):
+            elif _differs(record.metadata, note.content, text.text, model):
                 what = "newer than the source row" if newer else "a different content hash"
                 problem = f"stale: {what}"
             else:

@@ -22,7 +22,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from constellation.deadline import fetch
-from constellation.errors import DimensionMismatch, IndexNotFound, VectorIndexError
+from constellation.errors import (
+    DimensionMismatch,
+    IndexNotFound,
+    IndexUnreachable,
+    VectorIndexError,
+)
 from constellation.index import lock
 from constellation.index.chroma_errors import PROVISION_HINT, ChromaErrors
 from constellation.index.chroma_index import ChromaIndex as ChromaIndex  # re-exported
@@ -108,10 +113,14 @@ class ChromaStore:
         """The server answers its heartbeat (any status) within ``deadline`` seconds."""
         try:
             fetch(f"{base}/api/v2/heartbeat", deadline=deadline)
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            raise VectorIndexError(
+        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, garbage
+            raise IndexUnreachable(
                 f"Chroma server at {self.location} is unreachable ({exc})",
                 "start it with `chroma run` or fix index.url in the plan",
+            ) from exc
+        except ValueError as exc:  # not an http(s) URL
+            raise VectorIndexError(
+                f"Chroma server at {self.location}: {exc}", "fix index.url in the plan"
             ) from exc
 
     def _require_client(self) -> Any:

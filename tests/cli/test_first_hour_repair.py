@@ -15,6 +15,7 @@ from constellation.index.port import VectorRecord
 from constellation.migration.runtime import Migration
 from constellation.migration.source import NotesSource, create_notes_table, insert_notes
 from constellation.plan import load_plan
+from constellation.preprocess import normalize
 from constellation.services import Services
 from phases.sample_notes import sample_notes
 from tests.integration.conftest import FAST, write_plan
@@ -58,6 +59,7 @@ def test_a_record_newer_than_its_source_row_is_named_and_fixed_by_a_forced_reque
                 **stored.metadata,
                 "created": created,
                 "contentHash": records.content_hash(text, "all-MiniLM-L6-v2"),
+                "sourceHash": records.source_hash(normalize(text), "all-MiniLM-L6-v2"),
             }
             index.upsert([VectorRecord(rid, stored.vector, meta)])
 
