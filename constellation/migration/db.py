@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from constellation.damage import is_damage
 from constellation.errors import AdapterError, DatabaseUnreachable
 from constellation.masking import masked
 
@@ -68,6 +69,9 @@ def engine(url: str) -> sa.Engine:
     def _unreachable(context: sa.engine.ExceptionContext) -> None:
         # A failure while connecting (no connection yet) or a lost connection is the server
         # (or the file) being out of reach, exit 4; anything else stays the caller's error.
+        # A damaged file is not out of reach: the callers name it (DamagedFile, exit 1).
+        if is_damage(context.original_exception):
+            return
         if context.connection is None or context.is_disconnect:
             raise DatabaseUnreachable(
                 f"cannot connect to the database at {masked(url)}: {context.original_exception}",
