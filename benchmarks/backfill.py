@@ -131,11 +131,23 @@ def main() -> int:
             last[0] = now
             say(f"{result.resource}: {result.outcome} ({result.detail})")
 
+        shown = [0.0]
+
+        def on_status(status: Any) -> None:  # a line every 30 s: a partial rate if cut short
+            now = time.perf_counter()
+            if now - shown[0] >= 30:
+                shown[0] = now
+                done = status.stats.get("processed", 0)
+                say(
+                    f"{done} stored after {now - started:.0f} s "
+                    f"({done / max(now - started, 1e-9):.1f} jobs/s), RSS {_rss_mib():.0f} MiB"
+                )
+
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         say("phase 1 with --wait: backfill, then the worker until the queue is empty")
         started = last[0] = time.perf_counter()
-        report = phase1(m, wait=True, on_step=on_step)
+        report = phase1(m, wait=True, on_step=on_step, on_status=on_status)
         seconds = time.perf_counter() - started
         stop.set()
         watcher.join()
