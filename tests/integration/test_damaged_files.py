@@ -215,6 +215,17 @@ def test_an_emptied_vector_file_is_found_not_served_as_empty_results(app: RigMig
     assert "the index's vectors cannot be read" in " ".join(recovered.stderr.split())
 
 
+def test_a_torn_chroma_file_is_named(app: RigMigration, invoke: Invoke) -> None:
+    fill_index(app, count=1200)
+    chroma_file = app.plan.index_path / "chroma.sqlite3"
+    for extra in sqlite_files(chroma_file)[1:]:
+        extra.unlink(missing_ok=True)
+    os.truncate(chroma_file, chroma_file.stat().st_size // 2)  # a copy cut short
+    fresh_chroma()
+    line = refused(run(invoke, app, "describe"), str(chroma_file), "restore the folder")
+    assert "malformed" in line
+
+
 def test_a_readable_index_answers_its_sample_query(app: RigMigration) -> None:
     from constellation.readback import read_back
     from constellation.services import Services
