@@ -294,7 +294,8 @@ class StateStore:
                     **self._key,
                     at=after.updated_at,
                     command=command,
-                    reason=reason(before) if callable(reason) else reason,
+                    # an operator's reason may quote a URL: no password is journaled
+                    reason=masked(reason(before) if callable(reason) else reason),
                     before=before.to_json(),
                     after=after.to_json(),
                 )

@@ -84,3 +84,15 @@ def test_log_lines_never_hold_a_password(json_lines: bool, monkeypatch: pytest.M
     assert f"prom:{PASSWORD}" not in line
     if json_lines:
         assert json.loads(line)["message"] == "cannot reach http://prom:***@p:9090"
+
+
+def test_the_journal_stores_no_password(tmp_path: Path) -> None:
+    from constellation.migration.state import StateStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    state = StateStore(url, "notes", "local")
+    state.change("rollback quick", f"prom at http://ops:{PASSWORD}@prom:9090 is red", phase=1)
+    (entry,) = state.journal()
+    state.close()
+    assert entry.reason == "prom at http://ops:***@prom:9090 is red"
+    assert PASSWORD.encode() not in (tmp_path / "state.db").read_bytes()
