@@ -198,7 +198,9 @@ class StateStore:
                 f"it holds no state for {self.plan}/{self.environment}, but {found} exist: it "
                 "was emptied or replaced",
                 "restore it from a backup; it must not be read as 'not started' (every phase "
-                "would start over on data that moved on)",
+                "would start over on data that moved on). Only if this plan was provisioned and "
+                "never migrated (by a version that recorded no state), `constellation "
+                "provision` records it; it refuses where the index holds records",
             )
 
     @property

@@ -116,6 +116,19 @@ def test_a_fresh_plan_is_not_started_and_provision_records_it(
     assert "provision" in journal  # the record's first journal entry
 
 
+def test_a_plan_provisioned_without_a_record_gets_one_from_provision(
+    app: RigMigration, invoke: Invoke
+) -> None:
+    app.close()
+    state_file = Path(app.plan.state_url.removeprefix("sqlite:///"))
+    for file in sqlite_files(state_file):  # as a provision that recorded no state left it
+        file.unlink(missing_ok=True)
+    refused(run(invoke, app, "migrate", "status"), str(state_file), "constellation provision")
+    assert run(invoke, app, "provision").exit_code == 0  # the new index holds no records
+    status = run(invoke, app, "migrate", "status")
+    assert status.exit_code == 0 and "not started" in status.stdout, status.output
+
+
 def test_a_corrupt_state_database_names_the_file(app: RigMigration, invoke: Invoke) -> None:
     state_file = finished(app)
     overwrite(state_file, 0, 100)  # the header: "file is not a database"
