@@ -121,6 +121,15 @@ class GatedChange:
             raise GateInconclusive(f"gate {self.when} could not decide", gate=gate)
 
         def decide(state: MigrationState) -> dict[str, Any]:
+            if state.phase != 2 or state.status != "running" or state.write_mode == "old":
+                # A rollback (or another phase) came before the gate was even read: the
+                # gate stood on that state, so it cannot tell, and traffic must not move.
+                raise StateError(
+                    "the migration state changed underneath this command: phase 2 is no "
+                    f"longer running (now {describe(state)})",
+                    "nothing was changed; see `constellation migrate status` before you run "
+                    "it again",
+                )
             moved = moved_since(seen, state)
             if moved:
                 raise StateError(

@@ -125,6 +125,19 @@ def test_a_first_traffic_step_after_a_full_rollback_is_refused(
     assert (state.write_mode, state.read_traffic, state.status) == ("old", 0.0, "rolled_back")
 
 
+def test_a_traffic_step_whose_gate_is_read_after_a_full_rollback_is_refused(
+    m: Migration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rollback lands between the phase's opening and the gate's first look at the state:
+    # nothing moved while the gate was read, but the state it read is no running phase 2.
+    step = _at_first_step(m, monkeypatch)
+    rollback.rollback_full(m)
+    with pytest.raises(StateError, match=r"changed underneath.*no longer running"):
+        step.apply()
+    state = m.state.read()
+    assert (state.write_mode, state.read_traffic, state.status) == ("old", 0.0, "rolled_back")
+
+
 def test_a_first_traffic_step_after_a_quick_rollback_is_refused(
     m: Migration, monkeypatch: pytest.MonkeyPatch
 ) -> None:
