@@ -166,6 +166,8 @@ class DamagedFile(ConstellationError):
 
     def __init__(self, path: object, what: str, detail: str, hint: str) -> None:
         self.path = str(path)
+        #: which file of ours: "the migration state", "the queue file", "the index file", ...
+        self.what = what
         super().__init__(f"{what} {self.path} is damaged ({detail})", hint)
 
 

@@ -267,6 +267,14 @@ def component_of(exc: BaseException) -> str | None:
 
     if isinstance(exc, Unavailable):
         return exc.component
+    if isinstance(exc, errors.DamagedFile):  # a damaged file serves nothing until restored
+        damaged = {
+            "the migration state": "state store",
+            "the queue file": "queue",
+            "the index file": "index",
+            "the index": "index",
+        }
+        return damaged.get(exc.what, "storage")
     kinds: tuple[tuple[type[Exception], str], ...] = (
         (errors.QueueError, "queue"),
         (errors.VectorIndexError, "index"),
