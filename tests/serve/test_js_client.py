@@ -109,9 +109,15 @@ def test_js_app_embeds_queries_and_searches_while_phase2_walks_and_rolls_back(
                 assert report.ok, report.gate
             assert m.state.read().status == "passed", report.message
             top = time.time()
-            node.wait_for(
-                "searches at 80%", lambda: len(node.searches(top + refresh)) >= 4, timeout=120
-            )
+
+            def moved_searches_at_top() -> int:
+                # counted as the assertions below count them: on a quiet machine the app makes
+                # several searches a second, and a looser count was met by searches the
+                # assertions (after the refresh, by moved users) do not see
+                seen = node.searches(top + refresh + 0.2)
+                return sum(1 for e in seen if bucket(e["userId"]) < 0.8)
+
+            node.wait_for("searches at 80%", lambda: moved_searches_at_top() >= 4, timeout=120)
             rollback_quick(m, reason="test: the operator rolls back")
             rolled = time.time()
         node.wait_for(
