@@ -46,6 +46,22 @@ class CheckResult:
     detail: str
 
 
+class Checklist:
+    """The checks as they are made: each recorded, and told to ``on_check`` at once."""
+
+    def __init__(self, on_check: Callable[[CheckResult], None] | None = None) -> None:
+        self.checks: list[CheckResult] = []
+        self.on_check = on_check
+
+    def record(self, name: str, passed: bool, detail: str) -> bool:
+        """Record one check; returns whether it passed."""
+        result = CheckResult(name, passed, detail)
+        self.checks.append(result)
+        if self.on_check:
+            self.on_check(result)
+        return passed
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     checks: list[CheckResult]
@@ -72,14 +88,8 @@ def verify(
     ``inline``: the round trip's worker runs in this process (see :func:`runs_inline`). A
     running worker must take the test job within ``take_timeout`` seconds and store it within
     ``timeout``."""
-    checks: list[CheckResult] = []
-
-    def record(name: str, passed: bool, detail: str) -> bool:
-        result = CheckResult(name, passed, detail)
-        checks.append(result)
-        if on_check:
-            on_check(result)
-        return passed
+    checklist = Checklist(on_check)
+    checks, record = checklist.checks, checklist.record
 
     record("plan is valid", True, f"{plan.file} ({plan.environment})")
     if inline and plan.queue.adapter == "sqlite" and plan.index.url is None:

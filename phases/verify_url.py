@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from phases.verify import VERIFY_TEXT, VERIFY_USER, CheckResult, VerifyReport
+from phases.verify import VERIFY_TEXT, VERIFY_USER, Checklist, CheckResult, VerifyReport
 
 
 class _Http:
@@ -65,14 +65,8 @@ def verify_service(
 ) -> VerifyReport:
     """Check a running service at ``url``: health, token and stats, readiness, a round trip."""
     http = _Http(url, token, request_timeout)
-    checks: list[CheckResult] = []
-
-    def record(name: str, passed: bool, detail: str) -> bool:
-        result = CheckResult(name, passed, detail)
-        checks.append(result)
-        if on_check:
-            on_check(result)
-        return passed
+    checklist = Checklist(on_check)
+    checks, record = checklist.checks, checklist.record
 
     try:
         status, body = http("GET", "/healthz")
