@@ -36,20 +36,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Offline and quiet, before torch, transformers or chromadb are imported.
-for _name, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-    "TOKENIZERS_PARALLELISM": "false",
-    "ANONYMIZED_TELEMETRY": "False",
-    # moto accepts any credentials; boto3 still wants some from its standard chain
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}.items():
-    os.environ.setdefault(_name, _value)
+from offline import quiet_offline
+
+# moto accepts any credentials; boto3 still wants some from its standard chain
+quiet_offline(
+    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.support.servers (moto and `chroma run` subprocesses)
