@@ -71,6 +71,7 @@ class SentenceTransformerEmbedder:
         encode_batch_size: int = 4,
         device: str | None = None,
         max_call_texts: int = 256,
+        streams: int = 2,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
@@ -83,14 +84,31 @@ class SentenceTransformerEmbedder:
         #: around the first load (a spinner in the CLI: tens of seconds of silence otherwise)
         self.loading: Loading = no_notice
         self._load_lock = threading.Lock()
-        # Every model call runs on one thread: torch already uses every core for one call, and
-        # calls made from many threads would each grow their own allocator arena (measured:
-        # peak RSS 1.5 GiB at 10 concurrent batches against 0.8 GiB on one thread). The calls
-        # waiting meanwhile go in together: `encode` sorts its texts by length, so one call
-        # over several batches pads less than each batch alone (benchmarks/worker_throughput.py)
+        # Model calls run on `streams` threads of their own, each with its share of the cores
+        # (2 streams of 1 torch thread on 2 cores): one call on every core makes each core
+        # wait for the slowest at every layer, and on a busy machine (the worker's own index
+        # and queue threads) one preempted core stalls the other. Few threads, not one per
+        # batch: calls made from many threads would each grow their own allocator arena
+        # (measured: peak RSS 1.5 GiB at 10 concurrent batches against 0.8 GiB on one
+        # thread). The calls waiting meanwhile go in together: `encode` sorts its texts by
+        # length, so one call over several batches pads less than each batch alone
+        # (benchmarks/worker_throughput.py).
+        self.streams = max(1, streams)
         self._calls: Coalescer[list[str], np.ndarray] = Coalescer(
-            self._encode_together, name="model", limit=max_call_texts, size=len
+            self._encode_together,
+            name="model",
+            limit=max_call_texts,
+            size=len,
+            threads=self.streams,
+            setup=self._stream_threads,
         )
+
+    def _stream_threads(self) -> None:
+        """On a model thread: torch's threads for this stream (its share of the cores)."""
+        if self.streams > 1:
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.streams))
 
     @property
     def model(self) -> Any:

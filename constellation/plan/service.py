@@ -116,6 +116,13 @@ class ModelConfig(Section):
     #: sorts its texts by length, so small passes waste little on padding: on 2 CPU cores,
     #: passes of 4 embed a batch of 20 notes 2.4x faster than one pass of 20. Raise on a GPU.
     encode_batch_size: int = Field(4, ge=1, le=1024)
+    #: sentence-transformers backend: model calls run on this many threads at once, each with
+    #: its share of the cores (2 on 2 cores: one torch thread each). One call on every core
+    #: makes the cores wait for each other at every layer, and for any other thread that takes
+    #: one of them: 2 streams embed 1.0-1.2x the texts of one call alone, and keep the worker
+    #: at the model's speed (benchmarks/worker_throughput.py). Each stream's memory allocator
+    #: grows its own arena: keep it small.
+    streams: int = Field(2, ge=1, le=64)
     #: onnx backend only: quantize the exported model ("int8": dynamic int8 weights)
     quantize: Literal["int8"] | None = None
     #: a model of another dimension than ``index.dimensions`` needs its own index, named here

@@ -233,3 +233,42 @@ def test_redelivered_and_unchanged_jobs_store_one_record_without_the_model(
         stored = index.get([f"carol:n{i}:v1" for i in range(6)])
     assert (second["processed"], second["skipped"], calls) == (0, 6, [])
     assert {r.metadata["created"] for r in stored.values()} == {CREATED + 5}
+
+
+def test_model_streams_embed_calls_at_once_with_the_models_own_vectors(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    """Calls made together run on the embedder's two streams (one torch thread each), and a
+    text's vector is the same as the model's own call on every core."""
+    import threading
+
+    model = embedder.model
+    texts = [" ".join(WORDS[i : i + 12]) for i in range(0, 36, 3)]
+    seen: set[str] = set()
+    encode = embedder._encode
+
+    def recording(batch: list[str]) -> Any:
+        seen.add(threading.current_thread().name)
+        started.wait(5)  # hold the first stream so the other calls need the second one
+        return encode(batch)
+
+    started = threading.Event()
+    embedder._encode = recording  # type: ignore[method-assign]
+    results: dict[int, Any] = {}
+    try:
+        threads = [
+            threading.Thread(target=lambda n=n: results.update({n: embedder.embed(texts[n::4])}))
+            for n in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        threading.Timer(0.5, started.set).start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        del embedder._encode  # the instance attribute: back to the method
+    assert embedder.streams == 2
+    assert seen == {"model-1", "model-2"}
+    for n in range(4):
+        for text, vector in zip(texts[n::4], results[n], strict=True):
+            assert cosine(vector, expected_vector(text, model)) >= 0.9999

@@ -72,6 +72,57 @@ def test_a_failing_request_fails_alone() -> None:
     assert coalescer(7) == 7
 
 
+def test_two_serving_threads_share_what_is_pending_and_run_at_once() -> None:
+    """The model's streams: with two threads, a group takes half of what waits, and the
+    other half is served meanwhile on the other thread (each thread set up once)."""
+    gate = threading.Event()
+    running: list[str] = []
+    groups: list[list[int]] = []
+    set_up: list[str] = []
+    lock = threading.Lock()
+
+    def serve(requests: Sequence[int]) -> list[int]:
+        with lock:
+            running.append(threading.current_thread().name)
+            groups.append(list(requests))
+        if requests[0] == 0:
+            gate.wait(5)  # the first call holds its thread while the others queue up
+        return [r + 100 for r in requests]
+
+    coalescer: Coalescer[int, int] = Coalescer(
+        serve,
+        name="streams",
+        threads=2,
+        setup=lambda: set_up.append(threading.current_thread().name),
+    )
+    results: dict[int, int] = {}
+    first = threading.Thread(target=lambda: results.update({0: coalescer(0)}))
+    first.start()
+    time.sleep(0.05)
+    # the first thread is busy: the next requests start the second one, which serves them
+    # while the first is still held, in groups of at most half of what was pending
+    others = [
+        threading.Thread(target=lambda n=n: results.update({n: coalescer(n)})) for n in range(1, 9)
+    ]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(5)
+    assert {n: results[n] for n in range(1, 9)} == {n: n + 100 for n in range(1, 9)}
+    assert 0 not in results  # all of them served while the first was still held
+    gate.set()
+    first.join(5)
+    assert results[0] == 100
+    assert sorted(set(running)) == ["streams-1", "streams-2"]
+    assert sorted(set_up) == ["streams-1", "streams-2"]
+    assert sorted(n for group in groups for n in group) == list(range(9))
+
+
+def test_threads_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Coalescer(lambda rs: list(rs), name="none", threads=0)
+
+
 def test_a_request_over_the_group_limit_is_still_served() -> None:
     groups: list[int] = []
     coalescer: Coalescer[list[int], int] = Coalescer(
