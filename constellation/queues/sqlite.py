@@ -99,6 +99,10 @@ class _Database:
         self.path = path
         self._local = threading.local()
         self._schema_ready = False
+        # One writer at a time within the process, queued here: the threads of one worker
+        # (receives, deletes) would otherwise meet on SQLite's file lock, whose busy handler
+        # sleeps 1, 2, 5, 10... ms before looking again. Other processes still wait there.
+        self._write_lock = threading.Lock()
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -142,19 +146,20 @@ class _Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the file's write lock from its first statement."""
         db = self.connection()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            if is_damage(exc):
-                raise  # named by guard()
-            raise QueueError(f"queue file {self.path} is not usable: {exc}") from exc
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
+        with self._write_lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if is_damage(exc):
+                    raise  # named by guard()
+                raise QueueError(f"queue file {self.path} is not usable: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -447,7 +452,7 @@ def _depth(db: sqlite3.Connection, name: str, now: float) -> QueueDepth:
         "(SELECT COUNT(*) FROM messages WHERE queue = ? AND visible_at > ?)",
         (name, now, name, now),
     ).fetchall()
-    return QueueDepth(visible=int(visible), in_flight=int(in_flight))
+    return QueueDepth(visible=int(visible), in_flight=int(in_flight), exact=True)
 
 
 def _size(message: Outgoing) -> int:

@@ -275,14 +275,15 @@ class Worker:
                 self._changed.notify_all()
 
     def _drained(self) -> bool:
-        """Nothing in flight here and the queue empty on two readings in a row: SQS depths are
-        approximate and can lag, so one zero is not trusted on its own."""
+        """Nothing in flight here and the queue empty: on one reading of an exact depth (a
+        SQLite file), on two in a row otherwise (SQS depths are approximate and can lag, so
+        one zero is not trusted on its own)."""
         if self._in_flight:
             self._zero_readings = 0
             return False
         self._depth = self.queue.depth()
         self._zero_readings = 0 if self._depth.total else self._zero_readings + 1
-        return self._zero_readings >= 2
+        return self._zero_readings >= (1 if self._depth.exact else 2)
 
     def _release(self, batch: list[Message]) -> None:
         """Give messages back to the queue at once (visibility 0) instead of waiting them out."""

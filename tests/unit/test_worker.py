@@ -14,7 +14,7 @@ import pytest
 
 from constellation import records
 from constellation.jobs import Job
-from constellation.queues.port import Message, Outgoing, QueueSpec, Redrive
+from constellation.queues.port import Message, Outgoing, QueueDepth, QueueSpec, Redrive
 from constellation.queues.sqlite import SqliteBroker, SqliteQueue
 from constellation.worker import BatchProcessor, Worker, WorkerSettings, WorkerStats
 from tests.fakes import MemoryIndex, RecordingEmbedder
@@ -387,3 +387,39 @@ def test_a_record_from_before_source_hashes_is_recognised_by_its_content_hash(ri
     rig.send(job("u", "n1", "kept as it was", created=3))
     rig.worker().run(drain=True)
     assert len(rig.embedder.texts) == 1  # cut by the tokenizer again, but not embedded
+
+
+class DepthCountingQueue:
+    """The SQLite queue, counting depth readings; ``exact=False`` reports them as SQS does."""
+
+    def __init__(self, queue: SqliteQueue, *, exact: bool) -> None:
+        self.queue, self.exact, self.name, self.readings = queue, exact, queue.name, 0
+
+    def depth(self) -> QueueDepth:
+        self.readings += 1
+        depth = self.queue.depth()
+        return QueueDepth(depth.visible, depth.in_flight, exact=self.exact and depth.exact)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.queue, name)
+
+
+@pytest.mark.parametrize(("exact", "readings"), [(True, 1), (False, 2)])
+def test_a_drain_ends_on_one_empty_reading_of_an_exact_depth(
+    rig: Rig, exact: bool, readings: int
+) -> None:
+    """SQLite counts exactly: the drain ends at its first empty reading; SQS's approximate
+    depth must read empty twice in a row (no wait for a second look on the embedded default)."""
+    rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(3)))
+    queue = DepthCountingQueue(rig.queue, exact=exact)
+    settings = WorkerSettings(
+        max_batch_size=8,
+        max_batch_timeout=0.05,
+        max_concurrency=1,
+        wait_time=1,
+        visibility_timeout=30,
+        poll_interval=0.05,
+    )
+    summary = Worker(queue, rig.processor, settings).run(drain=True)  # type: ignore[arg-type]
+    assert summary.reason == "drained" and len(rig.index.records) == 3
+    assert queue.readings == readings
