@@ -10,7 +10,9 @@ global default registry, so two workers (or two tests) in one process never shar
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -217,16 +219,55 @@ class ServiceMetrics:
         return dict(out)
 
 
-def refresh_gauges(metrics: ServiceMetrics, plan: Plan, services: Services) -> None:
-    """Read queue depths and index sizes into the gauges; a failed read keeps the last value."""
+def refresh_gauges(
+    metrics: ServiceMetrics,
+    plan: Plan,
+    services: Services,
+    sizes: IndexSizes | None = None,
+    *,
+    force: bool = True,
+) -> None:
+    """Read queue depths and index sizes into the gauges; a failed read keeps the last value.
+
+    ``sizes`` (the worker's periodic refresh) bounds what counting the index costs; ``force``
+    counts now whatever it cost last time (an explicit refresh)."""
     try:
         depth = services.queue.depth()
         metrics.set_queue(depth.total, depth.in_flight)
         metrics.set_dead_letter(services.dead_letter.depth().total)
     except ConstellationError as exc:
         log.debug("could not read queue depths: %s", exc)
-    for version, count in index_sizes(plan, services).items():
+    counted = index_sizes(plan, services) if sizes is None else sizes.read(plan, services, force)
+    for version, count in counted.items():
         metrics.set_index_size(version, count)
+
+
+class IndexSizes:
+    """Records per model version, counted again only when that is cheap enough.
+
+    Two versions sharing one index (the embedded default declares two) are counted with a
+    read of every id (Chroma has no filtered count), which grows with the index, and Chroma
+    holds Python's GIL while it reads: every 10 s, that would take a growing share of the
+    worker it measures. So a count that took ``t`` seconds is repeated no sooner than
+    ``t / share`` seconds later, keeping counting to ``share`` of the time; between, the last
+    counts stand.
+    """
+
+    def __init__(self, share: float = 0.02, clock: Callable[[], float] = time.monotonic) -> None:
+        self.share = share
+        self.clock = clock
+        self._last: dict[int, int] | None = None
+        self._next = 0.0
+
+    def read(self, plan: Plan, services: Services, force: bool = False) -> dict[int, int]:
+        """The counts: taken now when forced, the first time, or once their cost allows."""
+        now = self.clock()
+        if self._last is not None and not force and now < self._next:
+            return self._last
+        sizes = index_sizes(plan, services)
+        took = self.clock() - now
+        self._last, self._next = sizes, now + took / self.share
+        return sizes
 
 
 def index_sizes(plan: Plan, services: Services) -> dict[int, int]:

@@ -23,7 +23,7 @@ from prometheus_client import start_http_server
 
 from constellation.errors import ConstellationError, MonitoringError
 from constellation.monitoring.deployment import Deployment, identify
-from constellation.monitoring.metrics import Samples, ServiceMetrics, refresh_gauges
+from constellation.monitoring.metrics import IndexSizes, Samples, ServiceMetrics, refresh_gauges
 from constellation.monitoring.store import (
     RETENTION_SECONDS,
     Instance,
@@ -140,10 +140,11 @@ def worker_metrics(
             else None
         )
         lock = threading.Lock()
+        sizes = IndexSizes()
 
-        def tick() -> None:
+        def tick(force: bool = True) -> None:
             with lock:
-                refresh_gauges(metrics, plan, services)
+                refresh_gauges(metrics, plan, services, sizes, force=force)
                 if writer is not None:
                     writer.write(metrics.samples())
 
@@ -157,7 +158,7 @@ def worker_metrics(
         def loop() -> None:
             while not stop.wait(every):
                 try:
-                    tick()
+                    tick(force=False)
                 except Exception:  # a metrics hiccup must never take the worker down
                     log.exception("metrics refresh failed", extra={"event": "metrics_error"})
 

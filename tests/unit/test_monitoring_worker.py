@@ -134,3 +134,31 @@ def test_query_latency_is_recorded_through_the_search_hook(tmp_path: Path) -> No
     assert stats.window.query_p95_ms is not None and stats.window.query_p95_ms > 0
     assert stats.jobs.processed == 4  # the query process adds no jobs
     assert stats.queue.total == 0  # nor a stale queue reading
+
+
+def test_a_costly_index_count_is_repeated_only_as_its_cost_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting two versions in one index reads every id: a count that took 1 s waits 50 s
+    (2% of the time) before the next, unless an explicit refresh forces it."""
+    from constellation.monitoring import metrics as m
+
+    now = [100.0]
+    calls: list[float] = []
+
+    def slow_count(plan: object, services: object) -> dict[int, int]:
+        calls.append(now[0])
+        now[0] += 1.0  # the count itself takes a second
+        return {1: len(calls), 2: 0}
+
+    monkeypatch.setattr(m, "index_sizes", slow_count)
+    sizes = m.IndexSizes(share=0.02, clock=lambda: now[0])
+    assert sizes.read(None, None) == {1: 1, 2: 0}  # type: ignore[arg-type]
+    now[0] += 10  # the next tick: 11 s after the count began, too soon
+    assert sizes.read(None, None) == {1: 1, 2: 0}  # type: ignore[arg-type]
+    assert sizes.read(None, None, force=True) == {1: 2, 2: 0}  # type: ignore[arg-type]
+    now[0] = calls[-1] + 49.9
+    assert sizes.read(None, None) == {1: 2, 2: 0}  # type: ignore[arg-type]
+    now[0] = calls[-1] + 50.0
+    assert sizes.read(None, None) == {1: 3, 2: 0}  # type: ignore[arg-type]
+    assert len(calls) == 3
