@@ -24,7 +24,7 @@ def show_report(out: Output, report: DescribeReport) -> None:
     rows: list[tuple[object, ...]] = []
     for q in report.queues:
         if q.info is None:
-            rows.append((q.role, q.name, "missing", None, None, None, None))
+            rows.append((q.role, q.name, "missing", None, None, None, None, None))
             continue
         redrive = q.info.redrive
         rows.append(
@@ -35,11 +35,12 @@ def show_report(out: Output, report: DescribeReport) -> None:
                 q.info.depth.visible,
                 q.info.depth.in_flight,
                 q.info.visibility_timeout,
+                "FIFO, per note" if q.info.fifo else "standard",
                 f"{redrive.dead_letter} after {redrive.max_receive_count}" if redrive else None,
             )
         )
     out.table(
-        ["queue", "name", "state", "visible", "in flight", "visibility s", "redrive"],
+        ["queue", "name", "state", "visible", "in flight", "visibility s", "order", "redrive"],
         rows,
         title=f"queues of {report.plan} ({report.environment})",
     )

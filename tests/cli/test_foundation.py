@@ -45,6 +45,22 @@ def test_plan_validate_names_the_misspelt_key_and_its_line(invoke: Invoke, tmp_p
 
 
 @pytest.mark.usefixtures("shared_model")
+def test_describe_says_which_queues_keep_one_notes_jobs_in_order(
+    invoke: Invoke, local_plan: Path
+) -> None:
+    plan = local_plan.read_text().replace("queue:\n", "queue:\n  fifo: true\n", 1)
+    plan = plan.replace("name: embed-queue\n", "name: embed-queue.fifo\n").replace(
+        "dead_letter: embed-dead-letter\n", "dead_letter: embed-dead-letter.fifo\n"
+    )
+    local_plan.write_text(plan)
+    assert invoke("provision", "--plan", str(local_plan)).exit_code == 0
+    described = invoke("describe", "--plan", str(local_plan), "--json")
+    assert [q["info"]["fifo"] for q in json.loads(described.stdout)["queues"]] == [True, True]
+    table = invoke("describe", "--plan", str(local_plan)).stdout
+    assert table.count("FIFO, per note") == 2 and "standard" not in table
+
+
+@pytest.mark.usefixtures("shared_model")
 def test_provision_twice_creates_then_changes_nothing(invoke: Invoke, local_plan: Path) -> None:
     first = invoke("provision", "--plan", str(local_plan), "--json")
     assert first.exit_code == 0, first.output
