@@ -108,6 +108,7 @@ class Worker:
         self._enabled = True
         self._switch_read_at: float | None = None
         self._zero_readings = 0
+        self._exact = False  # the queue's depth is exact (learned at the start of a drain)
         self._depth: QueueDepth | None = None
 
     def stop(self) -> None:
@@ -121,6 +122,13 @@ class Worker:
         """Consume until stopped (or, with ``drain``, until the queue is empty and nothing is in
         flight; with ``max_messages``, until that many messages were received and handled)."""
         summary = RunSummary()
+        if drain:
+            # An exact depth (SQLite) needs no short waits in the drain's receives: an empty
+            # receive is empty. SQS's can return nothing while messages wait elsewhere.
+            try:
+                self._exact = self.queue.depth().exact
+            except ConstellationError:
+                self._exact = False
         heartbeat = threading.Thread(target=self._heartbeat, name="visibility", daemon=True)
         heartbeat.start()
         futures: list[Future[None]] = []
@@ -215,7 +223,7 @@ class Worker:
             if drain:
                 # Draining: short looks, and none at all once the queue has looked empty, so
                 # the run ends soon after its last batch instead of a long poll later.
-                wait = 0.0 if self._zero_readings else min(wait, 0.2)
+                wait = 0.0 if self._zero_readings or self._exact else min(wait, 0.2)
             elif self._in_flight:
                 # Do not sit in a long poll while batches complete.
                 wait = min(wait, s.poll_interval)
