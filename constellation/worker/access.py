@@ -97,7 +97,10 @@ class IndexAccess:
                 done: list[tuple[Pending, str]] = []
                 upserted = 0
                 for record, item, kind in request.writes:
-                    if newer(current.get(record.id), item.job):
+                    stored = current.get(record.id)
+                    if newer(stored, item.job) or _same(stored, record, item.job):
+                        # newer, or this very edit stored meanwhile by another batch in
+                        # flight (a duplicate delivery): nothing to write
                         done.append((item, SKIPPED))
                         continue
                     final[record.id] = record
@@ -131,6 +134,15 @@ def newer(stored: StoredRecord | None, job: Job) -> bool:
     return (
         not job.force and stored is not None and records.created_of(stored.metadata) > job.created
     )
+
+
+def _same(stored: StoredRecord | None, record: VectorRecord, job: Job) -> bool:
+    """Whether ``stored`` already is ``record``: the same edit of the same text by the same
+    model (a forced job is written all the same: it may be repairing the stored vector)."""
+    if job.force or stored is None:
+        return False
+    keys = (records.SOURCE, records.HASH, records.MODEL, records.CREATED)
+    return all(stored.metadata.get(k) == record.metadata.get(k) for k in keys)
 
 
 _R = TypeVar("_R", _Read, _Write)

@@ -169,3 +169,27 @@ def _write(index: MemoryIndex, item: Pending):  # type: ignore[no-untyped-def]
     from constellation.worker.access import _Write
 
     return _Write(index, [(record(item), item, PROCESSED)])
+
+
+def test_the_same_edit_written_by_two_batches_is_stored_once() -> None:
+    """A duplicate delivery embedded by two batches at once: the second finds the very same
+    edit stored (same hashes, model and time) and writes nothing; a forced job still writes."""
+    index = MemoryIndex()
+    access = IndexAccess()
+    a, b = pending("n1", 5), pending("n1", 5)
+    for item in (a, b):
+        item.source = "s" * 8
+    rec_a, rec_b = record(a), record(b)
+    for rec in (rec_a, rec_b):
+        rec.metadata.update({records.SOURCE: "s" * 8, records.HASH: "h" * 8, records.MODEL: "m"})
+    from constellation.worker.access import _Write
+
+    first = access._serve_writes([_Write(index, [(rec_a, a, PROCESSED)])])
+    second = access._serve_writes([_Write(index, [(rec_b, b, PROCESSED)])])
+    assert [kind for (done, _, _) in first + second for _, kind in done] == [PROCESSED, SKIPPED]
+    assert len(index.upserts) == 1
+
+    forced = pending("n1", 5)
+    forced.job = Job("u", "n1", "text at 5", 5, 1, force=True)
+    access._serve_writes([_Write(index, [(rec_b, forced, PROCESSED)])])
+    assert len(index.upserts) == 2
