@@ -84,6 +84,8 @@ def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {}
         for f in dataclasses.fields(value):
+            if f.metadata.get("json") is False:  # a field for the code, not for readers
+                continue
             unit = time_unit(f)
             raw = getattr(value, f.name)
             data[f.name] = iso_time(raw, unit) if unit else jsonable(raw)

@@ -102,7 +102,7 @@ class QueueDepth:
     in_flight: int
     #: the counts are exact at the moment they were read (a SQLite file), not SQS's approximate
     #: ones that can lag: one empty reading is then enough to call the queue empty
-    exact: bool = field(default=False, compare=False)
+    exact: bool = field(default=False, compare=False, metadata={"json": False})
 
     @property
     def total(self) -> int:
