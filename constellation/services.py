@@ -124,7 +124,11 @@ def build_embedder(plan: Plan, version: int) -> Embedder:
         "streams": model.streams,
     }
     if model.backend == "onnx":  # exported once, then cached in the data folder
-        extra = {"quantize": model.quantize, "cache_dir": plan.data_dir / "models"}
+        extra = {
+            "quantize": model.quantize,
+            "cache_dir": plan.data_dir / "models",
+            "streams": model.streams,
+        }
     return cls(
         model.name,
         package=model.package,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 import warnings
@@ -109,6 +110,7 @@ class OnnxEmbedder:
         quantize: str | None = None,
         cache_dir: Path | None = None,
         device: str | None = None,
+        streams: int = 2,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
@@ -121,7 +123,11 @@ class OnnxEmbedder:
         self._counter: Any = None
         self._max_tokens = 256
         self._load_lock = threading.Lock()
-        self.call_lock = threading.Lock()
+        #: texts run through the session on this many threads at once, each with its share
+        #: of the cores (as the sentence-transformers model's streams; the session is safe to
+        #: run from several threads)
+        self.streams = max(1, streams)
+        self._calls = threading.BoundedSemaphore(self.streams)
         #: around the first load (and export): a spinner in the CLI
         self.loading: Loading = no_notice
 
@@ -148,8 +154,13 @@ class OnnxEmbedder:
             counter = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
             counter.no_truncation()
             counter.no_padding()
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = max(1, (os.cpu_count() or 1) // self.streams)
+            options.inter_op_num_threads = 1
             session = onnxruntime.InferenceSession(
-                str(self._folder / "model.onnx"), providers=["CPUExecutionProvider"]
+                str(self._folder / "model.onnx"),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
         except ModelError:
             raise
@@ -186,7 +197,7 @@ class OnnxEmbedder:
 
         self._load()
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with self.call_lock:
+        with self._calls:
             try:
                 for row, encoding in enumerate(self._tokenizer.encode_batch(list(texts))):
                     vectors[row] = self._pool(encoding)

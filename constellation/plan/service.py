@@ -116,10 +116,10 @@ class ModelConfig(Section):
     #: sorts its texts by length, so small passes waste little on padding: on 2 CPU cores,
     #: passes of 4 embed a batch of 20 notes 2.4x faster than one pass of 20. Raise on a GPU.
     encode_batch_size: int = Field(4, ge=1, le=1024)
-    #: sentence-transformers backend: model calls run on this many threads at once, each with
+    #: model calls run on this many threads at once (both backends), each with
     #: its share of the cores (2 on 2 cores: one torch thread each). One call on every core
     #: makes the cores wait for each other at every layer, and for any other thread that takes
-    #: one of them: 2 streams embed 1.0-1.2x the texts of one call alone, and keep the worker
+    #: one of them: 2 streams embed 1.3-1.6x the texts of one call alone, and keep the worker
     #: at the model's speed (benchmarks/worker_throughput.py). Each stream's memory allocator
     #: grows its own arena: keep it small.
     streams: int = Field(2, ge=1, le=64)
