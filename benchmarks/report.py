@@ -53,16 +53,45 @@ def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, A
         f"max_concurrency {results['concurrency']}; bare model: one sorted encode, "
         f"passes of {results['passes']}"
     )
-    columns = ("", "texts", "seconds", "texts/s", "x bare", "x bare to last stored", "CPU ms/text")
+    columns = (
+        "",
+        "texts",
+        "seconds",
+        "texts/s",
+        "x bare",
+        "x bare to last stored",
+        "x best bare",
+        "CPU ms/text",
+    )
     for column in columns:
         table.add_column(column, justify="right")
-    for label, rate in (("before", bare["rate_before"]), ("after", bare["rate_after"])):
-        table.add_row(
-            f"bare, {label}", str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}"
-        )
+    streams = bare.get("streams", 1)
+    rows = [("bare, before", bare["rate_before"]), ("bare, after", bare["rate_after"])]
+    if "streams_rate" in bare:
+        rows += [
+            (f"bare, {streams} streams, before", bare["streams_rate_before"]),
+            (f"bare, {streams} streams, after", bare["streams_rate_after"]),
+        ]
+    for label, rate in rows:
+        table.add_row(label, str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}")
     table.add_row(
-        "bare, mean", "", "", f"{bare['rate']:.1f}", "1.00", "", f"{bare['cpu_ms_per_text']:.1f}"
+        "bare, mean",
+        "",
+        "",
+        f"{bare['rate']:.1f}",
+        "1.00",
+        "",
+        "",
+        f"{bare['cpu_ms_per_text']:.1f}",
     )
+    if "streams_rate" in bare:
+        table.add_row(
+            f"bare, {streams} streams, mean",
+            "",
+            "",
+            f"{bare['streams_rate']:.1f}",
+            f"{bare['streams_rate'] / bare['rate']:.2f}",
+        )
     for name, run in entry["worker"].items():
         ratio = run["ratio"]
         table.add_row(
@@ -72,6 +101,7 @@ def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, A
             f"{run['rate']:.1f}",
             f"[{'green' if ratio >= 0.9 else 'red'}]{ratio:.2f}[/]",
             f"{run['ratio_to_last_stored']:.2f}",
+            f"{run.get('ratio_to_best', ratio):.2f}",
             f"{run['cpu_ms_per_text']:.1f}",
         )
     console.print(table)
