@@ -51,7 +51,8 @@ class Rig:
         result = self.queue.send_batch([Outgoing(b) for b in bodies])
         assert result.ok
 
-    def worker(self, **settings: float) -> Worker:
+    def worker(self, queue: object = None, **settings: float) -> Worker:
+        """A worker on the rig's queue (or ``queue``, a wrapper of it)."""
         defaults = dict(
             max_batch_size=8,
             max_batch_timeout=0.2,
@@ -61,7 +62,12 @@ class Rig:
             poll_interval=0.05,
         )
         defaults.update(settings)
-        return Worker(self.queue, self.processor, WorkerSettings(**defaults), stats=self.stats)  # type: ignore[arg-type]
+        return Worker(
+            queue or self.queue,  # type: ignore[arg-type]
+            self.processor,
+            WorkerSettings(**defaults),  # type: ignore[arg-type]
+            stats=self.stats,
+        )
 
     def dead_letters(self) -> list[Message]:
         return self.dlq.receive(max_messages=100)
@@ -413,14 +419,6 @@ def test_a_drain_ends_on_one_empty_reading_of_an_exact_depth(
     The first reading, at the start, tells which kind of depth the queue has."""
     rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(3)))
     queue = DepthCountingQueue(rig.queue, exact=exact)
-    settings = WorkerSettings(
-        max_batch_size=8,
-        max_batch_timeout=0.05,
-        max_concurrency=1,
-        wait_time=1,
-        visibility_timeout=30,
-        poll_interval=0.05,
-    )
-    summary = Worker(queue, rig.processor, settings).run(drain=True)  # type: ignore[arg-type]
+    summary = rig.worker(queue, max_concurrency=1, wait_time=1).run(drain=True)
     assert summary.reason == "drained" and len(rig.index.records) == 3
     assert queue.readings == readings
