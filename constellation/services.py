@@ -119,21 +119,15 @@ def build_embedder(plan: Plan, version: int) -> Embedder:
     """An embedder for one model version of the plan (not loaded until it first embeds)."""
     model = plan.model(version)
     cls = adapters.load("embedder", model.backend)
-    extra: dict[str, Any] = {
-        "encode_batch_size": model.encode_batch_size,
-        "streams": model.streams,
-    }
+    extra: dict[str, Any] = {"encode_batch_size": model.encode_batch_size}
     if model.backend == "onnx":  # exported once, then cached in the data folder
-        extra = {
-            "quantize": model.quantize,
-            "cache_dir": plan.data_dir / "models",
-            "streams": model.streams,
-        }
+        extra = {"quantize": model.quantize, "cache_dir": plan.data_dir / "models"}
     return cls(
         model.name,
         package=model.package,
         path=model.path,
         dimensions=model.dimensions,
         normalize=model.normalize,
+        streams=model.streams,
         **extra,
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import warnings
@@ -22,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from constellation.embedders.port import Loading, no_notice
+from constellation.embedders.port import Loading, no_notice, threads_per_stream
 from constellation.embedders.sentence_transformers import _offline, model_folder
 from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
@@ -155,7 +154,7 @@ class OnnxEmbedder:
             counter.no_truncation()
             counter.no_padding()
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = max(1, (os.cpu_count() or 1) // self.streams)
+            options.intra_op_num_threads = threads_per_stream(self.streams)
             options.inter_op_num_threads = 1
             session = onnxruntime.InferenceSession(
                 str(self._folder / "model.onnx"),

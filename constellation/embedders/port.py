@@ -6,6 +6,7 @@ model call. Models load on first use, never at import.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -38,3 +39,8 @@ Loading = Callable[[str], AbstractContextManager[object]]
 def no_notice(_model_id: str) -> AbstractContextManager[object]:
     """The default :data:`Loading`: nothing to show."""
     return nullcontext()
+
+
+def threads_per_stream(streams: int) -> int:
+    """The CPU threads each of ``streams`` concurrent model calls gets: its share of the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, streams))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constellation.coalesce import Coalescer
-from constellation.embedders.port import Loading, no_notice
+from constellation.embedders.port import Loading, no_notice, threads_per_stream
 from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
 
@@ -108,7 +108,7 @@ class SentenceTransformerEmbedder:
         if self.streams > 1:
             import torch
 
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.streams))
+            torch.set_num_threads(threads_per_stream(self.streams))
 
     @property
     def model(self) -> Any:

@@ -290,8 +290,9 @@ class Worker:
             self._zero_readings = 0
             return False
         self._depth = self.queue.depth()
+        self._exact = self._depth.exact
         self._zero_readings = 0 if self._depth.total else self._zero_readings + 1
-        return self._zero_readings >= (1 if self._depth.exact else 2)
+        return self._zero_readings >= (1 if self._exact else 2)
 
     def _release(self, batch: list[Message]) -> None:
         """Give messages back to the queue at once (visibility 0) instead of waiting them out."""
