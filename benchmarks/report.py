@@ -131,9 +131,11 @@ def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, A
             ok = again["rate"] >= 3000 and not again["model_calls"] and not again["records_written"]
             console.print(
                 f"{name}, the same {again['sent']} jobs again: [{'green' if ok else 'red'}]"
-                f"{again['rate']:.0f} jobs/s[/] ({again['rate_to_last_done']:.0f} to the last "
-                f"batch done), {again['skipped']} skipped, "
-                f"{again['model_calls']} model calls, {again['records_written']} records written"
+                f"{again['rate']:.0f} jobs/s[/], the median of {again['rounds']} rounds "
+                f"({', '.join(f'{r:.0f}' for r in again['round_rates'])}; "
+                f"{again['rate_to_last_done']:.0f} to the last batch done), {again['skipped']} "
+                "skipped each, "
+                f"{again['model_calls']} model calls, {again['records_written']} records written in all"
             )
     if "embedded" in entry["worker"]:
         target = entry["worker"]["embedded"]["ratio"] >= 0.9

@@ -13,7 +13,8 @@ paragraphs of 120 to 1,500 characters), spread over 20 users. For each it measur
 * the worker, per backend: every job enqueued first, then ``worker.run(drain=True)`` timed from
   a full queue until everything is stored. ``embedded`` is the default plan (SQLite queue,
   embedded Chroma in a temporary folder); ``sqs`` is a moto server plus ``chroma run``. Then
-  the same jobs again, unchanged: jobs/s, model calls and records written (both must be 0);
+  the same jobs again, unchanged, three times: jobs/s (the median round), model calls and
+  records written (both must be 0);
 * with ``--memory``: the worker's peak RSS with N and 10 x N jobs queued (N = ``--notes``),
   each in a fresh process that handles the first N jobs, so a backlog that grows memory shows.
 

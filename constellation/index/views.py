@@ -7,7 +7,9 @@ it writes), and what ``index migrate`` copies into.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from constellation.errors import VectorIndexError
@@ -15,6 +17,11 @@ from constellation.index.layout import INLINE, partition_of
 from constellation.index.port import StoredRecord, VectorIndex, VectorRecord
 
 _USER = "userId"
+
+#: Reads of several partitions run at once: Chroma lets go of the GIL for much of a get (two
+#: threads served one batch's reads in about half the time on 2 cores, measured), while its
+#: writes take a lock of their own, so upserts and deletes stay one partition after another.
+_READERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="index-read")
 
 
 class Partitions(Protocol):
@@ -47,9 +54,14 @@ class LayoutView:
             index.delete(group)
 
     def get(self, ids: Sequence[str], include_vectors: bool = False) -> dict[str, StoredRecord]:
+        groups = self._by_partition(ids)
+
+        def read(group: tuple[VectorIndex, list[str]]) -> dict[str, StoredRecord]:
+            return group[0].get(group[1], include_vectors=include_vectors)
+
         found: dict[str, StoredRecord] = {}
-        for index, group in self._by_partition(ids):
-            found.update(index.get(group, include_vectors=include_vectors))
+        for part in _READERS.map(read, groups) if len(groups) > 1 else map(read, groups):
+            found.update(part)
         return {id_: found[id_] for id_ in ids if id_ in found}
 
     def partition_for(self, user_id: str) -> VectorIndex:
