@@ -16,7 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from phases.verify import VERIFY_TEXT, VERIFY_USER, Checklist, CheckResult, VerifyReport
+from phases.verify import Checklist, CheckResult, VerifyReport
+from phases.verify_roundtrip import VERIFY_TEXT, VERIFY_USER
 
 
 class _Http:
