@@ -3,4 +3,4 @@ base class on its own): have pytest rewrite their asserts as it does a test modu
 
 import pytest
 
-pytest.register_assert_rewrite("tests.contract.queue_contract")
+pytest.register_assert_rewrite("tests.contract.queue_contract", "tests.contract.index_contract")

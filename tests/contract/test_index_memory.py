@@ -13,7 +13,7 @@ from constellation.index.layout import partition_of
 from constellation.index.partitioned import PartitionedStore
 from constellation.index.port import StoredRecord
 from constellation.index.views import LayoutView
-from tests.contract.test_index_contract import IndexContract, contract_user
+from tests.contract.index_contract import IndexContract, contract_user
 from tests.fakes import MemoryStore
 
 
