@@ -50,15 +50,15 @@ def test_batch_closes_at_timeout_after_its_first_job(rig: Rig) -> None:
     rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(10)))
     now = [0.0]
     trickle = TrickleQueue(rig.queue, now, step=1.0)  # one job per "second"
-    settings = WorkerSettings(
+    worker = rig.worker(
+        trickle,
+        clock=lambda: now[0],
         max_batch_size=100,
         max_batch_timeout=3.5,
         max_concurrency=1,
         wait_time=1,
-        visibility_timeout=30,
         poll_interval=0.01,
     )
-    worker = Worker(trickle, rig.processor, settings, clock=lambda: now[0])  # type: ignore[arg-type]
     worker.run(max_messages=10)
     # the first job (t=1) opens a batch; jobs at t=2, 3, 4 join; at t=4.5 its 3.5 s are over.
     # The last batch closes at size: only 2 of the 10 messages were left to receive.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from constellation.jobs import Job
@@ -42,8 +44,14 @@ class Rig:
         result = self.queue.send_batch([Outgoing(b) for b in bodies])
         assert result.ok
 
-    def worker(self, queue: object = None, **settings: float) -> Worker:
-        """A worker on the rig's queue (or ``queue``, a wrapper of it)."""
+    def worker(
+        self,
+        queue: object = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        **settings: float,
+    ) -> Worker:
+        """A worker on the rig's queue (or ``queue``, a wrapper of it), on ``clock``."""
         defaults = dict(
             max_batch_size=8,
             max_batch_timeout=0.2,
@@ -58,6 +66,7 @@ class Rig:
             self.processor,
             WorkerSettings(**defaults),  # type: ignore[arg-type]
             stats=self.stats,
+            clock=clock,
         )
 
     def dead_letters(self) -> list[Message]:
