@@ -59,8 +59,10 @@ class LayoutView:
         def read(group: tuple[VectorIndex, list[str]]) -> dict[str, StoredRecord]:
             return group[0].get(group[1], include_vectors=include_vectors)
 
+        # one partition is read here: no thread to hand it to
+        parts = _READERS.map(read, groups) if len(groups) > 1 else map(read, groups)
         found: dict[str, StoredRecord] = {}
-        for part in _READERS.map(read, groups) if len(groups) > 1 else map(read, groups):
+        for part in parts:
             found.update(part)
         return {id_: found[id_] for id_ in ids if id_ in found}
 
