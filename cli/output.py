@@ -330,6 +330,7 @@ class Tracker:
     def __init__(self, progress: Progress | None) -> None:
         self._progress = progress
         self._tasks: dict[str, Any] = {}
+        self._totals: dict[str, int | None] = {}
         self._rates: dict[str, Rate] = {}
 
     def advance(self, what: str, total: int | None, n: int) -> None:
@@ -337,9 +338,14 @@ class Tracker:
             return
         if what not in self._tasks:
             self._tasks[what] = self._progress.add_task(what, total=total, rate="")
+            self._totals[what] = total
             self._rates[what] = Rate()
         task = self._tasks[what]
-        if total is not None and self._progress.tasks[task].total != total:
+        # Our own record of each bar's total: ``Progress.tasks`` is a list whose positions
+        # shift when a spinner's task (``Output.status`` inside the display) is removed, so a
+        # task id is no index into it.
+        if total is not None and self._totals[what] != total:
+            self._totals[what] = total
             self._progress.update(task, total=total)  # a total learnt later (a drain's)
         self._progress.advance(task, n)
         self._progress.update(task, rate=self._rates[what].add(n))

@@ -80,6 +80,21 @@ def test_a_load_inside_a_progress_display_joins_it() -> None:
     assert "loading the model all-MiniLM-L6-v2" in screen.getvalue()
 
 
+def test_a_bar_advances_after_a_spinner_inside_it_has_gone() -> None:
+    """A spinner's task removed from the display shifts the positions of the bars after it:
+    the next advance of a later bar (with its total learnt then) must still find its own bar
+    (issue 23: ``IndexError`` in every real terminal)."""
+    screen = _Terminal()
+    out = Output(stderr=Console(file=screen, force_terminal=True, width=100))
+    with out.tracker() as tracker:
+        with out.loading("all-MiniLM-L6-v2"):
+            tracker.advance("backfill", None, 1)
+        tracker.advance("backfill", 10, 4)  # the bar's total, learnt later
+        tracker.advance("worker", 10, 10)
+    assert "backfill" in screen.getvalue()
+    assert "10/10" in screen.getvalue()
+
+
 def _dashboard(plan: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``constellation dashboard`` on a terminal (a pty), as an operator runs it."""
     main, child = pty.openpty()
