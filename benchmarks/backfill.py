@@ -39,7 +39,6 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from constellation.migration.runtime import Migration  # noqa: E402
 from constellation.migration.source import (  # noqa: E402
     NotesSource,
     create_notes_table,
@@ -47,8 +46,9 @@ from constellation.migration.source import (  # noqa: E402
 )
 from constellation.plan import load_plan  # noqa: E402
 from constellation.services import Services  # noqa: E402
-from phases.phase1 import phase1  # noqa: E402
-from phases.provision import provision  # noqa: E402
+from constellation.wiring.migration import Migration  # noqa: E402
+from phases.migrate.phase1 import phase1  # noqa: E402
+from phases.operate.provision import provision  # noqa: E402
 from phases.sample_notes import sample_notes  # noqa: E402
 
 

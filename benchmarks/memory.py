@@ -24,7 +24,7 @@ from constellation.plan import load_plan
 from constellation.producer import send_jobs, validate
 from constellation.services import Services
 from constellation.worker import build_worker
-from phases.provision import provision
+from phases.operate.provision import provision
 
 #: the script whose ``--memory-child`` option runs ``memory_child`` in a fresh process
 SCRIPT = str(Path(__file__).resolve().with_name("worker_throughput.py"))

@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from worker_throughput import build_corpus  # noqa: E402
 
-from constellation.migration.comparisons import overlap, percentile  # noqa: E402
+from constellation.ledger.comparisons import overlap, percentile  # noqa: E402
 from constellation.plan import load_plan  # noqa: E402
 from constellation.preprocess import prepare  # noqa: E402
 from constellation.services import build_embedder  # noqa: E402

@@ -48,13 +48,13 @@ import yaml  # noqa: E402
 from corpus import build_corpus  # noqa: E402
 
 from constellation.client import Client  # noqa: E402
-from constellation.migration.runtime import Migration  # noqa: E402
 from constellation.migration.source import Note, create_notes_table, insert_notes  # noqa: E402
 from constellation.plan import Plan, load_plan  # noqa: E402
 from constellation.producer import send_jobs, validate  # noqa: E402
 from constellation.services import Services  # noqa: E402
-from constellation.worker_session import run_worker  # noqa: E402
-from phases.provision import provision  # noqa: E402
+from constellation.wiring.migration import Migration  # noqa: E402
+from constellation.wiring.worker import run_worker  # noqa: E402
+from phases.operate.provision import provision  # noqa: E402
 from tests.support.serve import TOKEN_ENV, TOKENS_SECTION, WRITE_TOKEN, ServeProcess  # noqa: E402
 
 TOKEN = WRITE_TOKEN

@@ -16,11 +16,11 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import Json
-from phases.capacity import CapacityReport, check_capacity
-from phases.consistency import ConsistencyReport, consistency_between
-from phases.measured import record
-from phases.quality import check_quality
-from phases.recall import check_recall
+from phases.checks.capacity import CapacityReport, check_capacity
+from phases.checks.consistency import ConsistencyReport, consistency_between
+from phases.checks.measured import record
+from phases.checks.quality import check_quality
+from phases.checks.recall import check_recall
 
 app = typer.Typer(
     help="Checks of the new system: agreement with the old, recall, quality, capacity.",

@@ -11,9 +11,9 @@ import typer
 from cli.output import Output
 
 if TYPE_CHECKING:
-    from constellation.migration.runtime import Migration
     from constellation.plan import Plan
     from constellation.services import Services
+    from constellation.wiring.migration import Migration
 
 
 @dataclass
@@ -45,7 +45,7 @@ class AppContext:
 
     def migration(self, *, write: bool = True) -> Migration:
         """The migration context (state, source, old system, router) for the plan."""
-        from constellation.migration.runtime import Migration
+        from constellation.wiring.migration import Migration
 
         migration = Migration(self.plan(), self.services(write=write))
         self._migrations.append(migration)

@@ -9,8 +9,8 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import Json, seconds
-from phases.demo import DemoSummary
-from phases.demo import demo as run_demo
+from phases.demo.run import DemoSummary
+from phases.demo.run import demo as run_demo
 
 
 def demo(

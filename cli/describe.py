@@ -7,8 +7,8 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import Json
-from phases.describe import REBUILD, DescribeReport
-from phases.describe import describe as describe_resources
+from phases.operate.describe import REBUILD, DescribeReport
+from phases.operate.describe import describe as describe_resources
 
 
 def describe(ctx: typer.Context, json_out: Json = False) -> None:

@@ -9,7 +9,7 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import DryRun, Json
-from phases.index import IndexMove, migrate_index
+from phases.operate.index import IndexMove, migrate_index
 
 app = typer.Typer(help="The vector index's layout.", no_args_is_help=True)
 

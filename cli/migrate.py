@@ -11,13 +11,13 @@ from cli import context, render
 from cli.examples import epilog
 from cli.output import Output, Tracker
 from cli.params import DryRun, Force, Json, Reason, seconds
-from phases import status as status_verb
-from phases.phase import PhaseReport
-from phases.phase1 import phase1
-from phases.phase2 import Tick, phase2
-from phases.phase3 import phase3
-from phases.phase4 import phase4
-from phases.status import MigrationStatus
+from phases.migrate import status as status_verb
+from phases.migrate.phase import PhaseReport
+from phases.migrate.phase1 import phase1
+from phases.migrate.phase2 import Tick, phase2
+from phases.migrate.phase3 import phase3
+from phases.migrate.phase4 import phase4
+from phases.migrate.status import MigrationStatus
 
 app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import typer
 from cli import context, render
 from cli.output import Output
 from cli.params import DryRun, Json
-from phases import model as models
+from phases.migrate import model as models
 
 app = typer.Typer(help="Move every note to another embedding-model version.", no_args_is_help=True)
 To = Annotated[int, typer.Option("--to", help="The model version (a key of the plan's models).")]

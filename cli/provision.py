@@ -7,8 +7,8 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import DryRun, Json
-from phases.provision import ProvisionReport
-from phases.provision import provision as provision_resources
+from phases.operate.provision import ProvisionReport
+from phases.operate.provision import provision as provision_resources
 
 
 def provision(ctx: typer.Context, dry_run: DryRun = False, json_out: Json = False) -> None:

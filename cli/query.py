@@ -11,7 +11,7 @@ from cli import context
 from cli.output import Output, timestamp
 from cli.params import Json
 from constellation.masking import location
-from constellation.monitoring.session import query_metrics
+from constellation.monitoring.worker_metrics import query_metrics
 from constellation.query import SearchResult
 from constellation.readback import explain_empty
 

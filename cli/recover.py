@@ -11,9 +11,9 @@ from cli import context, render
 from cli.output import Output, iso_time, jsonable, timestamp, timestamp_ms
 from cli.params import Json
 from constellation.readback import REBUILD
-from phases import compare as compare_verb
-from phases import recover as recover_verb
-from phases import requeue as requeue_verb
+from phases.checks import compare as compare_verb
+from phases.operate import recover as recover_verb
+from phases.operate import requeue as requeue_verb
 
 
 def requeue(

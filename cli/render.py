@@ -8,14 +8,14 @@ from collections.abc import Sequence
 import typer
 
 from cli.output import Output, timestamp
+from constellation.ledger.state import JournalEntry, MigrationState
 from constellation.migration.source import SkippedNote
-from constellation.migration.state import JournalEntry, MigrationState
-from phases.capacity import CapacityReport
-from phases.consistency import ConsistencyReport
-from phases.gates import EXIT_CODES, Gate
-from phases.measured import RecordedCheck
-from phases.quality import QualityReport
-from phases.recall import RecallReport
+from phases.checks.capacity import CapacityReport
+from phases.checks.consistency import ConsistencyReport
+from phases.checks.gates import EXIT_CODES, Gate
+from phases.checks.measured import RecordedCheck
+from phases.checks.quality import QualityReport
+from phases.checks.recall import RecallReport
 from phases.steps import StepResult
 
 

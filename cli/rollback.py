@@ -10,9 +10,9 @@ from cli import context, render
 from cli.examples import epilog
 from cli.output import Output
 from cli.params import DryRun, Force, Json, Reason
-from phases import consumer as consumer_verb
-from phases import rollback as verbs
-from phases.transitions import describe
+from phases.migrate import consumer as consumer_verb
+from phases.migrate import rollback as verbs
+from phases.migrate.transitions import describe
 
 app = typer.Typer(
     help="Undo the migration: quick (reads back) or full (reads and writes back).",

@@ -45,7 +45,7 @@ def serve(
     """Serve embed, query, stats, health and metrics, and the migration's notes and search."""
     from constellation.api.auth import check_bind
     from constellation.api.server import serve as run_server
-    from phases.serve import prepare_embedded
+    from phases.operate.serve import prepare_embedded
 
     app_ctx = context.get(ctx)
     plan = app_ctx.plan()

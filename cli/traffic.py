@@ -10,7 +10,7 @@ from cli import context, render
 from cli.output import Output
 from cli.params import Json, Reason
 from constellation.errors import ConfirmationNeeded
-from phases import traffic as traffic_verbs
+from phases.migrate import traffic as traffic_verbs
 
 app = typer.Typer(help="Read-traffic share served by the new system.", no_args_is_help=True)
 

@@ -9,8 +9,8 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import Json
-from phases.tune import DEFAULT_BATCH_SIZES, DEFAULT_CONCURRENCIES, TuneReport
-from phases.tune import tune as run_tune
+from phases.operate.tune import DEFAULT_BATCH_SIZES, DEFAULT_CONCURRENCIES, TuneReport
+from phases.operate.tune import tune as run_tune
 
 
 def _numbers(value: str, name: str) -> list[int]:

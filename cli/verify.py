@@ -10,9 +10,9 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import Json
-from constellation.migration.state import open_state
-from phases.verify import VerifyReport, runs_inline
-from phases.verify import verify as verify_deployment
+from constellation.ledger.state import open_state
+from phases.operate.verify import VerifyReport, runs_inline
+from phases.operate.verify import verify as verify_deployment
 
 
 def verify(
@@ -49,7 +49,7 @@ def verify(
     if url is not None:
         if inline:
             raise typer.BadParameter("--inline checks the plan's systems; --url a running service")
-        from phases.verify_url import verify_service
+        from phases.operate.verify_url import verify_service
 
         with out.status(f"verifying {url}") as update:
             report = verify_service(

@@ -12,9 +12,9 @@ from cli import context, logs
 from cli.examples import epilog
 from cli.output import Output
 from cli.params import Json
-from constellation.monitoring.session import DEFAULT_HOST
+from constellation.monitoring.worker_metrics import DEFAULT_HOST
+from constellation.wiring.worker import run_worker
 from constellation.worker import RunSummary, WorkerStatus
-from constellation.worker_session import run_worker
 
 app = typer.Typer(help="Run the embed worker.", no_args_is_help=True)
 

@@ -27,7 +27,7 @@ from constellation.services import Services
 
 if TYPE_CHECKING:
     from constellation.migration.router import Router
-    from constellation.migration.runtime import Migration
+    from constellation.wiring.migration import Migration
 
 # JobRejected is what an app catches around enqueue(): importable from here too.
 __all__ = ["Client", "JobRejected", "SearchResult"]
@@ -87,7 +87,7 @@ class Client:
         counted in the metrics ``stats`` and the dashboard read, snapshot every
         ``monitoring.snapshot_interval`` seconds."""
         if self._observe is None:
-            from constellation.monitoring.session import query_metrics
+            from constellation.monitoring.worker_metrics import query_metrics
 
             interval = self.plan.monitoring.snapshot_interval
             self._observe = self._metrics.enter_context(
@@ -101,7 +101,7 @@ class Client:
         The app writes its old system itself, so the old system opens writable; the new index
         stays read-only here (the workers write it)."""
         if self._migration is None:
-            from constellation.migration.runtime import Migration
+            from constellation.wiring.migration import Migration
 
             self._migration = Migration(self.plan, self.services, legacy_write=True)
         return self._migration

@@ -11,7 +11,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from constellation import adapters
+from constellation.plan import adapters
 
 if TYPE_CHECKING:
     from constellation.embedders.port import Embedder, Loading

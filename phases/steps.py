@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from constellation.errors import ConflictError
-from constellation.migration.state import MigrationState, Reason, StateStore
+from constellation.ledger.state import MigrationState, Reason, StateStore
 
 Action = Literal["create", "unchanged", "conflict", "check", "update"]
 

@@ -20,7 +20,7 @@ from constellation.api import errors, routes
 from constellation.api.access import AccessLog, HttpMetrics
 from constellation.api.auth import BearerAuth, Tokens
 from constellation.api.limits import InFlightLimit, JsonBody
-from constellation.api.runtime import ServiceRuntime
+from constellation.api.serving import ServiceRuntime
 from constellation.plan import DEFAULT_PLAN, Plan, load_plan
 from constellation.services import Services
 

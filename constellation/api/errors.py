@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from constellation.api.asgi import problem
-from constellation.api.runtime import component_of
+from constellation.api.serving import component_of
 from constellation.errors import ConstellationError, InvalidField, JobsRejected
 
 log = logging.getLogger("constellation.api")

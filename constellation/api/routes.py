@@ -1,4 +1,4 @@
-"""The endpoints: parse the body, call :class:`~constellation.api.runtime.ServiceRuntime`,
+"""The endpoints: parse the body, call :class:`~constellation.api.serving.ServiceRuntime`,
 render the answer. Blocking work (the model, the index, the queue) runs in the server's thread
 pool: every route but ``/embed``'s body parsing is a plain ``def``."""
 
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from constellation.api import schemas
 from constellation.api.asgi import problem
-from constellation.api.runtime import ServiceRuntime
+from constellation.api.serving import ServiceRuntime
 from constellation.errors import InvalidField, JobsRejected
 from constellation.jobs import Rejection
 from constellation.migration.source import Note

@@ -29,9 +29,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, cast
 
-from constellation.migration.comparisons import Comparison, ComparisonLog, overlap
+from constellation.ledger.comparisons import Comparison, ComparisonLog, overlap
+from constellation.ledger.state import MigrationState, StateStore
 from constellation.migration.source import Note
-from constellation.migration.state import MigrationState, StateStore
 from constellation.producer import job_message
 from constellation.query import SearchResult
 from constellation.queues.port import Queue

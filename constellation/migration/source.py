@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from constellation.errors import SourceError, UnusableValue
 from constellation.jobs import Job
-from constellation.migration.db import engine
+from constellation.ledger.db import engine
 from constellation.plan import Plan
 
 PAGE = 500

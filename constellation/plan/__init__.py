@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from constellation import adapters
 from constellation.errors import PlanError, PlanIssue
 from constellation.masking import masked
+from constellation.plan import adapters
 from constellation.plan.checks import CapacityConfig, QualityConfig, RecallConfig
 from constellation.plan.fields import PlanPath, Section, parse_duration
 from constellation.plan.migration import (

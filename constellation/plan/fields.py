@@ -16,8 +16,8 @@ from pydantic import (
     ValidationInfo,
 )
 
-from constellation import adapters
 from constellation.errors import AdapterError
+from constellation.plan import adapters
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}

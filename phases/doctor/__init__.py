@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 
 from constellation.errors import ConstellationError, Unreachable
-from constellation.migration.runtime import Migration
 from constellation.monitoring.readings import open_reader
 from constellation.monitoring.stats import read_stats
+from constellation.wiring.migration import Migration
 from phases.doctor.backlog import diagnose_backlog
 from phases.doctor.consistency import diagnose_consistency
 from phases.doctor.errors import diagnose_errors

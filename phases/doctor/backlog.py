@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from constellation.errors import ConstellationError
-from constellation.migration.runtime import Migration
 from constellation.monitoring.queries import QUEUE_DEPTH, Latest
 from constellation.monitoring.readings import MetricReader, SnapshotReader
 from constellation.monitoring.stats import ServiceStats
+from constellation.wiring.migration import Migration
 from phases.doctor.report import Area
-from phases.tuned import Tuned, read_tuned
+from phases.operate.tuned import Tuned, read_tuned
 
 #: how soon a backlog should be gone when no alert rule says (seconds)
 DRAIN_TARGET = 15 * 60

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from constellation import records
 from constellation.errors import ConstellationError
 from constellation.index.port import StoredRecord
-from constellation.migration.runtime import Migration
 from constellation.migration.source import Note
 from constellation.preprocess import normalize, prepare
+from constellation.wiring.migration import Migration
 from phases.doctor.report import Area
 
 #: two vectors of one text by one model agree to float noise; below this they are different

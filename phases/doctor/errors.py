@@ -8,11 +8,11 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from constellation.jobs import Rejection, parse_job
-from constellation.migration.runtime import Migration
 from constellation.preprocess import normalize, prepare
 from constellation.queues.port import Message
+from constellation.wiring.migration import Migration
 from phases.doctor.report import Area
-from phases.repair import ids, peek_dead_letters
+from phases.operate.repair import ids, peek_dead_letters
 
 #: dead letters read at most (they are released at once, nothing is consumed)
 PEEK_LIMIT = 1000

@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 from constellation.errors import ConstellationError
-from constellation.migration.comparisons import percentile
-from constellation.migration.runtime import Migration
+from constellation.ledger.comparisons import percentile
 from constellation.monitoring.stats import ServiceStats
 from constellation.query import embed_query
+from constellation.wiring.migration import Migration
 from phases.doctor.report import Area
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from constellation.migration.runtime import Migration
+from constellation.wiring.migration import Migration
 from phases.imports.folder import FolderSource
 from phases.imports.git import GitSource
 from phases.imports.notion import NotionSource

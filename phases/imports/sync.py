@@ -20,9 +20,9 @@ from typing import Protocol
 
 from constellation.errors import ImportSourceError
 from constellation.jobs import Job
-from constellation.migration.imports import ImportedItem, ImportLedger
-from constellation.migration.runtime import Migration
+from constellation.ledger.imports import ImportedItem, ImportLedger
 from constellation.migration.source import Note, delete_notes, insert_notes
+from constellation.wiring.migration import Migration
 
 #: progress callback: (what, total or None, advance by)
 Progress = Callable[[str, int | None, int], None]

@@ -18,8 +18,8 @@ import yaml
 from constellation import services as services_module
 from constellation.plan import load_plan
 from constellation.services import Services
-from phases.golden import judged_from_notes, write_golden
-from phases.provision import provision
+from phases.checks.golden import judged_from_notes, write_golden
+from phases.operate.provision import provision
 from tests.fakes import RecordingEmbedder
 from tests.integration.test_gate_outcomes import replace_with_noise
 from tests.support.cli import Invoke

@@ -18,7 +18,7 @@ from rich.console import Console
 from cli.output import Output, Rate
 from constellation.queues.port import QueueDepth
 from constellation.worker import WorkerStatus
-from phases.drain import DRAIN_BAR, drain_progress
+from phases.migrate.drain import DRAIN_BAR, drain_progress
 from tests.integration.conftest import CONSTELLATION, provision_plan, write_plan
 
 

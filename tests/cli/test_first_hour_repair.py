@@ -12,11 +12,11 @@ import pytest
 
 from constellation import records
 from constellation.index.port import VectorRecord
-from constellation.migration.runtime import Migration
 from constellation.migration.source import NotesSource, create_notes_table, insert_notes
 from constellation.plan import load_plan
 from constellation.preprocess import normalize
 from constellation.services import Services
+from constellation.wiring.migration import Migration
 from phases.sample_notes import sample_notes
 from tests.integration.conftest import FAST, write_plan
 from tests.support.cli import Invoke

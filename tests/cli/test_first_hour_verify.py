@@ -13,7 +13,7 @@ import pytest
 from constellation.jobs import Job
 from constellation.plan import load_plan
 from constellation.services import Services
-from phases.verify_roundtrip import VERIFY_TEXT, VERIFY_USER
+from phases.operate.verify_roundtrip import VERIFY_TEXT, VERIFY_USER
 from tests.integration.conftest import FAST, provision_plan, unique_names, write_plan
 from tests.support.cli import Invoke
 from tests.support.model import real_embedder

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from constellation.migration.runtime import Migration
 from constellation.migration.source import create_notes_table
 from constellation.plan import load_plan
 from constellation.services import Services
+from constellation.wiring.migration import Migration
 from tests.support.cli import Invoke
 from tests.support.imports import Repo, notion_export
 

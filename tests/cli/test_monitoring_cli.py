@@ -11,7 +11,7 @@ import re
 import socket
 from pathlib import Path
 
-from constellation.worker_session import run_worker
+from constellation.wiring.worker import run_worker
 from tests.support.cli import REPO, Invoke
 from tests.support.http import local_server
 from tests.support.monitoring import MALFORMED, open_stub, send_mix, write_plan

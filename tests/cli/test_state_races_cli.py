@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from constellation.migration.state import StateStore
+from constellation.ledger.state import StateStore
 from constellation.plan import load_plan
 from tests.support.cli import REPO
 from tests.support.migration import write_plan

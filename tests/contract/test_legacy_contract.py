@@ -21,13 +21,13 @@ import sqlalchemy as sa
 import yaml
 
 from constellation.errors import LegacyError
-from constellation.migration.db import engine
+from constellation.ledger.db import engine
 from constellation.migration.legacy import load_legacy
 from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
-from phases.catchup import CLOCK_MARGIN, CatchUp
-from phases.verify import _old_system
+from phases.migrate.catchup import CLOCK_MARGIN, CatchUp
+from phases.operate.verify import _old_system
 from tests.fakes import RecordingEmbedder
 from tests.support.postgres import PostgresServer
 from tests.support.servers import ManagedServer
@@ -245,7 +245,7 @@ def test_verify_names_the_missing_key(app: Case) -> None:
 
 
 def test_catch_up_writes_changed_notes_and_removes_deleted_ones(app: Case, tmp_path: Path) -> None:
-    """A rollback's catch-up (phases.catchup) on every adapter: notes changed since a time are
+    """A rollback's catch-up (phases.migrate.catchup) on every adapter: notes changed since a time are
     written the old way, notes the source no longer has are removed, the rest is left alone."""
     url = f"sqlite:///{tmp_path}/notes.db"
     create_notes_table(url)

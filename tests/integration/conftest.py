@@ -28,7 +28,7 @@ from constellation.jobs import Job
 from constellation.plan import Plan, load_plan
 from constellation.queues.port import Message, Outgoing, Queue
 from constellation.services import Services
-from phases.provision import CheckModel, provision_steps
+from phases.operate.provision import CheckModel, provision_steps
 from phases.steps import run_steps
 from tests.support.cli import REPO
 from tests.support.model import real_embedder

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from constellation.migration.runtime import Migration
 from constellation.plan import load_plan
 from constellation.services import Services
+from constellation.wiring.migration import Migration
 from tests.support.cli import REPO, Invoke
 
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("shared_model")]

@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from constellation.migration.runtime import Migration
 from constellation.migration.source import Note
 from constellation.plan import load_plan
-from phases import rollback
-from phases.compare import compare
-from phases.consumer import consumer
-from phases.phase1 import phase1
-from phases.phase2 import phase2
-from phases.phase3 import phase3
-from phases.phase4 import phase4
-from phases.provision import provision
+from constellation.wiring.migration import Migration
+from phases.checks.compare import compare
+from phases.migrate import rollback
+from phases.migrate.consumer import consumer
+from phases.migrate.phase1 import phase1
+from phases.migrate.phase2 import phase2
+from phases.migrate.phase3 import phase3
+from phases.migrate.phase4 import phase4
+from phases.operate.provision import provision
 from phases.sample_notes import sample_notes, search_phrases
 from tests.integration.conftest import ModelServices
 from tests.support.cli import Invoke

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from constellation.jobs import Job
-from constellation.migration.runtime import Migration
 from constellation.queues.port import Outgoing
+from constellation.wiring.migration import Migration
 from constellation.worker import build_worker
-from phases.provision import provision
-from phases.requeue import requeue
+from phases.operate.provision import provision
+from phases.operate.requeue import requeue
 from tests.support.migration import rig
 from tests.support.servers import ManagedServer
 

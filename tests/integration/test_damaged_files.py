@@ -23,10 +23,10 @@ from constellation import records
 from constellation.errors import DamagedFile
 from constellation.index.port import VectorRecord
 from constellation.jobs import Job
-from constellation.migration.runtime import Migration
 from constellation.queues.port import Outgoing
 from constellation.queues.sqlite import SqliteBroker
-from phases.archive import Archive, archive_count
+from constellation.wiring.migration import Migration
+from phases.migrate.archive import Archive, archive_count
 from tests.support.cli import REPO, Invoke
 from tests.support.migration import RigMigration, started
 

@@ -15,7 +15,7 @@ from constellation.jobs import Job
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
 from phases.doctor import DoctorReport, doctor
-from phases.phase1 import phase1
+from phases.migrate.phase1 import phase1
 from tests.support.migration import RigMigration, started
 
 

@@ -121,8 +121,8 @@ def test_two_worker_processes_on_one_sqs_queue_store_every_job_once(
 STARTUP = """
 import os, sys, time
 from constellation.plan import load_plan
-from constellation.migration.failures import FailureLog
-from constellation.migration.state import open_state
+from constellation.ledger.failures import FailureLog
+from constellation.ledger.state import open_state
 
 plan = load_plan(sys.argv[1])
 folder = os.path.dirname(sys.argv[1])

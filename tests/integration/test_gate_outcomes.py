@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from constellation.index.port import VectorRecord
-from phases import status
-from phases.capacity import CHROMA_DISK, CHROMA_MEMORY, Machine, check_capacity
-from phases.phase1 import phase1
-from phases.phase2 import Tick, phase2
-from phases.recall import check_recall
+from phases.checks.capacity import CHROMA_DISK, CHROMA_MEMORY, Machine, check_capacity
+from phases.checks.recall import check_recall
+from phases.migrate import status
+from phases.migrate.phase1 import phase1
+from phases.migrate.phase2 import Tick, phase2
 from phases.sample_notes import search_phrases
 from tests.support.migration import RigMigration, search_until, started
 

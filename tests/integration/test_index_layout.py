@@ -24,8 +24,8 @@ from constellation.index.partitioned import PartitionedStore
 from constellation.index.port import IndexSpec, VectorRecord
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
-from phases.index import IndexMove, migrate_index
-from phases.provision import EnsureIndex
+from phases.operate.index import IndexMove, migrate_index
+from phases.operate.provision import EnsureIndex
 from phases.steps import run_steps
 from tests.support import servers
 

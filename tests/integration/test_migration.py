@@ -10,11 +10,11 @@ import pytest
 
 from constellation.errors import StateError
 from constellation.migration.source import Note
-from phases import backfill, status
-from phases.phase1 import phase1
-from phases.phase2 import Tick, phase2
-from phases.phase3 import phase3
-from phases.phase4 import phase4
+from phases.migrate import backfill, status
+from phases.migrate.phase1 import phase1
+from phases.migrate.phase2 import Tick, phase2
+from phases.migrate.phase3 import phase3
+from phases.migrate.phase4 import phase4
 from phases.sample_notes import search_phrases
 from tests.support.migration import RigMigration, search_until, started
 

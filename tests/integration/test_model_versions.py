@@ -14,13 +14,13 @@ from constellation.embedders.onnx import OnnxEmbedder
 from constellation.embedders.sentence_transformers import SentenceTransformerEmbedder
 from constellation.errors import StateError
 from constellation.jobs import Job
-from constellation.migration.runtime import Migration
 from constellation.preprocess import prepare
 from constellation.queues.port import Outgoing
+from constellation.wiring.migration import Migration
 from constellation.worker import build_worker
-from phases import model as models
-from phases.phase1 import phase1
-from phases.provision import provision
+from phases.migrate import model as models
+from phases.migrate.phase1 import phase1
+from phases.operate.provision import provision
 from tests.fakes import RecordingEmbedder
 from tests.support.migration import rig, sample_app
 
@@ -51,7 +51,7 @@ def test_upgrade_writes_both_versions_and_reprocesses_every_note_once(m: Migrati
         if what == "backfill" and sent[0] >= 20:
             raise KeyboardInterrupt  # the operator's terminal went away mid-upgrade
 
-    from phases import backfill
+    from phases.migrate import backfill
 
     original = backfill.SEND_BATCH
     backfill.SEND_BATCH = 10  # type: ignore[misc]

@@ -16,9 +16,9 @@ import pytest
 
 from constellation.errors import SourceError
 from constellation.migration.source import NotesSource, epoch_ms
-from phases.phase1 import phase1
-from phases.recover import recover
-from phases.requeue import requeue
+from phases.migrate.phase1 import phase1
+from phases.operate.recover import recover
+from phases.operate.requeue import requeue
 from tests.support.migration import RigMigration, started
 
 T0 = 1_700_000_000_000

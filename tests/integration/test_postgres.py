@@ -20,13 +20,13 @@ import pytest
 import sqlalchemy as sa
 
 from constellation.errors import StateError
-from constellation.migration.comparisons import ComparisonLog
-from constellation.migration.db import engine
-from constellation.migration.failures import FailureLog
+from constellation.ledger.comparisons import ComparisonLog
+from constellation.ledger.db import engine
+from constellation.ledger.failures import FailureLog
+from constellation.ledger.state import StateStore
 from constellation.migration.source import NotesSource
-from constellation.migration.state import StateStore
 from constellation.queues.port import BatchResult, Outgoing
-from phases import backfill
+from phases.migrate import backfill
 from tests.support.cli import REPO
 from tests.support.postgres import PostgresServer
 
@@ -236,7 +236,7 @@ def test_two_operators_at_once_lose_neither_change(postgres: PostgresServer) -> 
 def test_a_statement_past_its_time_limit_is_given_up(
     postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from constellation.migration import db as db_module
+    from constellation.ledger import db as db_module
 
     monkeypatch.setattr(db_module, "PG_STATEMENT_TIMEOUT_MS", 500)
     slow = engine(postgres.database("slow"))
@@ -251,7 +251,7 @@ def test_a_server_that_never_answers_fails_the_state_within_its_connect_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from constellation.errors import DatabaseUnreachable
-    from constellation.migration import db as db_module
+    from constellation.ledger import db as db_module
     from tests.support.slow_http import silent_server
 
     monkeypatch.setattr(db_module, "PG_CONNECT_TIMEOUT", 2)

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from constellation.embedders.sentence_transformers import SentenceTransformerEmbedder
-from constellation.migration.runtime import Migration
 from constellation.migration.source import NotesSource, create_notes_table, insert_notes
 from constellation.plan import load_plan
 from constellation.services import Services
-from phases import model as models
-from phases.backfill import backfill
-from phases.drain import in_process_worker
-from phases.golden import judged_from_notes, write_golden
-from phases.provision import provision
-from phases.quality import check_quality
-from phases.recall import check_recall
+from constellation.wiring.migration import Migration
+from phases.checks.golden import judged_from_notes, write_golden
+from phases.checks.quality import check_quality
+from phases.checks.recall import check_recall
+from phases.migrate import model as models
+from phases.migrate.backfill import backfill
+from phases.migrate.drain import in_process_worker
+from phases.operate.provision import provision
 from phases.sample_notes import sample_notes
 from tests.integration.test_gate_outcomes import replace_with_noise
 from tests.support.migration import write_plan

@@ -15,13 +15,13 @@ from constellation.migration.router import serves_new
 from constellation.migration.source import Note
 from constellation.queues.port import Outgoing
 from constellation.worker import build_worker
-from phases import rollback
-from phases.compare import compare
-from phases.consumer import consumer
-from phases.phase1 import phase1
-from phases.phase2 import phase2
-from phases.recover import recover
-from phases.requeue import requeue
+from phases.checks.compare import compare
+from phases.migrate import rollback
+from phases.migrate.consumer import consumer
+from phases.migrate.phase1 import phase1
+from phases.migrate.phase2 import phase2
+from phases.operate.recover import recover
+from phases.operate.requeue import requeue
 from tests.support.migration import RigMigration, search_until, started
 
 
@@ -170,7 +170,7 @@ def test_full_rollback_can_delete_the_service_only_after_archiving_it(m: RigMigr
         rollback.rollback_full(m, delete_service=True)
     report = rollback.rollback_full(m, delete_service=True, yes=True)
     assert report.archive is not None and Path(report.archive).exists()
-    from phases.archive import archive_count
+    from phases.migrate.archive import archive_count
 
     assert archive_count(Path(report.archive)) == 120
     assert m.services.broker.inspect(m.plan.queue.name) is None

@@ -13,7 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from constellation.migration.state import MigrationState, StateStore
+from constellation.ledger.state import MigrationState, StateStore
 
 PROCESSES = 4
 CHANGES = 30

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from constellation.errors import StateError
-from constellation.migration.runtime import Migration
+from constellation.ledger.state import StateStore, Transition
 from constellation.migration.source import create_notes_table
-from constellation.migration.state import StateStore, Transition
-from phases import model as models
-from phases import rollback, traffic
-from phases.gates import Gate, GateCheck
-from phases.phase import PhaseReport, conclude
-from phases.phase2_steps import GatedChange
-from phases.provision import provision
+from constellation.wiring.migration import Migration
+from phases.checks.gates import Gate, GateCheck
+from phases.migrate import model as models
+from phases.migrate import rollback, traffic
+from phases.migrate.phase import PhaseReport, conclude
+from phases.migrate.phase2_steps import GatedChange
+from phases.operate.provision import provision
 from phases.steps import Check
 from tests.support.migration import rig
 
@@ -75,7 +75,7 @@ def test_a_traffic_step_refuses_when_traffic_moved_while_its_gate_was_read(
 ) -> None:
     m.state.change("test", "at 20%", phase=2, status="running", write_mode="dual", read_traffic=0.2)
     passing = Gate("traffic step", [GateCheck("comparisons", True, "10", ">= 10")])
-    monkeypatch.setattr("phases.phase2_steps.current_gate", lambda *_args: passing)
+    monkeypatch.setattr("phases.migrate.phase2_steps.current_gate", lambda *_args: passing)
     step = GatedChange(
         m, "read traffic", "read traffic to 50%", "before 50%", {"read_traffic": 0.5}, "50%"
     )
@@ -106,7 +106,7 @@ def _at_first_step(m: Migration, monkeypatch: pytest.MonkeyPatch) -> GatedChange
     """Phase 2 just started (traffic 0) with a passing gate: the step to 20%."""
     m.state.change("test", "phase 2 started", phase=2, status="running", write_mode="dual")
     passing = Gate("traffic step", [GateCheck("comparisons", True, "10", ">= 10")])
-    monkeypatch.setattr("phases.phase2_steps.current_gate", lambda *_args: passing)
+    monkeypatch.setattr("phases.migrate.phase2_steps.current_gate", lambda *_args: passing)
     return GatedChange(
         m, "read traffic", "read traffic to 20%", "before 20%", {"read_traffic": 0.2}, "20%"
     )

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from constellation.migration.comparisons import Comparison
-from constellation.migration.runtime import Migration
-from constellation.migration.state import MigrationState
+from constellation.ledger.comparisons import Comparison
+from constellation.ledger.state import MigrationState
+from constellation.wiring.migration import Migration
 from tests.support.migration import RigMigration, started
 from tests.support.operators import Operators, check_invariants, check_journal
 from tests.support.postgres import PostgresServer

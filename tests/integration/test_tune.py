@@ -12,8 +12,8 @@ import pytest
 from constellation.jobs import Job
 from constellation.queues.port import Outgoing
 from phases.doctor import doctor
-from phases.tune import tune
-from phases.tuned import Tuned, read_tuned
+from phases.operate.tune import tune
+from phases.operate.tuned import Tuned, read_tuned
 from tests.support.migration import RigMigration, started
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from constellation.migration.runtime import Migration
 from constellation.migration.source import Note
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
-from phases.consumer import consumer
-from phases.phase1 import phase1
-from phases.provision import provision
+from constellation.wiring.migration import Migration
+from phases.migrate.consumer import consumer
+from phases.migrate.phase1 import phase1
+from phases.operate.provision import provision
 from tests.integration.conftest import FAST, write_plan
 from tests.support.migration import sample_app
 from tests.support.model import real_embedder

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from constellation.migration.router import bucket
-from phases.rollback import rollback_quick
-from phases.traffic import set_traffic
+from phases.migrate.rollback import rollback_quick
+from phases.migrate.traffic import set_traffic
 from tests.serve.conftest import AppServer
 from tests.support.serve import READ_TOKEN, WRITE_TOKEN, Answer, ServeProcess
 

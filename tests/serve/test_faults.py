@@ -23,7 +23,7 @@ import pytest
 
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
-from phases.provision import CheckModel, provision_steps
+from phases.operate.provision import CheckModel, provision_steps
 from phases.steps import run_steps
 from tests.integration.conftest import FAST, receive_all, unique_names, write_plan
 from tests.support import servers

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from constellation.migration.router import bucket
-from phases.phase2 import phase2
-from phases.rollback import rollback_quick
+from phases.migrate.phase2 import phase2
+from phases.migrate.rollback import rollback_quick
 from phases.sample_notes import search_phrases
 from phases.steps import StepResult
 from tests.serve.conftest import AppServer

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from phases.verify_roundtrip import VERIFY_TEXT, VERIFY_USER
+from phases.operate.verify_roundtrip import VERIFY_TEXT, VERIFY_USER
 from tests.serve.conftest import AppServer
 from tests.support.cli import Invoke
 from tests.support.serve import READ_TOKEN, WRITE_TOKEN

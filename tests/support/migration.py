@@ -15,11 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from constellation.migration.runtime import Migration
 from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
-from phases.provision import provision
+from constellation.wiring.migration import Migration
+from phases.operate.provision import provision
 from phases.sample_notes import sample_notes, search_phrases
 from tests.fakes import RecordingEmbedder
 from tests.support.cli import REPO

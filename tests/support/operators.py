@@ -22,8 +22,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from constellation.migration.state import JournalEntry, MigrationState
-from phases.transitions import may_start
+from constellation.ledger.state import JournalEntry, MigrationState
+from phases.migrate.transitions import may_start
 
 
 def _state_of(entry_after: dict[str, Any]) -> MigrationState:
@@ -61,10 +61,10 @@ COMMANDS = (
 
 
 def _verbs(m: Any) -> dict[str, Callable[[], object]]:
-    from phases import consumer, rollback, traffic
-    from phases.phase1 import phase1
-    from phases.phase2 import phase2
-    from phases.phase3 import phase3
+    from phases.migrate import consumer, rollback, traffic
+    from phases.migrate.phase1 import phase1
+    from phases.migrate.phase2 import phase2
+    from phases.migrate.phase3 import phase3
 
     return {
         "rollback quick": lambda: rollback.rollback_quick(m),
@@ -82,9 +82,9 @@ def _verbs(m: Any) -> dict[str, Callable[[], object]]:
 def _serve(plan_path: str, pipe: Connection, barrier: Any) -> None:
     """The operator process: open the runtime once, then run each command on cue."""
     from constellation.errors import ConstellationError
-    from constellation.migration.runtime import Migration
     from constellation.plan import load_plan
     from constellation.services import Services
+    from constellation.wiring.migration import Migration
     from tests.fakes import RecordingEmbedder
 
     plan = load_plan(Path(plan_path))

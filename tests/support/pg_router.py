@@ -11,9 +11,9 @@ import json
 import sys
 import time
 
-from constellation.migration.comparisons import Comparison, ComparisonLog
-from constellation.migration.failures import FailureLog
-from constellation.migration.state import StateStore
+from constellation.ledger.comparisons import Comparison, ComparisonLog
+from constellation.ledger.failures import FailureLog
+from constellation.ledger.state import StateStore
 from constellation.worker.events import JobFailure
 
 

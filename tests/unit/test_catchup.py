@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from constellation.migration.state import StateStore
-from phases.catchup import OLD_WRITES_STOPPED, needs_catch_up, old_writes_stopped
+from constellation.ledger.state import StateStore
+from phases.migrate.catchup import OLD_WRITES_STOPPED, needs_catch_up, old_writes_stopped
 
 
 def test_the_start_of_phase4_from_the_state_or_else_from_the_journal(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from constellation.monitoring.deployment import identify
 from constellation.monitoring.metrics import ServiceMetrics, size_buckets
 from constellation.monitoring.panels import read_dashboard
 from constellation.monitoring.report import plotted, read_report, render_html
-from constellation.monitoring.session import SnapshotWriter
 from constellation.monitoring.stats import read_stats
 from constellation.monitoring.store import MetricsStore
+from constellation.monitoring.worker_metrics import SnapshotWriter
 from constellation.worker.events import PROCESSED, BatchTiming
 from tests.support.migration import started
 from tests.support.monitoring import open_stub, write_plan

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import InputFileError
-from constellation.migration.comparisons import ComparisonSummary
+from constellation.ledger.comparisons import ComparisonSummary
 from constellation.plan import TrafficConfig
-from phases.capacity import CHROMA_DISK, CHROMA_MEMORY, Footprint
-from phases.gates import Gate, GateCheck, combine, traffic_gate
-from phases.golden import load_golden
-from phases.quality import ndcg_at, recall_at, reciprocal_rank
+from phases.checks.capacity import CHROMA_DISK, CHROMA_MEMORY, Footprint
+from phases.checks.gates import Gate, GateCheck, combine, traffic_gate
+from phases.checks.golden import load_golden
+from phases.checks.quality import ndcg_at, recall_at, reciprocal_rank
 
 BOUNDS = TrafficConfig(min_comparisons=50, min_overlap=0.7, max_p95_latency_ms=500)
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from constellation.errors import PlanError
-from constellation.migration.db import engine
+from constellation.ledger.db import engine
 from constellation.migration.legacy.layout import AppText, Layout
 from constellation.migration.source import Note, NotesSource
 from constellation.plan import load_plan

@@ -12,8 +12,8 @@ import pytest
 
 from cli import logs
 from constellation.errors import ConstellationError, SourceError
+from constellation.ledger.failures import FailureLog
 from constellation.masking import location, masked
-from constellation.migration.failures import FailureLog
 from constellation.worker.events import JobFailure
 
 PASSWORD = "pa55-W0RD"
@@ -87,7 +87,7 @@ def test_log_lines_never_hold_a_password(json_lines: bool, monkeypatch: pytest.M
 
 
 def test_the_journal_stores_no_password(tmp_path: Path) -> None:
-    from constellation.migration.state import StateStore
+    from constellation.ledger.state import StateStore
 
     url = f"sqlite:///{tmp_path / 'state.db'}"
     state = StateStore(url, "notes", "local")

@@ -18,8 +18,8 @@ from constellation.monitoring.export import dashboard, export, render_dashboard,
 from constellation.monitoring.metrics import ServiceMetrics
 from constellation.monitoring.panels import PANELS, read_dashboard
 from constellation.monitoring.report import write_report
-from constellation.monitoring.session import SnapshotWriter
 from constellation.monitoring.store import MetricsStore
+from constellation.monitoring.worker_metrics import SnapshotWriter
 from constellation.plan import Plan, load_plan
 from constellation.worker.events import PROCESSED, BatchTiming
 from tests.support.cli import REPO

@@ -13,7 +13,7 @@ from constellation.monitoring.deployment import identify
 from constellation.monitoring.stats import read_stats
 from constellation.monitoring.store import MetricsStore
 from constellation.queues.port import QueueSpec, Redrive
-from constellation.worker_session import run_worker
+from constellation.wiring.worker import run_worker
 from tests.fakes import MemoryIndex
 from tests.support.monitoring import StubServices, StubStore, open_stub, send_mix, write_plan
 

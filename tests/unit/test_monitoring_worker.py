@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from constellation.monitoring.session import query_metrics, worker_metrics
 from constellation.monitoring.stats import read_stats
 from constellation.monitoring.store import MetricsStore
+from constellation.monitoring.worker_metrics import query_metrics, worker_metrics
 from constellation.query import search
+from constellation.wiring.worker import run_worker
 from constellation.worker import build_worker
-from constellation.worker_session import run_worker
 from tests.support.monitoring import MALFORMED, open_stub, send_mix, write_plan
 
 

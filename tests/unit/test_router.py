@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from constellation.migration.comparisons import ComparisonLog
+from constellation.ledger.comparisons import ComparisonLog
+from constellation.ledger.state import StateStore
 from constellation.migration.router import Router, bucket, serves_new
 from constellation.migration.source import Note
-from constellation.migration.state import StateStore
 from constellation.query import SearchResult
 from constellation.queues.port import QueueSpec
 from constellation.queues.sqlite import SqliteBroker, SqliteQueue

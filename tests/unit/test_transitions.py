@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import StateError
-from constellation.migration.state import MigrationState, StateStore
-from phases.transitions import may_start, require_start
+from constellation.ledger.state import MigrationState, StateStore
+from phases.migrate.transitions import may_start, require_start
 
 
 @pytest.mark.parametrize(

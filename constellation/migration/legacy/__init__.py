@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from constellation import adapters
 from constellation.migration.legacy.port import FullLegacySystem, LayoutCheck, LegacySystem, NoteKey
-from constellation.plan import Plan
+from constellation.plan import Plan, adapters
 from constellation.services import Services
 
 __all__ = ["FullLegacySystem", "LayoutCheck", "LegacySystem", "NoteKey", "load_legacy"]

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from constellation.errors import LegacyError
 from constellation.index.port import StoredRecord
-from constellation.migration.db import engine, masked
+from constellation.ledger.db import engine, masked
 from constellation.migration.legacy.layout import AppText
 from constellation.migration.legacy.port import LayoutCheck, NoteKey
 from constellation.migration.source import Note

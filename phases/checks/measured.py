@@ -1,0 +1,74 @@
+"""The last measurement and outcome of every check, kept in the migration state's notes.
+
+Each check is one note key (``check: <name>``), so two commands that record different checks
+at once never overwrite each other (a transition merges only the note keys it sets). Phase
+gates record theirs in the transition that concludes them; ``check recall|quality|capacity``
+and phase 2's gates record theirs in a transition of their own. ``migrate status`` reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from constellation.ledger.state import MigrationState
+from constellation.wiring.migration import Migration
+from phases.checks.gates import GateCheck
+
+PREFIX = "check: "
+
+
+@dataclass(frozen=True)
+class RecordedCheck:
+    """A check as last measured: by which command, when, what it found and its outcome."""
+
+    name: str
+    outcome: str
+    value: str
+    bound: str
+    dry_run: bool
+    command: str
+    at: float
+
+
+def recorded(checks: Iterable[GateCheck], command: str, at: float) -> dict[str, Any]:
+    """The note keys that record ``checks`` (merge them into a transition's ``notes``)."""
+    return {
+        PREFIX + c.name: {
+            "outcome": c.outcome,
+            "value": c.value,
+            "bound": c.bound,
+            "dry_run": c.dry_run,
+            "command": command,
+            "at": at,
+        }
+        for c in checks
+    }
+
+
+def record(m: Migration, command: str, checks: Iterable[GateCheck]) -> MigrationState:
+    """Record ``checks`` in the state (one journaled transition) and return the new state."""
+    notes = recorded(list(checks), command, m.clock())
+    summary = ", ".join(f"{name.removeprefix(PREFIX)} {n['outcome']}" for name, n in notes.items())
+    return m.state.transition(command, f"measured: {summary}", lambda _s: {"notes": notes}).after
+
+
+def last_checks(notes: Mapping[str, Any]) -> list[RecordedCheck]:
+    """Every recorded check of a state's notes, the most recent first."""
+    found = []
+    for key, note in notes.items():
+        if not key.startswith(PREFIX) or not isinstance(note, Mapping):
+            continue
+        found.append(
+            RecordedCheck(
+                key.removeprefix(PREFIX),
+                str(note.get("outcome", "")),
+                str(note.get("value", "")),
+                str(note.get("bound", "")),
+                bool(note.get("dry_run", False)),
+                str(note.get("command", "")),
+                float(note.get("at") or 0.0),
+            )
+        )
+    return sorted(found, key=lambda c: (-c.at, c.name))

@@ -1,0 +1,113 @@
+"""``migrate status``: the state, the live gate of the current phase, every check's last
+measurement and outcome, and the journal's tail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constellation.ledger.state import JournalEntry, MigrationState
+from constellation.wiring.migration import Migration
+from phases.checks.consistency import ConsistencyReport
+from phases.checks.gates import Gate, GateCheck, cutover_checklist, phase1_gate
+from phases.checks.measured import RecordedCheck, last_checks
+from phases.migrate.phase2 import current_gate
+from phases.migrate.transitions import describe
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    plan: str
+    environment: str
+    summary: str
+    state: MigrationState
+    gate: Gate | None
+    next_step: str
+    journal: list[JournalEntry]
+    #: every check's last measurement and outcome (recall, quality, capacity, the gates')
+    checks: list[RecordedCheck]
+
+
+def _stored_consistency(state: MigrationState) -> ConsistencyReport | None:
+    """The last consistency check the state recorded (status does not re-run it: it is slow)."""
+    note = state.notes.get("consistency")
+    if not isinstance(note, dict):
+        return None
+    report = ConsistencyReport(
+        sample_size=int(note.get("checked") or 0), min_overlap=float(note["min_overlap"]), top_k=0
+    )
+    report.checked = int(note.get("checked") or 0)
+    report.mean = note.get("mean")
+    report.minimum = note.get("minimum")
+    return report
+
+
+def _stored(state: MigrationState, prefix: str) -> list[GateCheck]:
+    """The checks whose name starts with ``prefix`` as last recorded (slow ones: recall,
+    quality), for the live gate of a phase that has them."""
+    return [
+        GateCheck(c.name, c.outcome, c.value, c.bound, c.dry_run)  # type: ignore[arg-type]
+        for c in last_checks(state.notes)
+        if c.name.startswith(prefix) and c.outcome in ("pass", "fail", "inconclusive")
+    ]
+
+
+def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
+    """Show the migration state, the gates of the current phase with live values, the journal."""
+    state = m.state.read()
+    gate: Gate | None = None
+    next_step = ""
+    queue, dead = m.services.queue, m.services.dead_letter
+    if state.status == "rolled_back":
+        next_step = "constellation migrate phase 1 (starts the migration again)"
+    elif state.phase == 0:
+        next_step = "constellation migrate phase 1"
+    elif state.phase == 1:
+        gate = phase1_gate(
+            queue.depth(), dead.depth(), _stored_consistency(state), _stored(state, "recall@")
+        )
+        next_step = (
+            "constellation migrate phase 2"
+            if state.status == "passed"
+            else "constellation migrate phase 1 --wait"
+        )
+    elif state.phase == 2:
+        gate = current_gate(m, state)
+        next_step = (
+            "constellation migrate phase 3"
+            if state.status == "passed"
+            else "constellation migrate phase 2 --step (or --auto)"
+        )
+    elif state.phase == 3:
+        traffic = m.plan.migration.traffic
+        since = float(state.notes.get("step_started_at", 0.0))
+        gate = cutover_checklist(
+            _stored_consistency(state),
+            m.comparisons.summary(since),
+            traffic,
+            state.consumer_enabled,
+            queue.depth(),
+            dead.depth(),
+            traffic.latency_tolerance,
+            [*_stored(state, "recall@"), *_stored(state, "quality (")],
+        )
+        next_step = (
+            "constellation migrate phase 4"
+            if state.status == "passed"
+            else "constellation migrate phase 3"
+        )
+    else:
+        next_step = (
+            "nothing: the migration is complete"
+            if state.status == "complete"
+            else "constellation migrate phase 4"
+        )
+    return MigrationStatus(
+        m.plan.name,
+        m.plan.environment,
+        describe(state),
+        state,
+        gate,
+        next_step,
+        m.state.journal(journal_tail),
+        last_checks(state.notes),
+    )
