@@ -1,4 +1,4 @@
-"""The README's app example, run as written (only the plan path changed) against a real
+"""The operator guide's app example, run as written (only the plan path changed) against a real
 embedded plan with the real model: the write reaches the systems the write mode names, and the
 search answers."""
 
@@ -20,8 +20,10 @@ pytestmark = [pytest.mark.model, pytest.mark.usefixtures("shared_model")]
 
 
 def readme_example() -> str:
-    """The README's Python block that gets a router from the client."""
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    """The operator guide's Python block that gets a router from the client."""
+    blocks = re.findall(
+        r"```python\n(.*?)```", (REPO / "docs" / "operator-guide.md").read_text(), re.S
+    )
     (block,) = [b for b in blocks if "client.router()" in b]
     return block
 
@@ -41,7 +43,11 @@ def run_example(plan: Path, t0: int, t1: int) -> dict[str, Any]:
     assert '"plans/production.yaml"' in code
     namespace: dict[str, Any] = {"t0": t0, "t1": t1}
     exec(
-        compile(code.replace('"plans/production.yaml"', repr(str(plan))), "README.md", "exec"),
+        compile(
+            code.replace('"plans/production.yaml"', repr(str(plan))),
+            "docs/operator-guide.md",
+            "exec",
+        ),
         namespace,
     )
     namespace["client"].close()
