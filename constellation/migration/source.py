@@ -280,6 +280,17 @@ class NotesSource:
                 ) from exc
         return found
 
+    def current(self, note_ids: Sequence[str]) -> dict[str, Note]:
+        """The notes of ``note_ids`` as the source holds them now, by id (deleted ones absent)."""
+        found: dict[str, Note] = {}
+        ids = list(note_ids)
+        for start in range(0, len(ids), PAGE):
+            chunk = [self._typed_id(i) for i in ids[start : start + PAGE]]
+            found.update(
+                (n.id, n) for n in self._run(self._select().where(self.c["id"].in_(chunk)))
+            )
+        return found
+
     def _typed_id(self, value: str) -> Any:
         # Compare like with like: an integer id column needs an integer bound.
         python_type = getattr(self.c["id"].type, "python_type", str)

@@ -31,6 +31,8 @@ OLD_WRITES_STOPPED = "old_writes_stopped_at"
 CLOCK_MARGIN = 300.0
 #: notes per write into the old system
 PAGE = 200
+#: times a page's notes edited meanwhile are written again before they are left to the app
+ROUNDS = 20
 
 Progress = Callable[[str, int | None, int], None]
 
@@ -63,6 +65,8 @@ class CatchUp:
     on_progress: Progress | None = None
     written: int = 0
     removed: int = 0
+    #: notes still being edited after :data:`ROUNDS` writes (the app's dual writes carry them)
+    unsettled: int = 0
     #: why removals could not be looked for (an adapter without note_keys/delete_many)
     skipped: str = ""
     applied: bool = field(default=False, repr=False)
@@ -89,7 +93,7 @@ class CatchUp:
         legacy = self.m.legacy_writer
         since_ms = None if self.since is None else int((self.since - CLOCK_MARGIN) * 1000)
         for page in _pages(self.m.source.changed_since(since_ms)):
-            _write(legacy, page)
+            self.unsettled += _settle(self.m, legacy, page)
             self.written += len(page)
             self._progress(len(page))
         if hasattr(legacy, "note_keys") and hasattr(legacy, "delete_many"):
@@ -101,7 +105,8 @@ class CatchUp:
             self.skipped = "the old-system adapter has no note_keys() and delete_many()"
         self.applied = True
         removed = self.skipped or f"{self.removed:,} removed"
-        return f"{self.written:,} notes changed since {self.since_text} written, {removed}"
+        still = f", {self.unsettled:,} still being edited" if self.unsettled else ""
+        return f"{self.written:,} notes changed since {self.since_text} written{still}, {removed}"
 
     def _progress(self, n: int) -> None:
         if self.on_progress:
@@ -116,6 +121,7 @@ class CatchUp:
             "since": self.since_text,
             "written": self.written,
             "removed": self.removed,
+            "unsettled": self.unsettled,
             "skipped": self.skipped or None,
         }
 
@@ -129,6 +135,37 @@ def _pages(notes: Iterator[Note]) -> Iterator[list[Note]]:
             page = []
     if page:
         yield page
+
+
+def _settle(m: Migration, legacy: Any, page: list[Note]) -> int:
+    """Write ``page`` into the old system until the source shows none of it edited meanwhile;
+    the notes still changing after :data:`ROUNDS` writes (0 almost always).
+
+    The page was read before it was embedded, which takes seconds; the app's dual writes of
+    edits made meanwhile may already be in the old system, and this write would put the older
+    text back over them. So the source is read again after each write: a note it shows
+    unchanged since it was read was edited, if at all, after this write, and that edit's own
+    dual write comes later still; a note it shows changed is written again with its newest
+    text. (Old-system writes carry no time in an app's layout, so the order of the writes is
+    what keeps the newer text.)
+    """
+    pending = page
+    for _ in range(ROUNDS):
+        _write(legacy, pending)
+        now = m.source.current([note.id for note in pending])
+        pending = [
+            now[note.id]
+            for note in pending
+            if note.id in now
+            and (now[note.id].content, now[note.id].edited)
+            != (
+                note.content,
+                note.edited,
+            )
+        ]
+        if not pending:
+            return 0
+    return len(pending)
 
 
 def _write(legacy: Any, notes: list[Note]) -> None:

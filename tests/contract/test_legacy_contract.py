@@ -311,3 +311,63 @@ def test_pgvector_names_a_missing_table_or_column(
         with pytest.raises(LegacyError, match=message):
             legacy.count()
         legacy.close()
+
+
+class EditingMeanwhile(RecordingEmbedder):
+    """The model, while the catch-up embeds its page: the app edits a note and writes it the
+    old way through its router (a dual write), as `serve` does during a rollback."""
+
+    def __init__(self, source: NotesSource, legacy: Any, edit: Note) -> None:
+        super().__init__(dimension=DIM)
+        self.source, self.legacy, self.edit, self.done = source, legacy, edit, False
+
+    def embed(self, texts: Any) -> Any:
+        if not self.done and self.edit.content not in texts:
+            self.done = True
+            insert_notes(self.source, [self.edit])
+            self.legacy.write_many([self.edit])  # re-enters embed with the newest text
+        return super().embed(texts)
+
+
+def test_catch_up_never_puts_older_text_over_a_write_made_meanwhile(
+    app: Case, tmp_path: Path
+) -> None:
+    """D1: the catch-up reads a page, embeds it (seconds), then writes; an edit written through
+    the router meanwhile must stay: every note ends with its newest text."""
+    url = f"sqlite:///{tmp_path}/notes.db"
+    create_notes_table(url)
+    source = NotesSource(url, "notes", app.plan.source.columns)
+    stale = [note(f"n{i}", "ana", f"note {i} edited in phase 4", 9_000_000) for i in range(3)]
+    insert_notes(source, stale)
+    newest = note("n1", "ana", "note 1 edited again during the rollback", 9_500_000)
+    meanwhile = EditingMeanwhile(source, app.legacy, newest)
+    app.legacy.embedder = meanwhile
+    m = SimpleNamespace(source=source, legacy_writer=app.legacy, sleep=lambda _: None)
+    step = CatchUp(m, since=9_000.0 + CLOCK_MARGIN, wait=0.0)  # type: ignore[arg-type]
+    step.apply()
+    assert meanwhile.done
+    for expected in [stale[0], newest, stale[2]]:
+        record = app.legacy.get("ana", expected.id)
+        assert record is not None and record.vector == pytest.approx(
+            list(meanwhile.vector(expected.content)), abs=1e-5
+        ), f"{expected.id} does not hold {expected.content!r}"
+    assert step.unsettled == 0
+    source.close()
+
+
+def test_constellations_own_records_keep_the_newer_text(tmp_path: Path) -> None:
+    """D1: where the old index keeps each note's time (Constellation's record format), an
+    older write that arrives late (a slow router, a catch-up page) leaves the newer text."""
+    cases = _chroma_case("chroma-ours", tmp_path, None)
+    case = next(cases)
+    case.legacy.write_many([note("n1", "ana", "the newer text", 2_000)])
+    case.legacy.write_many([note("n1", "ana", "the older text", 1_000), note("n2", "ana", "x")])
+    record = case.legacy.get("ana", "n1")
+    assert record is not None
+    assert record.vector == pytest.approx(list(case.embedder.vector("the newer text")), abs=1e-5)
+    assert case.legacy.get("ana", "n2") is not None
+    case.legacy.write_many([note("n1", "ana", "newer still", 3_000)])
+    record = case.legacy.get("ana", "n1")
+    assert record is not None
+    assert record.vector == pytest.approx(list(case.embedder.vector("newer still")), abs=1e-5)
+    next(cases, None)

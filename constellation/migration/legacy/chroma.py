@@ -112,7 +112,7 @@ class ChromaLegacy:
     def write_many(self, notes: Sequence[Note]) -> None:
         """Embed in the caller and write straight into the collection: the app's old way."""
         latest = {(n.user_id, n.id): n for n in notes}  # one write per note: the last wins
-        notes = list(latest.values())
+        notes = self._newer(list(latest.values()))
         texts = self.text.prepare([n.content for n in notes], self.embedder)
         self.delete_many([(n.user_id, n.id) for n, t in zip(notes, texts, strict=True) if not t])
         keep = [(n, t) for n, t in zip(notes, texts, strict=True) if t]
@@ -131,6 +131,26 @@ class ChromaLegacy:
                     ],
                     **extra,
                 )
+
+    def _newer(self, notes: list[Note]) -> list[Note]:
+        """The notes not older than what the index holds for them. Only Constellation's own
+        record format keeps the note's time (``created``); an app's layout keeps none, and
+        there the order of the writes decides (the rollback's catch-up re-reads the source)."""
+        if not self.layout.ours or not notes:
+            return notes
+        ids = [self._id(n.user_id, n.id) for n in notes]
+        with self._translated("read the notes' times"):
+            found = self.collection.get(ids=ids, include=["metadatas"])
+        stored = {
+            rid: meta.get("created")
+            for rid, meta in zip(found["ids"], found["metadatas"] or [], strict=True)
+            if meta
+        }
+        return [
+            n
+            for n, rid in zip(notes, ids, strict=True)
+            if not isinstance(stored.get(rid), int | float) or n.edited >= stored[rid]
+        ]
 
     def delete_many(self, keys: Sequence[NoteKey]) -> None:
         ids = [self._id(user, note) for user, note in keys]
