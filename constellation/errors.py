@@ -112,12 +112,38 @@ class IndexNotFound(VectorIndexError):
     """The index the plan names does not exist yet."""
 
 
+class PartitionMissing(IndexNotFound):
+    """One partition collection of an index that exists is gone (deleted outside
+    Constellation): ``provision`` recreates it, ``requeue --missing`` refills it."""
+
+    def __init__(self, index: str, partition: str) -> None:
+        super().__init__(
+            f"partition {partition} of index {index} is missing (deleted outside Constellation)",
+            "run `constellation provision` to recreate it empty, then `constellation requeue "
+            "--missing` to send its users' notes again",
+        )
+
+
 class IndexUnreachable(Unreachable, VectorIndexError):
     """The vector index's server (``chroma run``) could not be reached."""
 
 
 class IndexLocked(VectorIndexError):
     """Another process holds the embedded index's writer lock."""
+
+
+class ManifestDamaged(VectorIndexError):
+    """An index's manifest (the collection whose metadata records its layout) holds values no
+    layout has: nothing may be read or removed by a guessed layout. Exit 1."""
+
+    def __init__(self, index: str, problem: str) -> None:
+        self.index = index
+        super().__init__(
+            f"the manifest of index {index} is damaged ({problem}); its records were not read "
+            "and nothing was changed",
+            f"set it back with `constellation index repair` (it reads the layout from the "
+            f"partitions {index} has), or restore the index from a backup",
+        )
 
 
 class DimensionMismatch(VectorIndexError):

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from constellation.errors import ManifestDamaged
 from constellation.index.port import MetadataValue
 
 #: the partition count of a layout whose records live in the manifest collection itself
@@ -63,14 +64,24 @@ class Layout:
         return values
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, object]) -> Layout:
-        moving, retired = metadata.get(MOVING_TO), metadata.get(RETIRED)
-        return cls(
-            _int(metadata.get(PARTITIONS), INLINE),
-            _int(moving, INLINE) if moving is not None else None,
-            _int(metadata.get(COPIED), 0),
-            _int(retired, INLINE) if retired is not None else None,
-        )
+    def from_metadata(cls, metadata: Mapping[str, object], index: str = "") -> Layout:
+        """The layout a manifest records; :class:`ManifestDamaged` naming the key when a value
+        is no layout's (never read as "before partitioning": a guessed layout reads nothing,
+        and ``index migrate`` would remove every record it did not copy)."""
+        partitions = _count(metadata, PARTITIONS, index, least=1, default=INLINE)
+        moving = _count(metadata, MOVING_TO, index, least=1, default=None)
+        retired = _count(metadata, RETIRED, index, least=INLINE, default=None)
+        copied = _count(metadata, COPIED, index, least=0, default=0)
+        assert copied is not None and partitions is not None
+        if moving is None and COPIED in metadata:
+            raise ManifestDamaged(index, f"{COPIED} is set but {MOVING_TO} is not")
+        if moving is not None and copied > max(partitions, 1):
+            raise ManifestDamaged(
+                index, f"{COPIED} is {copied}, more than the {max(partitions, 1)} partitions"
+            )
+        if moving == partitions:
+            raise ManifestDamaged(index, f"{MOVING_TO} is its own layout ({partitions})")
+        return cls(partitions, moving, copied, retired)
 
 
 def layout_name(partitions: int) -> str:
@@ -97,7 +108,23 @@ def partition_name(index: str, partitions: int, number: int) -> str:
     return f"{index}-{partitions}p{number:0{width}d}"
 
 
-def _int(value: object, default: int) -> int:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+def _count(
+    metadata: Mapping[str, object], key: str, index: str, *, least: int, default: int | None
+) -> int | None:
+    """A whole number of at least ``least`` under ``key``, ``default`` when absent."""
+    if key not in metadata or metadata[key] is None:
+        return default
+    value = metadata[key]
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == int(value)
+        and value >= least
+    ):
         return int(value)
-    return default
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return _damaged(index, f"{key} is {shown}, not a whole number of {least} or more")
+
+
+def _damaged(index: str, problem: str) -> int:
+    raise ManifestDamaged(index or "(unnamed)", problem)

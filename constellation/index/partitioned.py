@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
-from constellation.errors import DimensionMismatch, IndexNotFound
+from constellation.errors import DimensionMismatch, IndexNotFound, PartitionMissing
 from constellation.index.layout import INLINE, Layout, partition_name
 from constellation.index.port import (
     Hit,
@@ -69,7 +69,7 @@ class PartitionedStore:
     def inspect(self, name: str) -> IndexInfo | None:
         """The index, with the records of every partition counted."""
         info = self.inner.inspect(name)
-        if info is None or Layout.from_metadata(info.manifest).inline:
+        if info is None or Layout.from_metadata(info.manifest, name).inline:
             return info
         return replace(info, count=self.open(name).count())
 
@@ -127,7 +127,7 @@ class PartitionedStore:
     def layout(self, name: str) -> Layout | None:
         """The layout the manifest of ``name`` records, None when the index does not exist."""
         manifest = self.inner.manifest(name)
-        return None if manifest is None else Layout.from_metadata(manifest)
+        return None if manifest is None else Layout.from_metadata(manifest, name)
 
     def set_layout(self, name: str, layout: Layout) -> None:
         """Record ``layout`` in the manifest; every process follows it from its next write."""
@@ -139,10 +139,29 @@ class PartitionedStore:
         with self._lock:
             found = self._opened.get(part)
         if found is None:
-            found = self.inner.open(part)
+            try:
+                found = self.inner.open(part)
+            except IndexNotFound:
+                if part == name or self.inner.manifest(name) is None:
+                    raise
+                raise PartitionMissing(name, part) from None
             with self._lock:
                 found = self._opened.setdefault(part, found)
         return found
+
+    def missing_partitions(self, name: str) -> list[str]:
+        """The partition collections the manifest's layout (and the one being moved to) names
+        that do not exist: deleted outside Constellation."""
+        layout = self.layout(name)
+        if layout is None:
+            return []
+        counts = [c for c in (layout.partitions, layout.moving_to) if c]
+        return [
+            partition_name(name, count, number)
+            for count in counts
+            for number in range(count)
+            if self.inner.manifest(partition_name(name, count, number)) is None
+        ]
 
     def partitions_of(self, name: str, partitions: int) -> list[VectorIndex]:
         return [self.partition(name, partitions, n) for n in range(max(1, partitions))]

@@ -92,14 +92,30 @@ def catch_up(
                 counts.caught_up += _copy_newer(list(full.values()), target)
             if advance:
                 advance(len(page))
+    gone: list[tuple[VectorIndex, list[str]]] = []
+    shared = 0
     for index in target.all():
         for page in _pages(index.scan(PAGE)):
             ids = [r.id for r in page]
             kept = source.get(ids)
-            gone = [id_ for id_ in ids if id_ not in kept]
-            if gone:
-                index.delete(gone)
-                counts.removed += len(gone)
+            shared += len(kept)
+            if missing := [id_ for id_ in ids if id_ not in kept]:
+                gone.append((index, missing))
+    # What may go is a record copied by this move and deleted meanwhile: a few. A target with
+    # more such records than this run copied and than both layouts share was not filled by
+    # this move (a manifest naming the wrong layout), and its records are not ours to drop.
+    removing = sum(len(ids) for _, ids in gone)
+    copied = counts.copied + counts.caught_up
+    if removing > copied and removing > shared:
+        raise StateError(
+            f"index {name}: the target layout holds {removing:,} records the current layout "
+            f"({layout.describe()}) lacks, more than the {copied:,} this move copied; "
+            "nothing was removed",
+            "check the layouts with `constellation describe`; the manifest may name the wrong one",
+        )
+    for index, ids in gone:
+        index.delete(ids)
+        counts.removed += len(ids)
 
 
 def switch(store: PartitionedStore, name: str) -> Layout:

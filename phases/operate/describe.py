@@ -69,6 +69,6 @@ def describe(plan: Plan, services: Services) -> DescribeReport:
                 if plan.index_name_for(version) == name:
                     by_version[version] = index.count(version=version)
             readback = [read_back(index, v) for v, n in by_version.items() if n]
-        layout = Layout.from_metadata(info.manifest).describe() if info else ""
+        layout = Layout.from_metadata(info.manifest, name).describe() if info else ""
         indexes.append(IndexReport(name, info, by_version, layout, readback))
     return DescribeReport(plan.name, plan.environment, queues, indexes)

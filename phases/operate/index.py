@@ -159,6 +159,9 @@ def migrate_index(
         before = layout.describe() if layout else "missing"
         results = run_steps(steps, dry_run=dry_run, on_result=on_step, atomic=False)
         after = store.layout(name)
-        moves.append(IndexMove(name, before, after.describe() if after else "missing", counts))
+        shown = after.describe() if after else "missing"
+        if dry_run and move.needed(removing=False):
+            shown = layout_name(target)  # what the run would leave, as its steps say
+        moves.append(IndexMove(name, before, shown, counts))
         moves[-1].steps = results
     return moves

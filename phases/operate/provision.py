@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from constellation.damage import sqlite_file
 from constellation.errors import DimensionMismatch, ModelError
 from constellation.index.layout import Layout, layout_name
+from constellation.index.partitioned import PartitionedStore
 from constellation.index.port import IndexSpec, VectorStore
 from constellation.ledger.state import open_state
 from constellation.plan import Plan
@@ -96,7 +97,7 @@ class EnsureIndex:
     partitioning) is a conflict that ``constellation index migrate`` resolves.
     """
 
-    store: VectorStore
+    store: PartitionedStore
     spec: IndexSpec
     partitions: int | None = None
 
@@ -109,6 +110,13 @@ class EnsureIndex:
         return f"create index {self.spec.name} ({self.spec.dimension} dims, {self.spec.metric}; {fields})"
 
     def check(self) -> Check:
+        missing = self.store.missing_partitions(self.spec.name)  # ManifestDamaged: named
+        if missing:
+            return Check(
+                "update",
+                f"recreate {len(missing)} missing partition(s), empty ({', '.join(missing)}); "
+                "then `constellation requeue --missing` sends their users' notes again",
+            )
         existing = self.store.inspect(self.spec.name)
         if existing is None:
             return Check("create")
@@ -126,7 +134,7 @@ class EnsureIndex:
                 + ". Give the plan another index name (a model of another dimension needs its "
                 "own index: models.<v>.index), or delete this index and provision again",
             )
-        layout = Layout.from_metadata(existing.manifest)
+        layout = Layout.from_metadata(existing.manifest, self.spec.name)
         wanted = self.partitions
         if wanted is not None and (layout.partitions != wanted or layout.moving_to is not None):
             return Check(
@@ -138,8 +146,19 @@ class EnsureIndex:
         return Check("unchanged", f"exists ({existing.count} records, {layout.describe()})")
 
     def apply(self) -> str:
+        missing = self.store.missing_partitions(self.spec.name)
+        if missing:
+            layout = self.store.layout(self.spec.name)
+            assert layout is not None
+            for count in (layout.partitions, layout.moving_to):
+                if count:
+                    self.store.create_partitions(self.spec, count)
+            return (
+                f"recreated {', '.join(missing)} (empty): run `constellation requeue "
+                "--missing` to send their users' notes again"
+            )
         info = self.store.create(self.spec)
-        layout = Layout.from_metadata(info.manifest)
+        layout = Layout.from_metadata(info.manifest, self.spec.name)
         return f"{info.dimension} dims, {info.metric}, {layout.describe()}"
 
     def undo(self) -> None:
