@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from constellation.jobs import Rejection
 
 from constellation.masking import masked
@@ -269,3 +271,31 @@ class Unavailable(ConstellationError):
     def __init__(self, component: str, message: str, hint: str = "") -> None:
         super().__init__(message, hint)
         self.component = component
+
+
+class ProviderUnavailable(Unavailable, Unreachable, ModelError):
+    """The embedding provider cannot serve us now: out of reach, failing, rate limiting past a
+    deadline, refusing our key, or answering vectors of another length than the plan's.
+
+    Never a job's failure: the worker gives its jobs back to the queue uncounted and stops
+    receiving until a probe succeeds (the circuit breaker); a search answers 503 naming the
+    provider (exit 4 on the command line). ``kind`` says which of these it is.
+    """
+
+    def __init__(self, message: str, hint: str = "", *, kind: str = "unreachable") -> None:
+        super().__init__("embedding provider", message, hint)
+        #: "unreachable", "server error", "timeout", "rate limited", "key refused", "refused",
+        #: "dimension", or "open" (the breaker is open: not asked at all)
+        self.kind = kind
+
+
+class InputsRejected(ModelError):
+    """The provider refused some texts of a call for what they are (too long, bad content);
+    ``rejected`` maps each one's position to the provider's reason, ``vectors`` holds the
+    others' rows (the rejected rows are NaN). Those jobs alone go to the dead-letter queue."""
+
+    def __init__(self, rejected: dict[int, str], vectors: np.ndarray) -> None:
+        first = next(iter(rejected.values()), "")
+        super().__init__(f"the provider refused {len(rejected)} text(s): {first}")
+        self.rejected = rejected
+        self.vectors = vectors

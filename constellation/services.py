@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from constellation.plan import adapters
 
 if TYPE_CHECKING:
-    from constellation.embedders.port import Embedder, Loading
+    from constellation.embedders.port import Embedder, Loading, Upstream
     from constellation.index.partitioned import PartitionedStore
     from constellation.index.port import VectorIndex
     from constellation.plan import Plan
@@ -98,8 +98,34 @@ class Services:
                 self._embedders[version] = embedder
             return self._embedders[version]
 
+    def query_embedder(self, version: int | None = None) -> Embedder:
+        """The model of ``version`` for searches: the same one, but a provider over HTTP
+        answers a search within its ``query_deadline``, not the worker's ``deadline``."""
+        from constellation.embedders.port import Upstream
+
+        embedder = self.embedder(version)
+        return embedder.for_queries() if isinstance(embedder, Upstream) else embedder
+
+    def upstreams(self) -> list[Upstream]:
+        """The plan's embedding providers over HTTP (the worker stops receiving while one
+        is unavailable)."""
+        from constellation.embedders.port import Upstream
+
+        found: list[Upstream] = []
+        for version, model in sorted(self.plan.models.items()):
+            if model.backend == "http":
+                embedder = self.embedder(version)
+                if isinstance(embedder, Upstream) and embedder not in found:
+                    found.append(embedder)
+        return found
+
     def close(self) -> None:
         """Release connections and locks (the embedded index's writer lock among them)."""
+        from constellation.embedders.port import Upstream
+
+        for embedder in self._embedders.values():
+            if isinstance(embedder, Upstream):
+                embedder.close()
         for name in ("broker", "store"):
             resource: Any = self.__dict__.pop(name, None)
             if resource is not None:
@@ -119,6 +145,13 @@ def build_embedder(plan: Plan, version: int) -> Embedder:
     """An embedder for one model version of the plan (not loaded until it first embeds)."""
     model = plan.model(version)
     cls = adapters.load("embedder", model.backend)
+    if model.backend == "http":  # a provider: no package, folder or threads of ours
+        return cls(
+            model.name,
+            provider=model.provider,
+            dimensions=model.dimensions,
+            normalize=model.normalize,
+        )
     extra: dict[str, Any] = {"encode_batch_size": model.encode_batch_size}
     if model.backend == "onnx":  # exported once, then cached in the data folder
         extra = {"quantize": model.quantize, "cache_dir": plan.data_dir / "models"}

@@ -31,6 +31,33 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class Upstream(Protocol):
+    """A model served by someone else over the network (an embedding provider), which can be
+    out for a while. While it is, the worker receives nothing: its jobs wait on the queue."""
+
+    model_id: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def truncate(self, texts: Sequence[str]) -> list[tuple[str, bool]]: ...
+
+    def for_queries(self) -> Embedder:
+        """The same model for searches, within their own (shorter) deadline."""
+        ...
+
+    def available(self) -> bool:
+        """Whether jobs can be sent now; while it is out, probes it when a probe is due."""
+        ...
+
+    def outage(self) -> str | None:
+        """Why it is out, one line (None while it serves)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 #: what runs around a model's first load: ``loading(model_id)`` is a context manager (the CLI
 #: shows a spinner in it); embedders carry one as their ``loading`` attribute
 Loading = Callable[[str], AbstractContextManager[object]]

@@ -27,6 +27,7 @@ from constellation.plan.migration import (
     TrafficConfig,
 )
 from constellation.plan.monitoring import DEFAULT_ALERTS, AlertRule, Metric, MonitoringConfig
+from constellation.plan.provider import ProviderConfig
 from constellation.plan.reader import FieldPath, PlanSource, read_plan_file
 from constellation.plan.service import (
     DEFAULT_METADATA,
@@ -57,6 +58,7 @@ __all__ = [
     "ModelConfig",
     "MonitoringConfig",
     "Plan",
+    "ProviderConfig",
     "QualityConfig",
     "QueueConfig",
     "RecallConfig",

