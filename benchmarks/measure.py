@@ -162,6 +162,9 @@ class Collector:
     def job_failed(self, error_type: str, *, dead_lettered: bool) -> None:
         pass  # counted by the worker's own stats
 
+    def job_deferred(self) -> None:
+        pass
+
     def batch_done(self, timing: BatchTiming) -> None:
         with self._lock:
             self.batches.append(timing)

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cli import context, logs
 from cli.examples import epilog
@@ -27,6 +28,8 @@ def status_line(status: WorkerStatus) -> str:
         f"queue {depth.visible:,} waiting / {depth.in_flight:,} in flight" if depth else "queue ?"
     )
     switch = "" if status.consumer_enabled else " · [yellow]consumer disabled[/]"
+    if status.outage:
+        switch += f" · [red]{escape(status.outage)}: not receiving[/]"
     return (
         f"processed {s['processed']:,} · skipped {s['skipped']:,} · failed {failed:,} · "
         f"{s['rate']:,.1f} jobs/s · {queue} · {status.in_flight_batches} batches in flight{switch}"

@@ -23,6 +23,7 @@ from constellation.monitoring import queries as q
 from constellation.worker.events import (
     EMPTY,
     INDEX_ERROR,
+    INPUT_REFUSED,
     MODEL_ERROR,
     PROCESSED,
     QUEUE_ERROR,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("constellation.monitoring")
 
 #: every error type a failed job can have; each is exported (at 0) from the start
-ERROR_TYPES = (*REASONS, MODEL_ERROR, INDEX_ERROR, TIMEOUT, QUEUE_ERROR)
+ERROR_TYPES = (*REASONS, MODEL_ERROR, INDEX_ERROR, TIMEOUT, QUEUE_ERROR, INPUT_REFUSED)
 #: why a job ended without an embedding: unchanged (or older than what is stored), or empty text
 SKIP_REASONS = ("unchanged", "empty")
 
@@ -113,6 +114,11 @@ class ServiceMetrics:
         self.truncated = Counter(
             _name(q.TRUNCATED), "Jobs whose text was cut to the model's length.", registry=r
         )
+        self.deferred = Counter(
+            _name(q.DEFERRED),
+            "Jobs given back to the queue, uncounted, while the embedding provider was out.",
+            registry=r,
+        )
         for error_type in ERROR_TYPES:
             self.failed.labels(error_type)
             self.dead_lettered.labels(error_type)
@@ -174,6 +180,9 @@ class ServiceMetrics:
         self.failed.labels(error_type).inc()
         if dead_lettered:
             self.dead_lettered.labels(error_type).inc()
+
+    def job_deferred(self) -> None:
+        self.deferred.inc()
 
     def batch_done(self, timing: BatchTiming) -> None:
         self.batch_duration.observe(timing.total_seconds)

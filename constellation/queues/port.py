@@ -164,6 +164,12 @@ class Queue(Protocol):
         """:meth:`change_visibility` for many messages."""
         ...
 
+    def release_batch(self, receipts: Sequence[str]) -> BatchResult:
+        """Give received messages back at once, as if they had not been received where the
+        technology allows it (SQLite: the receive count is lowered again). SQS cannot lower
+        a receive count: there it is :meth:`change_visibility_batch` to 0."""
+        ...
+
     def depth(self) -> QueueDepth:
         """Approximate visible and in-flight message counts."""
         ...

@@ -283,6 +283,17 @@ class SqliteQueue:
             (visible_at,),
         )
 
+    @guarded
+    def release_batch(self, receipts: Sequence[str]) -> BatchResult:
+        # The receipt changes too: the holder's later calls with it must fail, as after a
+        # redelivery.
+        return self._per_receipt(
+            receipts,
+            "UPDATE messages SET visible_at = ?, receive_count = MAX(receive_count - 1, 0), "
+            "receipt = NULL WHERE queue = ? AND receipt = ?",
+            (self._clock(),),
+        )
+
     def _per_receipt(
         self, receipts: Sequence[str], sql: str, leading: tuple[object, ...] = ()
     ) -> BatchResult:

@@ -156,6 +156,10 @@ class SqsQueue:
             ),
         )
 
+    def release_batch(self, receipts: Sequence[str]) -> BatchResult:
+        # SQS has no way to lower ApproximateReceiveCount: visible again at once, counted.
+        return self.change_visibility_batch(receipts, 0)
+
     def depth(self) -> QueueDepth:
         with self._errors():
             attributes = self._client.get_queue_attributes(

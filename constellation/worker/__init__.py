@@ -71,4 +71,5 @@ def build_worker(
         stats=stats,
         switch=switch,
         on_status=on_status,
+        upstreams=services.upstreams(),
     )

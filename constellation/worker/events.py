@@ -16,12 +16,14 @@ from constellation.timefields import EPOCH_SECONDS
 
 #: outcomes of a job that ends with its message deleted
 PROCESSED, SKIPPED, EMPTY = "processed", "skipped", "empty"
-#: error types of failed jobs that are not validation reasons
-MODEL_ERROR, INDEX_ERROR, TIMEOUT, QUEUE_ERROR = (
+#: error types of failed jobs that are not validation reasons (``input_refused``: the
+#: embedding provider refused the text itself; it goes to the dead-letter queue at once)
+MODEL_ERROR, INDEX_ERROR, TIMEOUT, QUEUE_ERROR, INPUT_REFUSED = (
     "model_error",
     "index_error",
     "timeout",
     "queue_error",
+    "input_refused",
 )
 
 
@@ -71,6 +73,11 @@ class Recorder(Protocol):
         """A job that failed this attempt (``dead_lettered``: it went to the DLQ for good)."""
         ...
 
+    def job_deferred(self) -> None:
+        """A job given back to the queue uncounted: the embedding provider is unavailable
+        (not the job's failure)."""
+        ...
+
     def batch_done(self, timing: BatchTiming) -> None:
         """One batch finished."""
         ...
@@ -88,6 +95,8 @@ class WorkerStats:
     batches: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     dead_lettered: Counter[str] = field(default_factory=Counter)
+    #: jobs given back to the queue while the embedding provider was unavailable
+    deferred: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def job_done(self, outcome: str, latency_seconds: float | None, *, truncated: bool) -> None:
@@ -105,6 +114,10 @@ class WorkerStats:
             self.failed[error_type] += 1
             if dead_lettered:
                 self.dead_lettered[error_type] += 1
+
+    def job_deferred(self) -> None:
+        with self._lock:
+            self.deferred += 1
 
     def batch_done(self, timing: BatchTiming) -> None:
         with self._lock:
@@ -133,6 +146,7 @@ class WorkerStats:
                 "batches": self.batches,
                 "failed": dict(self.failed),
                 "dead_lettered": dict(self.dead_lettered),
+                "deferred": self.deferred,
                 "rate": round(self.rate(), 2),
             }
 
@@ -150,6 +164,10 @@ class FanOut:
     def job_failed(self, error_type: str, *, dead_lettered: bool) -> None:
         for r in self.recorders:
             r.job_failed(error_type, dead_lettered=dead_lettered)
+
+    def job_deferred(self) -> None:
+        for r in self.recorders:
+            r.job_deferred()
 
     def batch_done(self, timing: BatchTiming) -> None:
         for r in self.recorders:

@@ -53,6 +53,8 @@ class Failure:
     pending: Pending
     error_type: str
     detail: str
+    #: no retry can mend it (the provider refused the text itself): dead-letter at once
+    final: bool = False
 
 
 @dataclass
@@ -66,6 +68,8 @@ class BatchOutcome:
     rejected: int = 0
     failed: int = 0
     dead_lettered: int = 0
+    #: given back to the queue uncounted (the embedding provider is unavailable)
+    deferred: int = 0
     timing: BatchTiming | None = None
 
 
@@ -119,12 +123,38 @@ class Acknowledger:
         for message in (failure.pending.message, *failure.pending.duplicates):
             result.failed += 1
             moved = False
-            if message.receive_count > self.max_retries:  # its last allowed attempt
+            if failure.final or message.receive_count > self.max_retries:  # no more attempts
                 moved = self._dead_letter(message, failure.error_type, failure.detail)
                 result.dead_lettered += moved
             # Otherwise it stays invisible: the queue redelivers it after its visibility timeout.
             self.recorder.job_failed(failure.error_type, dead_lettered=moved)
             self._log_failure(message, failure.error_type, failure.detail, moved, job)
+
+    def defer(self, items: list[Pending], result: BatchOutcome) -> None:
+        """Give jobs back to the queue at once, not as failures: the embedding provider is
+        unavailable. Where the queue allows (SQLite) the receive is not counted; on SQS it is,
+        so a message whose next failure would be its last is sent again as a fresh copy and
+        then deleted (its count starts over; a copy left by a failed delete is skipped later
+        by its content hash), and no outage ever moves a job to the dead-letter queue."""
+        messages = [m for item in items for m in (item.message, *item.duplicates)]
+        renew = [m for m in messages if m.receive_count > self.max_retries]
+        back = [m.receipt for m in messages if m.receive_count <= self.max_retries]
+        if back:
+            with suppress(QueueError):  # not released: visible again after its timeout
+                self.queue.release_batch(back)
+        for message in renew:
+            self._renew(message)
+        for _ in messages:
+            self.recorder.job_deferred()
+        result.deferred += len(messages)
+
+    def _renew(self, message: Message) -> None:
+        copy = Outgoing(message.body, message.attributes, group=message.group, dedup=uuid4().hex)
+        try:
+            if self.queue.send_batch([copy]).ok:
+                self.queue.delete(message.receipt)
+        except QueueError:
+            pass  # stays as it is: visible again after its timeout
 
     def reject(self, message: Message, rejection: Rejection) -> None:
         moved = self._dead_letter(message, rejection.reason, rejection.detail)

@@ -30,7 +30,7 @@ import numpy as np
 
 from constellation import records
 from constellation.embedders.port import Embedder
-from constellation.errors import ModelError, VectorIndexError
+from constellation.errors import InputsRejected, ModelError, ProviderUnavailable, VectorIndexError
 from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRecord
 from constellation.jobs import Rejection, parse_job
 from constellation.preprocess import cut, normalize
@@ -38,6 +38,7 @@ from constellation.queues.port import Message, Queue
 from constellation.worker.access import IndexAccess, newer
 from constellation.worker.events import (
     INDEX_ERROR,
+    INPUT_REFUSED,
     MODEL_ERROR,
     PROCESSED,
     SKIPPED,
@@ -107,6 +108,7 @@ class BatchProcessor:
             by_version.setdefault(item.job.version, []).append(item)
         done: list[tuple[Pending, str]] = []
         failures: list[Failure] = []
+        deferred: list[Pending] = []
         model_seconds = upsert_seconds = 0.0
         embedded = upserted = 0
         upsert_calls: tuple[int, ...] = ()
@@ -114,6 +116,7 @@ class BatchProcessor:
             outcome = self._process_version(version, items)
             done += outcome.done
             failures += outcome.failures
+            deferred += outcome.deferred
             model_seconds += outcome.model_seconds
             upsert_seconds += outcome.upsert_seconds
             embedded += outcome.embedded
@@ -123,6 +126,8 @@ class BatchProcessor:
         self.acks.acknowledge(done, result)
         for failure in failures:
             self.acks.fail(failure, result)
+        if deferred:
+            self.acks.defer(deferred, result)
         result.timing = BatchTiming(
             received=len(messages),
             embedded=embedded,
@@ -215,8 +220,17 @@ class BatchProcessor:
                 for item, prepared in zip(unprepared, texts, strict=False):
                     item.prepared = prepared
                     item.hash = records.content_hash(prepared.text, model)
-            for item, vector, error in self._embed(embedder, to_embed):
-                if error is not None or vector is None:
+            try:
+                embedded = self._embed(embedder, to_embed)
+            except ProviderUnavailable:
+                # Not these jobs' failure: they go back to the queue uncounted, and the
+                # worker stops receiving until the provider answers a probe.
+                out.deferred += to_embed
+                embedded = []
+            for item, vector, error in embedded:
+                if isinstance(error, Refused):
+                    out.failures.append(Failure(item, INPUT_REFUSED, error.reason, final=True))
+                elif error is not None or vector is None:
                     out.failures.append(Failure(item, MODEL_ERROR, error or "no vector"))
                 else:
                     writes.append((self._record(item, vector, model), item, PROCESSED))
@@ -246,10 +260,12 @@ class BatchProcessor:
         else:
             out.done.append((item, SKIPPED))
 
-    def _embed(
-        self, embedder: Embedder, items: list[Pending]
-    ) -> list[tuple[Pending, np.ndarray | None, str | None]]:
-        """One model call for the batch; if it fails, find the texts that fail on their own."""
+    def _embed(self, embedder: Embedder, items: list[Pending]) -> list[_Embedded]:
+        """One model call for the batch; if it fails, find the texts that fail on their own.
+
+        A provider that refuses some texts says which (:class:`InputsRejected`): those get its
+        reason, the rest their vectors. A provider that is unavailable fails no text: its
+        :class:`ProviderUnavailable` is raised for the whole batch."""
         texts = [i.prepared.text if i.prepared else "" for i in items]
         try:
             matrix = embedder.embed(texts)
@@ -257,10 +273,19 @@ class BatchProcessor:
                 _checked(item, row, embedder.dimension)
                 for item, row in zip(items, matrix, strict=True)
             ]
+        except ProviderUnavailable:
+            raise
+        except InputsRejected as refused:
+            return [
+                (item, None, Refused(refused.rejected[row]))
+                if row in refused.rejected
+                else _checked(item, refused.vectors[row], embedder.dimension)
+                for row, item in enumerate(items)
+            ]
         except Exception as batch_error:
             if len(items) == 1:
                 return [(items[0], None, f"model failed: {batch_error}")]
-        results: list[tuple[Pending, np.ndarray | None, str | None]] = []
+        results: list[_Embedded] = []
         for item, text in zip(items, texts, strict=True):
             try:
                 results.append(_checked(item, embedder.embed([text])[0], embedder.dimension))
@@ -273,10 +298,23 @@ class BatchProcessor:
         return VectorRecord(item.id, vector, metadata)
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A text the provider refused, with its reason (its job goes to the dead-letter queue)."""
+
+    reason: str
+
+
+#: one job after the model: its vector, or why it has none
+_Embedded = tuple[Pending, np.ndarray | None, str | Refused | None]
+
+
 @dataclass
 class _VersionOutcome:
     done: list[tuple[Pending, str]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    #: jobs given back to the queue (the provider is unavailable)
+    deferred: list[Pending] = field(default_factory=list)
     model_seconds: float = 0.0
     upsert_seconds: float = 0.0
     embedded: int = 0
@@ -299,9 +337,7 @@ def _add_newest(pending: dict[str, Pending], item: Pending) -> None:
         current.duplicates.append(item.message)
 
 
-def _checked(
-    item: Pending, row: np.ndarray, dimension: int
-) -> tuple[Pending, np.ndarray | None, str | None]:
+def _checked(item: Pending, row: np.ndarray, dimension: int) -> _Embedded:
     if row.shape != (dimension,) or not np.all(np.isfinite(row)):
         return item, None, f"model returned an unusable vector (shape {row.shape})"
     return item, row, None

@@ -8,6 +8,9 @@
   worked on, so a slow batch or a long wait for the model never causes a duplicate delivery.
 * The consumer switch (migration state) is read before each receive: while it is off, nothing
   new is received; in-flight batches finish; the worker waits (``--drain`` exits instead).
+* While an embedding provider is unavailable (its circuit breaker is open), nothing new is
+  received: the jobs wait on the queue, not in the dead-letter queue. The loop probes the
+  provider every ``probe_interval`` and resumes by itself once it answers.
 * :meth:`Worker.stop` (SIGINT/SIGTERM) stops receiving, releases a batch still being collected,
   lets in-flight batches finish, and returns.
 """
@@ -17,11 +20,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from constellation.embedders.port import Upstream
 from constellation.errors import ConstellationError
 from constellation.queues.port import Message, Queue, QueueDepth
 from constellation.worker.control import AlwaysEnabled, ConsumerSwitch, HeldMessages
@@ -52,6 +56,8 @@ class WorkerStatus:
     held_messages: int
     queue_depth: QueueDepth | None
     consumer_enabled: bool
+    #: why receiving is paused: an embedding provider is unavailable (None: it is not)
+    outage: str | None = None
 
 
 @dataclass
@@ -91,8 +97,11 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
         on_status: Callable[[WorkerStatus], None] | None = None,
         status_interval: float = 1.0,
+        upstreams: Sequence[Upstream] = (),
     ) -> None:
         self.queue = queue
+        #: embedding providers every job may need: while one is out, nothing is received
+        self.upstreams = tuple(upstreams)
         self.processor = processor
         self.settings = settings
         self.stats = stats or WorkerStats()
@@ -160,6 +169,10 @@ class Worker:
                     return "consumer disabled"
                 self._wait(self.settings.poll_interval)
                 continue
+            if not self._upstreams_available():
+                # A drain waits too: the outage ends by itself, and the jobs are still there.
+                self._wait(self.settings.poll_interval)
+                continue
             if not self._acquire_slot():
                 break
             limit = self.settings.max_batch_size
@@ -198,6 +211,14 @@ class Worker:
             self._switch_read_at = now
         return self._enabled
 
+    def _upstreams_available(self) -> bool:
+        """Every provider serves (each one out is probed here when its probe is due)."""
+        return all([upstream.available() for upstream in self.upstreams])
+
+    def _outage(self) -> str | None:
+        """Why receiving is paused (the first provider out), without probing."""
+        return next((o for u in self.upstreams if (o := u.outage()) is not None), None)
+
     def _acquire_slot(self) -> bool:
         while not self._stop.is_set():
             if self._slots.acquire(timeout=self.settings.poll_interval):
@@ -210,8 +231,8 @@ class Worker:
         batch: list[Message] = []
         opened: float | None = None
         while len(batch) < limit and not self._stop.is_set():
-            if not self._consumer_enabled():
-                break  # switched off while collecting: process what is held, take no more
+            if not self._consumer_enabled() or self._outage() is not None:
+                break  # switched off, or a provider out: process what is held, take no more
             now = self.clock()
             if opened is not None and now - opened >= s.max_batch_timeout:
                 break
@@ -342,5 +363,6 @@ class Worker:
                 held_messages=len(self._held),
                 queue_depth=self._depth,
                 consumer_enabled=self._enabled,
+                outage=self._outage(),
             )
         )

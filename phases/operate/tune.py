@@ -81,6 +81,9 @@ class _Timings:
     def job_failed(self, error_type: str, *, dead_lettered: bool) -> None:
         pass
 
+    def job_deferred(self) -> None:
+        pass
+
     def batch_done(self, timing: BatchTiming) -> None:
         with self._lock:
             self.batches.append(timing)

@@ -167,6 +167,23 @@ class QueueContract:
         queue.change_visibility(again.receipt, 30)  # hiding it longer works too
         assert queue.receive() == []
 
+    #: whether :meth:`Queue.release_batch` leaves the receive uncounted (SQS cannot)
+    release_uncounted = True
+
+    def test_release_gives_messages_back_at_once(self, broker: Broker, prefix: str) -> None:
+        queue = self.make(broker, f"{prefix}-embed")
+        queue.send_batch([Outgoing("a"), Outgoing("b")])
+        taken = _drain(queue)
+        assert len(taken) == 2
+        released = queue.release_batch([m.receipt for m in taken] + ["not-a-receipt"])
+        assert sorted(released.succeeded) == sorted(m.receipt for m in taken)
+        assert list(released.failed) == [2]
+        time.sleep(SETTLE)
+        again = _drain(queue)
+        assert sorted(m.body for m in again) == ["a", "b"]
+        # the receive that was given back does not count where the technology allows
+        assert {m.receive_count for m in again} == {1 if self.release_uncounted else 2}
+
     def test_redrive_after_max_receive_count(self, broker: Broker, prefix: str) -> None:
         dead = self.make(broker, f"{prefix}-dlq")
         queue = self.make(broker, f"{prefix}-embed", redrive=Redrive(dead.name, 2))

@@ -26,6 +26,7 @@ from tests.support.servers import ManagedServer, free_port
 @pytest.mark.servers
 class TestSqsQueue(QueueContract):
     stale_receipts_refused = False
+    release_uncounted = False
 
     @pytest.fixture
     def broker(self, moto: ManagedServer) -> Iterator[Broker]:

@@ -71,6 +71,12 @@ class StubServices:
     def embedder(self, version: int | None = None) -> RecordingEmbedder:
         return self.fake_embedder
 
+    def query_embedder(self, version: int | None = None) -> RecordingEmbedder:
+        return self.fake_embedder
+
+    def upstreams(self) -> list[object]:
+        return []
+
     def close(self) -> None:
         self.broker.close()
 

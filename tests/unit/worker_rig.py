@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from constellation.embedders.port import Upstream
 from constellation.jobs import Job
 from constellation.queues.port import Message, Outgoing, QueueSpec, Redrive
 from constellation.queues.sqlite import SqliteBroker, SqliteQueue
@@ -26,7 +28,7 @@ class Rig:
         self.broker.create(QueueSpec("q", visibility, Redrive("dlq", max_retries + 1)))
         self.queue: SqliteQueue = self.broker.open("q")
         self.dlq: SqliteQueue = self.broker.open("dlq")
-        self.embedder = RecordingEmbedder()
+        self.embedder: Any = RecordingEmbedder()
         self.index = MemoryIndex()
         self.stats = WorkerStats()
         self.processor = BatchProcessor(
@@ -49,6 +51,7 @@ class Rig:
         queue: object = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        upstreams: Sequence[Upstream] = (),
         **settings: float,
     ) -> Worker:
         """A worker on the rig's queue (or ``queue``, a wrapper of it), on ``clock``."""
@@ -67,6 +70,7 @@ class Rig:
             WorkerSettings(**defaults),  # type: ignore[arg-type]
             stats=self.stats,
             clock=clock,
+            upstreams=upstreams,
         )
 
     def dead_letters(self) -> list[Message]:
