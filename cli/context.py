@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,11 +44,20 @@ class AppContext:
         self._services.append(services)
         return services
 
-    def migration(self, *, write: bool = True) -> Migration:
-        """The migration context (state, source, old system, router) for the plan."""
+    def migration(
+        self,
+        *,
+        write: bool = True,
+        services: Services | None = None,
+        observe_query: Callable[[float], None] | None = None,
+    ) -> Migration:
+        """The migration context (state, source, old system, router, search) for the plan,
+        on ``services`` when given (else the plan's, opened here); ``observe_query`` receives
+        each search's latency."""
         from constellation.wiring.migration import Migration
 
-        migration = Migration(self.plan(), self.services(write=write))
+        services = services or self.services(write=write)
+        migration = Migration(self.plan(), services, observe_query=observe_query)
         self._migrations.append(migration)
         return migration
 

@@ -10,10 +10,8 @@ import typer
 from cli import context
 from cli.output import Output, timestamp
 from cli.params import Json
-from constellation.masking import location
 from constellation.monitoring.worker_metrics import query_metrics
 from constellation.query import SearchResult
-from constellation.readback import explain_empty
 
 
 def query(
@@ -33,30 +31,19 @@ def query(
     By default the versions the migration state reads (the plan's default before any upgrade).
     """
     app_ctx = context.get(ctx)
-    plan = app_ctx.plan()
-    m = app_ctx.migration(write=False)
     if versions is not None:
         try:
-            chosen = [int(v) for v in versions.split(",")]
+            chosen: list[int] | None = [int(v) for v in versions.split(",")]
         except ValueError:
             raise typer.BadParameter("--versions takes version numbers, e.g. 2,1") from None
-    elif version is not None:
-        chosen = [version]
     else:
-        chosen = list(m.state.read().read_versions)
-    unknown = [v for v in chosen if v not in plan.models]
-    if unknown:
-        raise typer.BadParameter(f"version(s) {unknown} are not declared in the plan")
-    with query_metrics(plan, m.services) as observe:
-        m.observe_query = observe
-        run = m.version_search(chosen[0]) if len(chosen) == 1 else m.merged_search(chosen)
-        results = run(text, user, top_k)
-    if not results:
-        # Nothing found: fine for a user without notes, an error where the user has records
-        # (an index whose vectors cannot be read answers every search with nothing).
-        for v in chosen:
-            explain_empty(m.services.index(v), user, v, where=location(plan.index_location))
-    app_ctx.output.show(results, partial(show_results, user=user))
+        chosen = None if version is None else [version]
+    plan = app_ctx.plan()
+    services = app_ctx.services(write=False)
+    with query_metrics(plan, services) as observe:
+        m = app_ctx.migration(services=services, observe_query=observe)
+        found = m.search(text, user, top_k, chosen)
+    app_ctx.output.show(found.results, partial(show_results, user=user))
 
 
 def show_results(out: Output, results: list[SearchResult], *, user: str) -> None:

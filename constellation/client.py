@@ -22,7 +22,7 @@ from constellation.errors import JobRejected
 from constellation.jobs import Job
 from constellation.plan import Plan, load_plan
 from constellation.producer import SendReport, send_jobs, validate
-from constellation.query import SearchResult, search
+from constellation.query import SearchResult
 from constellation.services import Services
 
 if TYPE_CHECKING:
@@ -70,17 +70,12 @@ class Client:
     def query(
         self, text: str, user_id: str, top_k: int = 10, version: int | None = None
     ) -> list[SearchResult]:
-        """The ``top_k`` notes of ``user_id`` closest to ``text``."""
+        """The ``top_k`` notes of ``user_id`` closest to ``text`` (in the plan's default model
+        version unless ``version`` is given): :meth:`Migration.search
+        <constellation.wiring.migration.Migration.search>`, as the CLI and the HTTP service
+        search."""
         version = self.plan.default_version if version is None else version
-        return search(
-            text,
-            user_id=user_id,
-            index=self.services.index(version),
-            embedder=self.services.embedder(version),
-            top_k=top_k,
-            version=version,
-            observe=self.observe_query(),
-        )
+        return self.migration().search(text, user_id, top_k, [version]).results
 
     def observe_query(self) -> Callable[[float], None]:
         """The query-latency recorder of this client: every search it (or its router) makes is
@@ -95,6 +90,11 @@ class Client:
             )
         return self._observe
 
+    def _observed(self, seconds: float) -> None:
+        """What this client's :class:`Migration` reports each search's latency to (the
+        recorder opens at the first search)."""
+        self.observe_query()(seconds)
+
     def migration(self) -> Migration:
         """The migration's runtime for this plan (state, notes source, old system), opened once.
 
@@ -103,15 +103,16 @@ class Client:
         if self._migration is None:
             from constellation.wiring.migration import Migration
 
-            self._migration = Migration(self.plan, self.services, legacy_write=True)
+            self._migration = Migration(
+                self.plan, self.services, legacy_write=True, observe_query=self._observed
+            )
         return self._migration
 
     def router(self) -> Router:
         """The app's router: writes and searches follow the migration state (write mode, read
         traffic), re-read every ``migration.traffic.state_refresh`` seconds."""
-        migration = self.migration()
-        migration.observe_query = self.observe_query()
-        router = migration.router()
+        self.observe_query()  # searches are counted from the router's start
+        router = self.migration().router()
         self._routers.append(router)
         return router
 

@@ -11,6 +11,7 @@ outside system could not be reached (:class:`Unreachable`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -243,6 +244,19 @@ class InvalidField(ConstellationError):
         super().__init__(f"{field}: {detail}")
         self.field = field
         self.detail = detail
+
+
+class UnknownVersion(InvalidField):
+    """A search asked for a model version the plan does not declare (exit 2; a 422 naming the
+    field that asked for it)."""
+
+    exit_code = 2
+
+    def __init__(self, version: int, declared: Iterable[int], field: str = "versions") -> None:
+        self.version = version
+        self.declared = tuple(sorted(declared))
+        listed = ", ".join(str(v) for v in self.declared)
+        super().__init__(field, f"version {version} is not declared (plan has {listed})")
 
 
 class MonitoringError(ConstellationError):

@@ -12,8 +12,20 @@ from dataclasses import dataclass, field
 from constellation import records
 from constellation.embedders.port import Embedder
 from constellation.index.port import Hit, VectorIndex
-from constellation.preprocess import prepare
+from constellation.preprocess import normalize, prepare
 from constellation.timefields import EPOCH_MS
+
+
+def require_user(user_id: str) -> None:
+    """The one user guard of every search (ours, the router's, the old system's): no user id,
+    or one of only whitespace, is refused before any system is asked."""
+    if not user_id or not user_id.strip():
+        raise ValueError("a search needs a user id: no query may cross users")
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` is empty after preprocessing: a search for it finds nothing by design."""
+    return not normalize(text)
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,21 @@ class SearchResult:
             created=records.created_of(meta),
             version=int(meta.get(records.VERSION, 0)),
         )
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One user's search as every caller gets it (:meth:`Migration.search
+    <constellation.wiring.migration.Migration.search>`): the notes found, the model versions
+    searched and, when nothing was found, why (the user has no notes there, or the text is
+    empty after preprocessing)."""
+
+    user_id: str
+    results: list[SearchResult]
+    #: the model versions searched, newest preferred when there are several
+    versions: tuple[int, ...]
+    #: why nothing was found; empty when something was
+    explanation: str = ""
 
 
 def embed_query(text: str, embedder: Embedder) -> Sequence[float] | None:
@@ -58,8 +85,7 @@ def search(
 
     ``observe`` receives the query's latency in seconds (for metrics).
     """
-    if not user_id or not user_id.strip():
-        raise ValueError("a search needs a user id: no query may cross users")
+    require_user(user_id)
     started = time.perf_counter()
     vector = embed_query(text, embedder)
     results: list[SearchResult] = []

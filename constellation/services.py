@@ -92,10 +92,7 @@ class Services:
         version = self.plan.default_version if version is None else version
         with self._lock:
             if version not in self._embedders:
-                embedder = build_embedder(self.plan, version)
-                if self.loading is not None and hasattr(embedder, "loading"):
-                    embedder.loading = self.loading
-                self._embedders[version] = embedder
+                self._embedders[version] = build_embedder(self.plan, version, self.loading)
             return self._embedders[version]
 
     def query_embedder(self, version: int | None = None) -> Embedder:
@@ -141,8 +138,9 @@ class Services:
         self.close()
 
 
-def build_embedder(plan: Plan, version: int) -> Embedder:
-    """An embedder for one model version of the plan (not loaded until it first embeds)."""
+def build_embedder(plan: Plan, version: int, loading: Loading | None = None) -> Embedder:
+    """An embedder for one model version of the plan (not loaded until it first embeds);
+    ``loading`` runs around its first load (the CLI's spinner)."""
     model = plan.model(version)
     cls = adapters.load("embedder", model.backend)
     if model.backend == "http":  # a provider: no package, folder or threads of ours
@@ -153,8 +151,11 @@ def build_embedder(plan: Plan, version: int) -> Embedder:
             normalize=model.normalize,
         )
     extra: dict[str, Any] = {"encode_batch_size": model.encode_batch_size}
+    if loading is not None:
+        extra["loading"] = loading
     if model.backend == "onnx":  # exported once, then cached in the data folder
-        extra = {"quantize": model.quantize, "cache_dir": plan.data_dir / "models"}
+        del extra["encode_batch_size"]
+        extra.update(quantize=model.quantize, cache_dir=plan.data_dir / "models")
     return cls(
         model.name,
         package=model.package,

@@ -110,7 +110,7 @@ def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
     build = services_module.build_embedder
 
-    def build_embedder(plan: Any, version: int) -> Any:
+    def build_embedder(plan: Any, version: int, loading: Any = None) -> Any:
         model = plan.model(version)
         if (model.backend, model.name, model.package) == (
             "sentence-transformers",
@@ -118,6 +118,6 @@ def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
             MODEL_PACKAGE,
         ):
             return real_embedder()
-        return build(plan, version)
+        return build(plan, version, loading)
 
     monkeypatch.setattr(services_module, "build_embedder", build_embedder)

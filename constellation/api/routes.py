@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from constellation.api import schemas
 from constellation.api.asgi import problem
 from constellation.api.serving import ServiceRuntime
-from constellation.errors import InvalidField, JobsRejected
+from constellation.errors import InvalidField, JobsRejected, UnknownVersion
 from constellation.jobs import Rejection
 from constellation.migration.source import Note
 from constellation.query import SearchResult
@@ -86,15 +86,12 @@ def query(body: schemas.QueryBody, request: Request) -> dict[str, Any]:
     _check_top_k(runtime, body.top_k)
     if body.version is not None and body.versions is not None:
         raise InvalidField("versions", "give version or versions, not both")
-    for name, versions in (("version", [body.version]), ("versions", body.versions or [])):
-        for version in versions:
-            if version is not None and version not in runtime.plan.models:
-                declared = ", ".join(str(v) for v in sorted(runtime.plan.models))
-                raise InvalidField(name, f"version {version} is not declared (plan has {declared})")
-    results = runtime.query(
-        body.text, body.user_id, body.top_k, version=body.version, versions=body.versions
-    )
-    return {"results": [_result(r) for r in results]}
+    asked = ("versions", body.versions) if body.version is None else ("version", [body.version])
+    try:
+        found = runtime.query(body.text, body.user_id, body.top_k, asked[1])
+    except UnknownVersion as exc:  # named by the field that asked for it
+        raise UnknownVersion(exc.version, exc.declared, field=asked[0]) from None
+    return {"results": [_result(r) for r in found.results]}
 
 
 @router.post("/notes", status_code=202, response_model=schemas.NoteWritten, responses=_PROBLEMS)

@@ -24,7 +24,7 @@ from constellation.monitoring.metrics import ServiceMetrics
 from constellation.monitoring.stats import ServiceStats, read_stats
 from constellation.plan import Plan
 from constellation.producer import SendReport, send_jobs
-from constellation.query import SearchResult
+from constellation.query import Searched
 from constellation.services import Services
 from constellation.wiring.migration import Migration
 
@@ -38,31 +38,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-class _OldSystem:
-    """The old system as the router sees it, its failures named for a 503 ("old system")."""
-
-    def __init__(self, migration: Migration) -> None:
-        self._migration = migration
-
-    def write(self, note: Note) -> None:
-        with _named("old system"):
-            self._migration.legacy.write(note)
-
-    def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
-        with _named("old system"):
-            return list(self._migration.legacy.search(text, user_id, top_k))
-
-
-@contextmanager
-def _named(component: str) -> Iterator[None]:
-    try:
-        yield
-    except Unavailable:
-        raise
-    except Exception as exc:
-        raise Unavailable(component, f"the {component} failed: {exc}") from exc
 
 
 class ServiceRuntime:
@@ -82,7 +57,7 @@ class ServiceRuntime:
         self.migration = Migration(
             plan, self.services, legacy_write=True, observe_query=self._observe_query
         )
-        self.router: Router = self.migration.router(legacy=_OldSystem(self.migration))
+        self.router: Router = self.migration.router()
         #: the worker's metrics (``worker=True``), exposed on ``/metrics``
         self.worker_metrics: ServiceMetrics | None = None
         self.model_state = "loading"
@@ -175,22 +150,12 @@ class ServiceRuntime:
             return send_jobs(self.services.queue, jobs, keep_ids=True)
 
     def query(
-        self,
-        text: str,
-        user_id: str,
-        top_k: int = 10,
-        *,
-        version: int | None = None,
-        versions: Sequence[int] | None = None,
-    ) -> list[SearchResult]:
-        """The new index's answer: the versions the migration state reads, unless given."""
-        m = self.migration
+        self, text: str, user_id: str, top_k: int = 10, versions: Sequence[int] | None = None
+    ) -> Searched:
+        """The new index's answer (:meth:`Migration.search`): the versions the migration state
+        reads, unless given."""
         with _named_errors():
-            if versions:
-                return m.merged_search(list(versions))(text, user_id, top_k)
-            if version is not None:
-                return m.version_search(version)(text, user_id, top_k)
-            return m.new_search(text, user_id, top_k)
+            return self.migration.search(text, user_id, top_k, versions)
 
     def write_note(self, note: Note) -> WriteOutcome:
         """Write a note as the router does (old, both, or new by the write mode)."""

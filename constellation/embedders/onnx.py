@@ -110,6 +110,7 @@ class OnnxEmbedder:
         cache_dir: Path | None = None,
         device: str | None = None,
         streams: int = 2,
+        loading: Loading = no_notice,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
@@ -128,7 +129,7 @@ class OnnxEmbedder:
         self.streams = max(1, streams)
         self._calls = threading.BoundedSemaphore(self.streams)
         #: around the first load (and export): a spinner in the CLI
-        self.loading: Loading = no_notice
+        self.loading = loading
 
     def _load(self) -> None:
         with self._load_lock:

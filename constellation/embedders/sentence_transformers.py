@@ -72,6 +72,7 @@ class SentenceTransformerEmbedder:
         device: str | None = None,
         max_call_texts: int = 256,
         streams: int = 2,
+        loading: Loading = no_notice,
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
@@ -82,7 +83,7 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._model: Any = None
         #: around the first load (a spinner in the CLI: tens of seconds of silence otherwise)
-        self.loading: Loading = no_notice
+        self.loading = loading
         self._load_lock = threading.Lock()
         # Model calls run on `streams` threads of their own, each with its share of the cores
         # (2 streams of 1 torch thread on 2 cores): one call on every core makes each core

@@ -12,6 +12,10 @@ the share only moves users from old to new, never back. While both systems run (
 never hurts the user: if it errors or is slower than ``shadow_timeout`` when it should serve,
 the old system's answer is served instead; as a shadow it is never waited for at all.
 
+An old-system failure that reaches the caller is raised as :class:`Unavailable` naming the
+old system (the adapter's error as its cause), so the HTTP service answers it with a 503 and
+the app can tell which side failed.
+
 State is cached for ``traffic.state_refresh`` seconds: a rollback reaches every router within
 that bound (the documented staleness).
 """
@@ -23,17 +27,19 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
 
+from constellation.errors import Unavailable
 from constellation.ledger.comparisons import Comparison, ComparisonLog, overlap
 from constellation.ledger.state import MigrationState, StateStore
+from constellation.migration.legacy.port import LegacySystem, write_notes
 from constellation.migration.source import Note
 from constellation.producer import job_message
-from constellation.query import SearchResult
+from constellation.query import SearchResult, require_user
 from constellation.queues.port import Queue
 
 log = logging.getLogger("constellation.router")
@@ -55,8 +61,8 @@ class Router:
     def __init__(
         self,
         state: StateStore,
-        legacy: Any,
-        queue: Queue | Callable[[], Queue],
+        legacy: LegacySystem,
+        queue: Callable[[], Queue],
         new_search: Search,
         comparisons: ComparisonLog,
         *,
@@ -68,9 +74,10 @@ class Router:
     ) -> None:
         self.state_store = state
         self.legacy = legacy
-        # A callable opens the queue at the first write that needs it: in write mode old the
-        # app's writes never touch the queue, so they work before `provision` has created it.
-        self._queue = queue
+        # The queue is opened at the first write that needs it: in write mode old the app's
+        # writes never touch the queue, so they work before `provision` has created it.
+        self._open_queue = queue
+        self._queue: Queue | None = None
         self.new_search = new_search
         self.comparisons = comparisons
         self.shadow_timeout = shadow_timeout
@@ -88,11 +95,10 @@ class Router:
 
     @property
     def queue(self) -> Queue:
-        """The embed queue (opened on first use when the router was given a way to open it)."""
-        queue = self._queue
-        if not hasattr(queue, "send_batch"):
-            queue = self._queue = cast("Callable[[], Queue]", queue)()
-        return cast(Queue, queue)
+        """The embed queue, opened on first use."""
+        if self._queue is None:
+            self._queue = self._open_queue()
+        return self._queue
 
     def _count(self, name: str, n: int = 1) -> None:
         # The app calls the router from many threads; Counter's += is not atomic.
@@ -158,12 +164,12 @@ class Router:
         return WriteOutcome(mode, tuple(written), tuple(failed))
 
     def _legacy_write(self, notes: Sequence[Note]) -> None:
-        # write_many is optional in an operator's own old-system adapter
-        if hasattr(self.legacy, "write_many"):
-            self.legacy.write_many(list(notes))
-        else:
-            for note in notes:
-                self.legacy.write(note)
+        with _old_system():
+            write_notes(self.legacy, list(notes))
+
+    def _legacy_search(self, text: str, user_id: str, top_k: int) -> list[SearchResult]:
+        with _old_system():
+            return list(self.legacy.search(text, user_id, top_k))
 
     def _enqueue(self, notes: Sequence[Note], state: MigrationState) -> None:
         jobs = [job_message(n.job(v)) for n in notes for v in state.write_versions]
@@ -178,15 +184,14 @@ class Router:
 
     def route(self, text: str, user_id: str, top_k: int = 10) -> Routed:
         """:meth:`search`, saying which system served the answer."""
-        if not user_id:
-            raise ValueError("a search needs a user id")
+        require_user(user_id)
         state = self.state()
         use_new = serves_new(user_id, state.read_traffic)
         self._count("searches")
         if state.write_mode != "dual":  # only one system holds current data
             if use_new:
                 return Routed(self.new_search(text, user_id, top_k), "new")
-            return Routed(list(self.legacy.search(text, user_id, top_k)), "old")
+            return Routed(self._legacy_search(text, user_id, top_k), "old")
         if use_new:
             return self._new_first(text, user_id, top_k, state)
         return self._old_first(text, user_id, top_k, state)
@@ -194,7 +199,7 @@ class Router:
     def _old_first(self, text: str, user_id: str, top_k: int, state: MigrationState) -> Routed:
         """Serve the old system; the new one runs beside it and is never waited for."""
         new = self._submit(self.new_search, text, user_id, top_k)
-        old = _run(self.legacy.search, text, user_id, top_k)
+        old = _run(self._legacy_search, text, user_id, top_k)
         if new is not None:
             self._compare_later(state, "old", _done(old), new)
         if old.error is not None:
@@ -204,9 +209,9 @@ class Router:
     def _new_first(self, text: str, user_id: str, top_k: int, state: MigrationState) -> Routed:
         """Serve the new system unless it errors or is too slow; then the old one answers."""
         new = self._submit(self.new_search, text, user_id, top_k)
-        old = self._submit(self.legacy.search, text, user_id, top_k)
+        old = self._submit(self._legacy_search, text, user_id, top_k)
         if new is None or old is None:  # shadow pool saturated: the trusted system serves
-            outcome = _run(self.legacy.search, text, user_id, top_k)
+            outcome = _run(self._legacy_search, text, user_id, top_k)
             if outcome.error is not None:
                 raise outcome.error
             return Routed(outcome.results or [], "old")
@@ -314,6 +319,18 @@ class _Outcome:
     results: list[SearchResult] | None
     ms: float
     error: Exception | None
+
+
+@contextmanager
+def _old_system() -> Iterator[None]:
+    """The old system's failures named as its own (the HTTP service answers 503 "old system"),
+    the adapter's error kept as the cause."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        raise Unavailable("old system", f"the old system failed: {exc}") from exc
 
 
 def _run(fn: Search, text: str, user_id: str, top_k: int) -> _Outcome:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from constellation import records
 from constellation.errors import IndexNotFound
+from constellation.migration.legacy import FetchesNotes
 from constellation.preprocess import prepare
 from constellation.wiring.migration import Migration
 
@@ -46,19 +47,22 @@ def compare(m: Migration, user_id: str, note_id: str, version: int | None = None
     record_id = records.record_id(user_id, note_id, version)
     new = m.services.index(version).get([record_id], include_vectors=True).get(record_id)
     note = ""
+    legacy = m.legacy
+    fetches = isinstance(legacy, FetchesNotes)
     try:
-        old = m.legacy.get(user_id, note_id) if hasattr(m.legacy, "get") else None
+        old = legacy.get(user_id, note_id) if isinstance(legacy, FetchesNotes) else None
     except IndexNotFound:
         old, note = None, "the old system has no index here"
     cosine = None
     if old is not None and new is not None and old.vector is not None and new.vector is not None:
         # An app's own layout has no model key: the old system's declared model stands for it.
-        old_model = old.metadata.get(records.MODEL, getattr(m.legacy, "model", None))
+        declared = legacy.model if isinstance(legacy, FetchesNotes) else None
+        old_model = old.metadata.get(records.MODEL, declared)
         if old_model == new.metadata.get(records.MODEL):
             cosine = _cosine(list(old.vector), list(new.vector))
         else:
             note = "different models: vectors are not comparable"
-    elif not note and not hasattr(m.legacy, "get"):
+    elif not note and not fetches:
         note = "the legacy adapter cannot fetch single records"
     return NoteComparison(
         user_id,

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from constellation import records
 from constellation.errors import ConstellationError
 from constellation.index.port import StoredRecord
+from constellation.migration.legacy import Archivable, FetchesNotes
+from constellation.migration.legacy.chroma import ChromaLegacy
 from constellation.migration.source import Note
 from constellation.preprocess import normalize, prepare
 from constellation.wiring.migration import Migration
@@ -33,7 +35,8 @@ def diagnose_consistency(m: Migration, *, samples: int) -> Area:
             "from phase 1 to phase 3)"
         )
         return area
-    if not hasattr(m.legacy, "get"):
+    legacy = m.legacy
+    if not isinstance(legacy, FetchesNotes):
         area.skipped = True
         area.notes.append("the old system's adapter cannot fetch single records (no get)")
         return area
@@ -43,7 +46,7 @@ def diagnose_consistency(m: Migration, *, samples: int) -> Area:
     try:
         index = m.services.index(version)
         new_count = index.count(version=version)
-        old_count = m.legacy.count() if hasattr(m.legacy, "count") else None
+        old_count = legacy.count() if isinstance(legacy, Archivable) else None
     except ConstellationError as exc:
         area.find(f"a system cannot be read: {exc}", "constellation verify")
         return area
@@ -63,7 +66,7 @@ def diagnose_consistency(m: Migration, *, samples: int) -> Area:
     for note, text, record_id in zip(sample, prepared, new_ids, strict=True):
         if text.empty:
             continue
-        old = m.legacy.get(note.user_id, note.id)
+        old = legacy.get(note.user_id, note.id)
         _compare(note, text.text, new.get(record_id), old, new_model.name, old_model.name, problems)
     area.figures["notes sampled"] = len(sample)
     for problem, cases in problems.items():
@@ -160,9 +163,8 @@ def _parameters(m: Migration, version: int, old_version: int) -> dict[str, dict[
     new_model, old_model = m.plan.model(version), m.plan.model(old_version)
     new_info = m.services.store.inspect(m.plan.index_name_for(version))
     old_info = None
-    store = getattr(m.legacy, "store", None)
-    if store is not None and hasattr(store, "inspect"):
-        old_info = store.inspect(m.plan.legacy.name)
+    if isinstance(m.legacy, ChromaLegacy):  # an index store we can inspect
+        old_info = m.legacy.store.inspect(m.plan.legacy.name)
     return {
         "new": {
             "model": new_model.name,

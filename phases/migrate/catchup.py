@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from constellation.ledger.state import MigrationState
+from constellation.migration.legacy import LegacySystem, Prunable, write_notes
 from constellation.migration.source import Note
 from constellation.wiring.migration import Migration
 from phases.steps import Check
@@ -96,7 +97,7 @@ class CatchUp:
             self.unsettled += _settle(self.m, legacy, page)
             self.written += len(page)
             self._progress(len(page))
-        if hasattr(legacy, "note_keys") and hasattr(legacy, "delete_many"):
+        if isinstance(legacy, Prunable):
             # Collected first, deleted after: deleting during the scan would shift its pages.
             gone = list(_gone(self.m, legacy.note_keys()))
             legacy.delete_many(gone)
@@ -137,7 +138,7 @@ def _pages(notes: Iterator[Note]) -> Iterator[list[Note]]:
         yield page
 
 
-def _settle(m: Migration, legacy: Any, page: list[Note]) -> int:
+def _settle(m: Migration, legacy: LegacySystem, page: list[Note]) -> int:
     """Write ``page`` into the old system until the source shows none of it edited meanwhile;
     the notes still changing after :data:`ROUNDS` writes (0 almost always).
 
@@ -151,7 +152,7 @@ def _settle(m: Migration, legacy: Any, page: list[Note]) -> int:
     """
     pending = page
     for _ in range(ROUNDS):
-        _write(legacy, pending)
+        write_notes(legacy, pending)
         now = m.source.current([note.id for note in pending])
         pending = [
             now[note.id]
@@ -166,14 +167,6 @@ def _settle(m: Migration, legacy: Any, page: list[Note]) -> int:
         if not pending:
             return 0
     return len(pending)
-
-
-def _write(legacy: Any, notes: list[Note]) -> None:
-    if hasattr(legacy, "write_many"):
-        legacy.write_many(notes)
-    else:
-        for note in notes:
-            legacy.write(note)
 
 
 def _gone(m: Migration, keys: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:

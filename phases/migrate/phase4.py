@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from constellation.errors import ConstellationError
 from constellation.ledger.state import MigrationState
+from constellation.migration.legacy import Archivable
 from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate, GateCheck, outcome_of
 from phases.migrate.archive import Archive, archive_count
@@ -37,9 +38,9 @@ def phase4(
         changes["notes"] = {OLD_WRITES_STOPPED: m.clock()}
     start = opening(m, 4, changes, force=force, reason=reason)
     legacy = m.legacy
-    if not hasattr(legacy, "scan"):
+    if not isinstance(legacy, Archivable):
         raise ConstellationError(
-            "the legacy adapter cannot export its records (it has no scan())",
+            "the legacy adapter cannot export its records (it has no count() and scan())",
             "archive the old index with its own tools, then run phase 4 with --force",
         )
     name = m.plan.legacy.name

@@ -179,7 +179,7 @@ def _model(plan: Plan, services: Services, record: Record) -> bool:
 
 def _old_system(plan: Plan, services: Services, record: Record) -> bool:
     """A sample of the old index against the plan's layout (read only; nothing is created)."""
-    from constellation.migration.legacy import load_legacy
+    from constellation.migration.legacy import ChecksLayout, Closable, load_legacy
 
     name = "old system layout"
     try:
@@ -187,13 +187,13 @@ def _old_system(plan: Plan, services: Services, record: Record) -> bool:
     except ConstellationError as exc:
         return record(name, False, str(exc))
     try:
-        if not hasattr(legacy, "check_layout"):
+        if not isinstance(legacy, ChecksLayout):
             return record(name, True, "the old-system adapter has no check_layout(): not checked")
         check = legacy.check_layout()
     except ConstellationError as exc:
         return record(name, False, str(exc))
     finally:
-        if hasattr(legacy, "close"):
+        if isinstance(legacy, Closable):
             legacy.close()
     if check.sampled == 0:
         return record(name, True, f"{check.note or 'the old index is empty'}: nothing to check")

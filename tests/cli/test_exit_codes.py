@@ -33,7 +33,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(
         services_module,
         "build_embedder",
-        lambda plan, version: RecordingEmbedder(
+        lambda plan, version, loading=None: RecordingEmbedder(
             model_id="all-MiniLM-L6-v2", dimension=384, max_tokens=256
         ),
     )

@@ -120,7 +120,9 @@ def test_the_cli_exits_1_with_findings_and_prints_them(
     from constellation import services as services_module
 
     embedder = m.services.embedder()
-    monkeypatch.setattr(services_module, "build_embedder", lambda plan, version: embedder)
+    monkeypatch.setattr(
+        services_module, "build_embedder", lambda plan, version, loading=None: embedder
+    )
     plan = str(m.plan.file)
     m.services.close()  # the CLI opens the index itself
     result = invoke("--plan", plan, "doctor", "--json", "--interval", "0.1", "--queries", "2")  # type: ignore[operator]

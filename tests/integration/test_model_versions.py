@@ -90,9 +90,8 @@ def test_merged_reads_never_repeat_a_note_or_cross_users(m: Migration) -> None:
     half = m.services.queue.receive(max_messages=30)
     m.services.queue.change_visibility_batch([x.receipt for x in half], 0)
     build_worker(m.plan, m.services, switch=m.state).run(max_messages=30)
-    merged = m.merged_search([2, 1])
     for note in m.sample[:20]:  # type: ignore[attr-defined]
-        results = merged(note.content, note.user_id, 10)
+        results = m.search(note.content, note.user_id, 10, versions=[2, 1]).results
         ids = [r.note_id for r in results]
         assert len(ids) == len(set(ids))
         owners = {n.id: n.user_id for n in m.sample}  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from constellation.errors import Unavailable
 from constellation.ledger.comparisons import ComparisonLog
 from constellation.ledger.state import StateStore
 from constellation.migration.router import Router, bucket, serves_new
@@ -73,12 +74,12 @@ def parts(tmp_path: Path) -> tuple[StateStore, ComparisonLog, SqliteQueue]:
     return StateStore(url, "p", "dev"), ComparisonLog(url, "p", "dev"), broker.open("q")
 
 
-def make(parts, legacy=None, new_search=None, queue=None, **kw) -> Router:  # type: ignore[no-untyped-def]
+def make(parts, legacy=None, new_search=None, queue=None, open_queue=None, **kw) -> Router:  # type: ignore[no-untyped-def]
     state, log, q = parts
     return Router(
         state,
         legacy or FakeLegacy(),
-        queue or q,
+        open_queue or (lambda: queue or q),
         new_search or (lambda text, user, k: results("a", "b", "x")),
         log,
         state_refresh=0,
@@ -120,7 +121,7 @@ def test_the_queue_is_opened_only_by_the_first_write_that_needs_it(parts) -> Non
         return queue
 
     legacy = BatchLegacy()
-    router = make(parts, legacy=legacy, queue=open_queue)
+    router = make(parts, legacy=legacy, open_queue=open_queue)
     router.write(NOTE)
     router.write_many([NOTE, NOTE])
     assert opened == [] and len(legacy.written) == 3
@@ -282,3 +283,14 @@ def test_a_failed_side_of_a_batch_counts_every_note(parts) -> None:  # type: ign
     router.write_many([Note(f"n{i}", "u1", "t", 1, 2) for i in range(3)])
     assert len(legacy.written) == 3
     assert router.counters["write_new_failed"] == 3
+
+
+def test_the_old_systems_failure_reaches_the_caller_named(parts) -> None:  # type: ignore[no-untyped-def]
+    # The HTTP service answers it with a 503 naming the old system; the adapter's error is kept.
+    router = make(parts, legacy=FakeLegacy(fail=True))
+    for call in (lambda: router.route("q", "u1", 3), lambda: router.write(NOTE)):
+        with pytest.raises(Unavailable) as failed:
+            call()
+        assert failed.value.component == "old system"
+        assert str(failed.value) == "the old system failed: old system down"
+        assert isinstance(failed.value.__cause__, RuntimeError)

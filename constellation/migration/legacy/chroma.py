@@ -28,7 +28,7 @@ from constellation.migration.legacy.layout import AppText, Layout
 from constellation.migration.legacy.port import LayoutCheck, NoteKey
 from constellation.migration.source import Note
 from constellation.plan import Plan
-from constellation.query import SearchResult
+from constellation.query import SearchResult, require_user
 from constellation.services import Services
 
 #: records per Chroma call (well under Chroma's maximum batch size)
@@ -164,8 +164,7 @@ class ChromaLegacy:
     # reads ---------------------------------------------------------------------------------
     def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """The user's notes closest to ``text``, the query prepared as the app prepared notes."""
-        if not user_id or not user_id.strip():
-            raise ValueError("a search needs a user id: no query may cross users")
+        require_user(user_id)
         (prepared,) = self.text.prepare([text], self.embedder)
         if not prepared:
             return []

@@ -24,7 +24,7 @@ from constellation.migration.legacy.layout import AppText
 from constellation.migration.legacy.port import LayoutCheck, NoteKey
 from constellation.migration.source import Note
 from constellation.plan import Plan
-from constellation.query import SearchResult
+from constellation.query import SearchResult, require_user
 from constellation.services import Services
 
 
@@ -157,8 +157,7 @@ class PgvectorLegacy:
     # reads ---------------------------------------------------------------------------------
     def search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """The user's rows nearest to ``text`` by cosine distance."""
-        if not user_id or not user_id.strip():
-            raise ValueError("a search needs a user id: no query may cross users")
+        require_user(user_id)
         (prepared,) = self.text.prepare([text], self.embedder)
         if not prepared:
             return []
