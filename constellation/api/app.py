@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from constellation.api import errors, routes
 from constellation.api.access import AccessLog, HttpMetrics
 from constellation.api.auth import BearerAuth, Tokens
-from constellation.api.limits import InFlightLimit, JsonBody
+from constellation.api.limits import InFlightLimit, JsonBody, Load
 from constellation.api.serving import ServiceRuntime
 from constellation.plan import DEFAULT_PLAN, Plan, load_plan
 from constellation.services import Services
@@ -76,10 +76,12 @@ def create_app(
     app.state.http_metrics = metrics = HttpMetrics()
     app.include_router(routes.router)
     errors.install(app, plan.service.retry_after)
-    # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(JsonBody, limit=plan.service.max_body_bytes)
+    app.state.load = load = Load(plan.service.max_in_flight)
+    # add_middleware wraps: the last added is the outermost. The body is read before the
+    # request takes a slot: a client that stalls in its body holds none.
+    app.add_middleware(InFlightLimit, load=load, retry_after=plan.service.retry_after)
     app.add_middleware(
-        InFlightLimit, limit=plan.service.max_in_flight, retry_after=plan.service.retry_after
+        JsonBody, limit=plan.service.max_body_bytes, timeout=plan.service.body_timeout
     )
     app.add_middleware(BearerAuth, tokens=tokens)
     app.add_middleware(AccessLog, metrics=metrics)

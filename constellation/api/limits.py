@@ -3,14 +3,20 @@
 Beyond ``service.max_in_flight`` requests at once the answer is 503 with ``Retry-After`` at
 once, instead of a queue that grows until every client times out. The probes (``/healthz``,
 ``/readyz``) and ``/metrics`` are not counted: they must answer most of all when the service is
-overloaded, and a readiness check left running by a prober that gave up must not hold a slot.
+overloaded, and a readiness check left running by a prober that gave up must not hold a slot;
+``/readyz`` says not ready while every slot is taken (:class:`Load`).
 A body over ``service.max_body_bytes`` is a 413, whether its ``Content-Length`` says so or it
-streams past the limit; the body is read here, whole, so a request holds its slot while its
-body arrives. Every body is JSON whatever its ``Content-Type`` says (``curl -d`` sends a form
-type), so the header is not needed.
+streams past the limit. The body is read whole before the request takes a slot, within
+``service.body_timeout`` (else 408): a client that sends its headers and stalls holds no slot,
+so stalled clients cannot lock the others out. Every body is JSON whatever its
+``Content-Type`` says (``curl -d`` sends a form type), so the header is not needed.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
 
 from constellation.api.asgi import (
     ASGIApp,
@@ -27,24 +33,36 @@ from constellation.api.asgi import (
 UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class InFlightLimit:
-    """ASGI middleware: at most ``limit`` HTTP requests at once, the rest 503 + Retry-After."""
+@dataclass
+class Load:
+    """The requests in flight and their bound, shared by the limit and ``/readyz``."""
 
-    def __init__(self, app: ASGIApp, limit: int, retry_after: int) -> None:
+    limit: int
+    #: requests in flight now (one event loop: no lock needed)
+    in_flight: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
+
+
+class InFlightLimit:
+    """ASGI middleware: at most ``load.limit`` HTTP requests at once, the rest 503 +
+    Retry-After."""
+
+    def __init__(self, app: ASGIApp, load: Load, retry_after: int) -> None:
         self.app = app
-        self.limit = limit
+        self.load = load
         self.retry_after = retry_after
-        #: requests in flight now (one event loop: no lock needed)
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNBOUNDED_PATHS:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        if self.load.full:
             detail = (
-                f"{self.in_flight} requests in flight, the most this service takes at once "
-                f"(service.max_in_flight); retry after {self.retry_after}s"
+                f"{self.load.in_flight} requests in flight, the most this service takes at "
+                f"once (service.max_in_flight); retry after {self.retry_after}s"
             )
             await send_json(
                 send,
@@ -53,20 +71,21 @@ class InFlightLimit:
                 {"Retry-After": str(self.retry_after)},
             )
             return
-        self.in_flight += 1
+        self.load.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.load.in_flight -= 1
 
 
 class JsonBody:
     """ASGI middleware: read the body whole, up to ``limit`` bytes (a larger one is a 413), and
     hand it on as JSON."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
@@ -78,8 +97,13 @@ class JsonBody:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                await self._too_slow(send, size)
+                return
             if message["type"] == "http.disconnect":
                 return  # the client went away before its body arrived: nothing to answer
             chunk = message.get("body", b"")
@@ -105,6 +129,13 @@ class JsonBody:
             return await receive()  # after the body: wait for the disconnect, as servers do
 
         await self.app(scope, replay, send)
+
+    async def _too_slow(self, send: Send, size: int) -> None:
+        detail = (
+            f"the body did not arrive within {self.timeout:g}s (service.body_timeout; "
+            f"{size} bytes came)"
+        )
+        await send_json(send, 408, problem("timeout", detail), {"Connection": "close"})
 
     async def _too_large(self, send: Send, declared: int | None) -> None:
         size = f"{declared} bytes" if declared is not None else "the body"

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from constellation.api import schemas
 from constellation.api.asgi import problem
-from constellation.api.serving import ServiceRuntime
+from constellation.api.serving import Check, ServiceRuntime
 from constellation.errors import InvalidField, JobsRejected, UnknownVersion
 from constellation.jobs import Rejection
 from constellation.migration.source import Note
@@ -135,7 +135,18 @@ def healthz() -> dict[str, str]:
 )
 def readyz(request: Request) -> JSONResponse:
     """Queue, index and state store reachable, the model loaded; else 503 naming what is not."""
-    checks = _runtime(request).readiness()
+    load = request.app.state.load
+    checks = sorted(
+        [
+            *_runtime(request).readiness(),
+            Check(
+                "requests in flight",
+                not load.full,
+                f"{load.in_flight} of {load.limit} (service.max_in_flight)",
+            ),
+        ],
+        key=lambda c: c.name,
+    )
     failing = [c.name for c in checks if not c.ok]
     body = {
         "ready": not failing,

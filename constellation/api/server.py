@@ -37,6 +37,7 @@ def serve(
     import uvicorn
 
     from constellation.api.app import create_app
+    from constellation.api.connections import header_deadline_protocol
 
     app = create_app(plan, worker=worker, services=services)
     config = uvicorn.Config(
@@ -50,6 +51,7 @@ def serve(
         # Keep connections open a little longer than a browser's fetch pool expects.
         timeout_keep_alive=30,
         timeout_graceful_shutdown=60,
+        http=header_deadline_protocol(plan.service.header_timeout),
     )
     server = uvicorn.Server(config)
     if on_listening is not None:

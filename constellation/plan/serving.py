@@ -52,6 +52,10 @@ class ServiceConfig(Section):
     max_top_k: int = Field(100, ge=1, le=1000)
     #: how long ``/readyz`` waits for each system before naming it unreachable
     ready_timeout: Duration = 5.0
+    #: a connection whose request line and headers have not all arrived by then is closed
+    header_timeout: Duration = 10.0
+    #: a request whose body has not all arrived by then is answered 408 and closed
+    body_timeout: Duration = 10.0
 
     @model_validator(mode="after")
     def _distinct(self) -> ServiceConfig:

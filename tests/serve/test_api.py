@@ -321,6 +321,7 @@ def test_readyz_names_every_system(serve: ServeProcess) -> None:
         "index",
         "model",
         "queue",
+        "requests in flight",
         "state store",
         "worker",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,13 @@ from tests.support.serve import (
 pytestmark = [pytest.mark.servers, pytest.mark.model]
 
 LIMITS = {
-    "service": {**TOKENS_SECTION, "max_in_flight": 2, "max_body_bytes": 4096},
+    "service": {
+        **TOKENS_SECTION,
+        "max_in_flight": 2,
+        "max_body_bytes": 4096,
+        "header_timeout": "2s",
+        "body_timeout": "60s",  # the SIGTERM test holds a body back across the stop
+    },
     "consumer": {"max_job_bytes": 1024},
     "migration": {"traffic": {"state_refresh": "0.2s"}},
 }
@@ -159,30 +166,70 @@ def in_flight(served: Served) -> float:
 
 
 def test_beyond_max_in_flight_503_with_retry_after(served: Served) -> None:
+    """Two queries held in flight by an index that stopped answering (SIGSTOP): the third is a
+    503 with Retry-After, and /readyz is not ready while every slot is taken."""
     served.purge()
-    bodies = [json.dumps(job(f"held-{i}")).encode() for i in range(2)]
-    held = [partial_request(served.serve.port, "/embed", b, WRITE_TOKEN, 10) for b in bodies]
+    query = {"text": "x", "userId": "u"}
+    answers: list[int] = []
+
+    def held() -> None:
+        answers.append(served.serve.call("POST", "/query", query).status)
+
+    served.chroma.process.send_signal(signal.SIGSTOP)
+    threads = [threading.Thread(target=held) for _ in range(2)]
     try:
-        # The held requests count once the server has read their headers: on a busy machine
-        # that may come after a query sent at once. Wait until /metrics (outside the bound)
-        # sees them: two held, plus the scrape itself.
-        deadline = time.monotonic() + 10
-        while in_flight(served) < 3 and time.monotonic() < deadline:
+        for t in threads:
+            t.start()
+        # Wait until /metrics (outside the bound) sees them: two held, plus the scrape itself.
+        deadline = time.monotonic() + 30
+        while in_flight(served) < 3:
+            assert time.monotonic() < deadline, served.serve.tail()
             time.sleep(0.05)
-        answer = served.serve.call("POST", "/query", {"text": "x", "userId": "u"})
+        answer = served.serve.call("POST", "/query", query)
         assert answer.status == 503, answer
         assert answer.headers["retry-after"] == "1"
         assert answer.body["error"] == "overloaded"
         assert "2 requests in flight" in answer.body["detail"]
         assert served.serve.call("GET", "/healthz", token=None).status == 200
         assert served.serve.call("GET", "/metrics").status == 200
+        ready = served.serve.call("GET", "/readyz")
+        assert ready.status == 503 and "requests in flight" in ready.body["failing"], ready
     finally:
-        finished = [
-            finish_request(sock, body[10:]) for sock, body in zip(held, bodies, strict=True)
-        ]
-    assert [status for status, _ in finished] == [202, 202]
-    assert served.serve.call("POST", "/query", {"text": "x", "userId": "u"}).status == 200
-    assert {j["noteId"] for j in served.queued()} == {"held-0", "held-1"}
+        served.chroma.process.send_signal(signal.SIGCONT)
+        for t in threads:
+            t.join(90)
+    assert answers == [200, 200]
+    assert served.serve.call("POST", "/query", query).status == 200
+    ready = served.serve.call("GET", "/readyz")
+    assert ready.status == 200, ready
+
+
+def test_stalled_clients_hold_no_slot_and_are_closed(served: Served) -> None:
+    """D3: 130 clients send a whole header block (with a token and Content-Length: 100) and
+    stall, with two slots in all: a legitimate query is answered within 5 s. A client that stops
+    half way through its headers (no token needed for that) is answered 408 and closed."""
+    body = json.dumps({"text": "x", "userId": "u"}).encode().ljust(100)
+    stalled = [
+        partial_request(served.serve.port, "/query", body, WRITE_TOKEN, 0) for _ in range(130)
+    ]
+    half = socket.create_connection(("127.0.0.1", served.serve.port), timeout=30)
+    half.sendall(b"POST /query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+    try:
+        start = time.monotonic()
+        answer = served.serve.call("POST", "/query", {"text": "x", "userId": "u"})
+        took = time.monotonic() - start
+        assert answer.status == 200, answer
+        assert took < 5, f"the legitimate query took {took:.1f}s"
+        assert served.serve.call("GET", "/readyz").status == 200
+        said = b""
+        while chunk := half.recv(4096):  # the server closes it: recv returns b""
+            said += chunk
+        assert b"408" in said.split(b"\r\n")[0] and b"header_timeout" in said, said
+        assert time.monotonic() - start < 25
+    finally:
+        half.close()
+        for sock in stalled:
+            sock.close()
 
 
 def test_queue_down_is_a_503_naming_the_queue(served: Served) -> None:
@@ -272,8 +319,10 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_accepted_job(served: S
     threads = [threading.Thread(target=stream, args=(w,)) for w in range(2)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     while len(accepted) < 30:
         assert all(t.is_alive() for t in threads), served.serve.tail()
+        assert time.monotonic() < deadline, f"{len(accepted)} accepted in 60 s"
         time.sleep(0.05)
     served.serve.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)

@@ -77,3 +77,35 @@ def test_field_errors_name_each_field_and_the_type_given() -> None:
         {"field": "topK", "detail": "must be an integer, got a boolean"},
         {"field": "extra", "detail": "unknown field"},
     ]
+
+
+def test_a_body_that_stops_arriving_is_a_408_and_reaches_no_route() -> None:
+    """D3: the body is read within service.body_timeout, before the request takes a slot."""
+    import asyncio
+
+    from constellation.api.limits import InFlightLimit, JsonBody, Load
+
+    reached: list[str] = []
+    sent: list[dict[str, object]] = []
+    load = Load(limit=1)
+
+    async def route(scope: object, receive: object, send: object) -> None:
+        reached.append("route")
+
+    async def stalled() -> dict[str, object]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    app = JsonBody(InFlightLimit(route, load, retry_after=1), limit=4096, timeout=0.05)
+    scope = {"type": "http", "method": "POST", "path": "/query", "headers": []}
+
+    async def run() -> None:
+        await app(scope, stalled, send)  # type: ignore[arg-type]
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    assert reached == [] and load.in_flight == 0
+    assert sent[0]["status"] == 408
+    assert b"service.body_timeout" in sent[1]["body"]  # type: ignore[operator]
