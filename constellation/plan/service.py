@@ -99,6 +99,11 @@ class ConsumerConfig(Section):
     max_job_bytes: int = Field(64 * 1024, ge=256, le=256 * 1024)
     #: how often an idle or disabled worker looks again
     poll_interval: Duration = 1.0
+    #: while the worker has a backlog, the records of many batches are gathered and stored
+    #: together, once this many are gathered or the first has waited ``max_write_delay``
+    #: (one call per index partition: see constellation/worker/write_behind.py)
+    max_write_batch: int = Field(4000, ge=1, le=100_000)
+    max_write_delay: Duration = 10.0
 
 
 class ModelConfig(Section):

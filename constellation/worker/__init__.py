@@ -63,6 +63,9 @@ def build_worker(
         # every failure is logged (warning, with its reason, once per kind per minute) and
         # recorded wherever the caller keeps them (the failure table, for `recover`)
         failures=FailureFanOut(FailureWarnings(), *([failures] if failures else [])),
+        max_write_records=plan.consumer.max_write_batch,
+        # gathered messages are deleted before their visibility needs extending
+        max_write_delay=min(plan.consumer.max_write_delay, plan.queue.visibility_timeout / 2),
     )
     return Worker(
         services.queue,

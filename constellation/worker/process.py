@@ -13,17 +13,20 @@ Per-message outcomes, so one bad message never fails its batch:
 
 An unchanged note costs no tokenizer, no model and no write: its normalized text's hash is
 compared with the one stored (``records.SOURCE``) before anything else. The reads and writes of
-all batches in flight go through one :class:`~.access.IndexAccess`, which also makes "read the
-stored record, decide, upsert" one step within the process, so two batches holding versions of
-the same note can never let the older overwrite the newer. Across worker processes Chroma
-offers no conditional write: a FIFO queue (``queue.fifo``) delivers one note's edits one at a
-time and in order, and ``recover`` finds any record older than the source.
+all batches in flight go through one :class:`~.access.IndexAccess`: a batch reads once, before
+the model; its records are handed over (:meth:`BatchProcessor.start`) to be stored with other
+batches' in large calls, and its messages are acknowledged (:meth:`BatchProcessor.finish`)
+only once they are stored. Within the process two batches holding versions of the same note can
+never let the older overwrite the newer; across worker processes Chroma offers no conditional
+write: a FIFO queue (``queue.fifo``) delivers one note's edits one at a time and in order, and
+``recover`` finds any record older than the source.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +38,7 @@ from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRe
 from constellation.jobs import Rejection, parse_job
 from constellation.preprocess import cut, normalize
 from constellation.queues.port import Message, Queue
-from constellation.worker.access import IndexAccess, newer
+from constellation.worker.access import IndexAccess, Snapshot, Written, newer
 from constellation.worker.events import (
     INDEX_ERROR,
     INPUT_REFUSED,
@@ -66,6 +69,8 @@ class BatchProcessor:
         recorder: Recorder,
         failures: FailureSink | None = None,
         clock: Callable[[], float] = time.time,
+        max_write_records: int = 4000,
+        max_write_delay: float = 10.0,
     ) -> None:
         self.index_for = index_for
         self.embedder_for = embedder_for
@@ -80,18 +85,27 @@ class BatchProcessor:
             failures=failures,
             clock=clock,
         )
-        #: reads and writes of every batch in flight, coalesced (one call per partition)
-        self.access = IndexAccess()
+        #: reads of every batch in flight coalesced, writes gathered (one call per partition)
+        self.access = IndexAccess(
+            max_write_records=max_write_records, max_write_delay=max_write_delay
+        )
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
-        """Handle one batch; never raises for a per-message problem."""
-        started = time.perf_counter()
-        result = BatchOutcome()
+        """Handle one batch until its records are stored and its messages acknowledged; never
+        raises for a per-message problem."""
+        started = self.start(messages)
+        wait(started.stored)
+        return self.finish(started)
+
+    def start(self, messages: Sequence[Message]) -> Started:
+        """Validate, read, embed and hand the records over to be stored; returns at once after
+        (``Started.stored`` tells when they are). Then call :meth:`finish`."""
+        started = Started(messages, time.perf_counter())
         pending: dict[str, Pending] = {}
         for message in messages:
             parsed = parse_job(message.body, versions=self.models, max_bytes=self.max_job_bytes)
             if isinstance(parsed, Rejection):
-                result.rejected += 1
+                started.result.rejected += 1
                 self.acks.reject(message, parsed)
                 continue
             _add_newest(
@@ -106,44 +120,63 @@ class BatchProcessor:
         by_version: dict[int, list[Pending]] = {}
         for item in pending.values():
             by_version.setdefault(item.job.version, []).append(item)
+        for version, items in by_version.items():
+            started.versions.append(self._process_version(version, items))
+        return started
+
+    def finish(self, started: Started) -> BatchOutcome:
+        """Acknowledge a started batch whose writes completed: delete what is stored or
+        skipped, leave or dead-letter what failed, and record the batch."""
+        result = started.result
         done: list[tuple[Pending, str]] = []
         failures: list[Failure] = []
         deferred: list[Pending] = []
+        upserted = embedded = 0
         model_seconds = upsert_seconds = 0.0
-        embedded = upserted = 0
         upsert_calls: tuple[int, ...] = ()
-        for version, items in by_version.items():
-            outcome = self._process_version(version, items)
-            done += outcome.done
-            failures += outcome.failures
-            deferred += outcome.deferred
-            model_seconds += outcome.model_seconds
-            upsert_seconds += outcome.upsert_seconds
-            embedded += outcome.embedded
-            upserted += outcome.upserted
-            upsert_calls += outcome.upsert_calls
-
+        now = time.perf_counter()
+        for out in started.versions:
+            done += out.done
+            failures += out.failures
+            deferred += out.deferred
+            model_seconds += out.model_seconds
+            embedded += out.embedded
+            if out.written is None:
+                continue
+            upsert_seconds += now - out.handed_at
+            try:
+                written, count, calls = out.written.result()
+            except VectorIndexError as exc:
+                kind = _index_error_type(exc)
+                failures += [Failure(item, kind, str(exc)) for item in out.writing]
+                continue
+            done += written
+            upserted += count
+            upsert_calls += calls
         self.acks.acknowledge(done, result)
         for failure in failures:
             self.acks.fail(failure, result)
         if deferred:
             self.acks.defer(deferred, result)
         result.timing = BatchTiming(
-            received=len(messages),
+            received=len(started.messages),
             embedded=embedded,
             upserted=upserted,
             upsert_calls=upsert_calls,
             model_seconds=model_seconds,
             upsert_seconds=upsert_seconds,
-            total_seconds=time.perf_counter() - started,
+            total_seconds=time.perf_counter() - started.at,
         )
         self.recorder.batch_done(result.timing)
         return result
 
+    def backlog(self, busy: bool) -> None:
+        """Whether the worker has a backlog: while it does, writes gather into larger calls."""
+        self.access.backlog(busy)
+
     # one model version ------------------------------------------------------------------------
     def _process_version(self, version: int, items: list[Pending]) -> _VersionOutcome:
         out = _VersionOutcome()
-        model = self.models[version]
         try:
             embedder = self.embedder_for(version)
             index = self.index_for(version)
@@ -154,6 +187,23 @@ class BatchProcessor:
         except VectorIndexError as exc:
             out.fail(items, _index_error_type(exc), str(exc))
             return out
+        try:
+            self._decide(version, items, embedder, index, stored, out)
+        finally:
+            self.access.release(stored)
+        return out
+
+    def _decide(
+        self,
+        version: int,
+        items: list[Pending],
+        embedder: Embedder,
+        index: VectorIndex,
+        stored: Snapshot,
+        out: _VersionOutcome,
+    ) -> None:
+        """Skip, embed or empty each job of one version, and hand the records over."""
+        model = self.models[version]
 
         #: (record, job, outcome once stored)
         writes: list[tuple[VectorRecord, Pending, str]] = []
@@ -238,16 +288,10 @@ class BatchProcessor:
             out.embedded = len(to_embed)
 
         if not writes and not empties:
-            return out
-        started = time.perf_counter()
-        try:
-            done, out.upserted, calls = self.access.write(index, writes, empties)
-            out.upsert_calls += calls
-            out.done += done
-        except VectorIndexError as exc:
-            out.fail([item for _, item, _ in writes] + empties, _index_error_type(exc), str(exc))
-        out.upsert_seconds = time.perf_counter() - started
-        return out
+            return
+        out.writing = [item for _, item, _ in writes] + empties
+        out.handed_at = time.perf_counter()
+        out.written = self.access.write(index, stored, writes, empties)
 
     @staticmethod
     def _unchanged(
@@ -310,16 +354,32 @@ _Embedded = tuple[Pending, np.ndarray | None, str | Refused | None]
 
 
 @dataclass
+class Started:
+    """A batch handed over to be stored: what :meth:`BatchProcessor.finish` acknowledges."""
+
+    messages: Sequence[Message]
+    at: float
+    result: BatchOutcome = field(default_factory=BatchOutcome)
+    versions: list[_VersionOutcome] = field(default_factory=list)
+
+    @property
+    def stored(self) -> list[Future[Written]]:
+        """What to wait for before :meth:`BatchProcessor.finish`."""
+        return [v.written for v in self.versions if v.written is not None]
+
+
+@dataclass
 class _VersionOutcome:
     done: list[tuple[Pending, str]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     #: jobs given back to the queue (the provider is unavailable)
     deferred: list[Pending] = field(default_factory=list)
     model_seconds: float = 0.0
-    upsert_seconds: float = 0.0
     embedded: int = 0
-    upserted: int = 0
-    upsert_calls: tuple[int, ...] = ()
+    #: the jobs handed over to be stored, and when; ``written`` completes once they are
+    writing: list[Pending] = field(default_factory=list)
+    handed_at: float = 0.0
+    written: Future[Written] | None = None
 
     def fail(self, items: list[Pending], error_type: str, detail: str) -> None:
         self.failures += [Failure(item, error_type, detail) for item in items]

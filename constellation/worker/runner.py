@@ -2,8 +2,11 @@
 
 * A batch closes at ``max_batch_size`` jobs or ``max_batch_timeout`` seconds after its first
   job, whichever comes first (``--drain`` also closes a partial batch once the queue is empty).
-* Up to ``max_concurrency`` batches are in flight: while one batch is in the model, the next is
-  being received, validated and tokenized, and the previous one upserted and deleted.
+* Up to ``max_concurrency`` batches are being received, read and embedded at once: while one
+  batch is in the model, the next is being received, validated and tokenized. A batch then
+  hands its records over to be stored (gathered with other batches' while the worker has a
+  backlog, see :mod:`.write_behind`) and frees its place; its messages stay held (hidden) until
+  its records are stored, and are deleted then.
 * A heartbeat keeps every held message invisible (``change_visibility``) while it is still being
   worked on, so a slow batch or a long wait for the model never causes a duplicate delivery.
 * The consumer switch (migration state) is read before each receive: while it is off, nothing
@@ -30,7 +33,7 @@ from constellation.errors import ConstellationError
 from constellation.queues.port import Message, Queue, QueueDepth
 from constellation.worker.control import AlwaysEnabled, ConsumerSwitch, HeldMessages
 from constellation.worker.events import WorkerStats
-from constellation.worker.process import BatchProcessor
+from constellation.worker.process import BatchProcessor, Started
 
 log = logging.getLogger("constellation.worker")
 
@@ -119,6 +122,7 @@ class Worker:
         self._zero_readings = 0
         self._exact = False  # the queue's depth is exact (learned at the start of a drain)
         self._depth: QueueDepth | None = None
+        self._acks: ThreadPoolExecutor  # acknowledges stored batches, set by run()
 
     def stop(self) -> None:
         """Stop receiving; in-flight batches finish. Safe from signal handlers and threads."""
@@ -142,12 +146,20 @@ class Worker:
         heartbeat.start()
         futures: list[Future[None]] = []
         try:
-            with ThreadPoolExecutor(self.settings.max_concurrency, "batch") as pool:
+            with (
+                ThreadPoolExecutor(self.settings.max_concurrency, "batch") as pool,
+                ThreadPoolExecutor(2, "acknowledge") as self._acks,
+            ):
                 summary.reason = self._loop(pool, futures, summary, drain, max_messages)
+                self.processor.backlog(False)  # store what is gathered now
                 for future in futures:
                     future.result()
+                with self._changed:
+                    while self._in_flight:
+                        self._changed.wait(0.5)
         finally:
             self._stop.set()
+            self.processor.backlog(False)
             heartbeat.join(timeout=5)
         summary.stats = self.stats.snapshot()
         self._report()
@@ -179,6 +191,8 @@ class Worker:
             if max_messages is not None:
                 limit = min(limit, max_messages - summary.received)
             batch = self._collect(limit, drain)
+            # a short batch: the queue is running dry, so gathered writes are stored at once
+            self.processor.backlog(len(batch) >= self.settings.max_batch_size)
             if not batch:
                 self._slots.release()
                 if drain and self._drained():
@@ -270,8 +284,36 @@ class Worker:
         return batch
 
     def _process(self, batch: list[Message]) -> None:
+        """Read, embed and hand over one batch, then free its place; its messages are
+        acknowledged once its records are stored (:meth:`_finish`, on another thread)."""
         try:
-            result = self.processor.process(batch)
+            started = self.processor.start(batch)
+        except Exception:
+            # Nothing was acknowledged that was not stored; the queue will redeliver the rest.
+            log.exception("batch failed unexpectedly", extra={"event": "batch_error"})
+            self._done(batch)
+            self._slots.release()
+            return
+        self._slots.release()
+        stored = started.stored
+        remaining = [len(stored)]
+        lock = threading.Lock()
+
+        def written(_: object) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self._acks.submit(self._finish, batch, started)
+
+        if not stored:
+            self._finish(batch, started)
+        for future in stored:
+            future.add_done_callback(written)
+
+    def _finish(self, batch: list[Message], started: Started) -> None:
+        try:
+            result = self.processor.finish(started)
             log.info(
                 "batch of %d: %d stored, %d skipped, %d rejected, %d failed",
                 len(batch),
@@ -294,14 +336,15 @@ class Worker:
                 },
             )
         except Exception:
-            # Nothing was acknowledged that was not stored; the queue will redeliver the rest.
             log.exception("batch failed unexpectedly", extra={"event": "batch_error"})
         finally:
-            self._held.remove(batch)
-            self._slots.release()
-            with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            self._done(batch)
+
+    def _done(self, batch: list[Message]) -> None:
+        self._held.remove(batch)
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
 
     def _drained(self) -> bool:
         """Nothing in flight here and the queue empty: on one reading of an exact depth (a

@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.servers, pytest.mark.model]
 def test_worker_killed_mid_batch_then_restarted_stores_every_job_exactly_once(
     backend: Backend, worker_process: StartWorker
 ) -> None:
-    plan_path = backend.plan({"consumer": {"max_batch_size": 4}})
+    # writes gathered two batches at a time: several stores, so the kill can fall between them
+    plan_path = backend.plan({"consumer": {"max_batch_size": 4, "max_write_batch": 8}})
     plan = provision_plan(plan_path)
     n = 32
     # Several sentences per note, so a batch takes the model long enough to be caught in flight.

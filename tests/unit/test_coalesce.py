@@ -1,5 +1,6 @@
 """Requests from many threads served in groups (constellation/coalesce.py), and the worker's
-coalesced index writes that keep the newest edit (constellation/worker/access.py)."""
+gathered index writes that keep the newest edit (constellation/worker/access.py and
+write_behind.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 
 from constellation import records
 from constellation.coalesce import Coalescer
+from constellation.errors import VectorIndexError
 from constellation.index.port import VectorRecord
 from constellation.jobs import Job
 from constellation.queues.port import Message
-from constellation.worker.access import IndexAccess
+from constellation.worker.access import IndexAccess, Snapshot
 from constellation.worker.events import PROCESSED, SKIPPED
 from constellation.worker.outcomes import Pending
 from tests.fakes import MemoryIndex
@@ -142,18 +144,29 @@ def record(item: Pending) -> VectorRecord:
     return VectorRecord(item.id, [1.0] + [0.0] * 7, meta)
 
 
+def written(access: IndexAccess, index: MemoryIndex, snapshot: Snapshot, *items: Pending):  # type: ignore[no-untyped-def]
+    return access.write(index, snapshot, [(record(item), item, PROCESSED) for item in items], [])
+
+
 @pytest.mark.parametrize("order", ["newer first", "older first"])
-def test_coalesced_writes_keep_the_newest_edit_of_a_note(order: str) -> None:
+def test_gathered_writes_keep_the_newest_edit_of_a_note(order: str) -> None:
+    """Two batches read the note before either wrote it (neither read sees the other's edit);
+    their writes are gathered into one upsert, and the newer edit is what is stored."""
     index = MemoryIndex()
     access = IndexAccess()
+    access.backlog(True)
     old, new = pending("n1", 5), pending("n1", 9)
     first, second = (new, old) if order == "newer first" else (old, new)
-    results = access._serve_writes(
-        [
-            _write(index, first),
-            _write(index, second),
-        ]
-    )
+    snapshots = [access.read(index, [first.id]), access.read(index, [second.id])]
+    futures = [
+        written(access, index, snapshots[0], first),
+        written(access, index, snapshots[1], second),
+    ]
+    for snapshot in snapshots:
+        access.release(snapshot)
+    assert not any(f.done() for f in futures)  # gathering while there is a backlog
+    access.flush()
+    results = [f.result(timeout=10) for f in futures]
     stored = index.records[new.id]
     assert records.created_of(stored.metadata) == 9
     outcomes = {item.job.created: kind for (done, _, _) in results for item, kind in done}
@@ -161,14 +174,44 @@ def test_coalesced_writes_keep_the_newest_edit_of_a_note(order: str) -> None:
         assert outcomes == {9: PROCESSED, 5: SKIPPED}
     else:
         assert outcomes == {5: PROCESSED, 9: PROCESSED}
-    assert len(index.upserts) == 1  # one call for the group, counted with its first request
+    assert len(index.upserts) == 1  # one call for the generation, counted with its first request
     assert [calls for (_, _, calls) in results] == [(1,), ()]
 
 
-def _write(index: MemoryIndex, item: Pending):  # type: ignore[no-untyped-def]
-    from constellation.worker.access import _Write
+def test_a_skip_waits_for_the_newer_edit_to_be_stored() -> None:
+    """A batch whose job is older than an edit another batch handed over, not yet stored, is
+    told it is done only once that edit is stored (its message must outlive the edit's)."""
+    index = MemoryIndex()
+    access = IndexAccess()
+    access.backlog(True)
+    new, old = pending("n1", 9), pending("n1", 5)
+    first = written(access, index, access.read(index, [new.id]), new)
+    second = written(access, index, access.read(index, [old.id]), old)
+    assert not second.done()
+    access.flush()
+    assert second.result(timeout=10)[0] == [(old, SKIPPED)]
+    assert first.done() and new.id in index.records
 
-    return _Write(index, [(record(item), item, PROCESSED)])
+
+def test_a_failed_store_fails_the_batches_that_skipped_against_it() -> None:
+    index = MemoryIndex()
+    access = IndexAccess()
+    access.backlog(True)
+    new, old = pending("n1", 9), pending("n1", 5)
+    first = written(access, index, access.read(index, [new.id]), new)
+    second = written(access, index, access.read(index, [old.id]), old)
+    index.down = True
+    access.flush()
+    with pytest.raises(VectorIndexError):
+        first.result(timeout=10)
+    with pytest.raises(VectorIndexError):
+        second.result(timeout=10)
+    index.down = False
+    assert index.records == {}
+    # the failed decision is forgotten: the older edit, sent again, is stored
+    again = written(access, index, access.read(index, [old.id]), old)
+    access.flush()
+    assert again.result(timeout=10)[0] == [(old, PROCESSED)]
 
 
 def test_the_same_edit_written_by_two_batches_is_stored_once() -> None:
@@ -182,14 +225,19 @@ def test_the_same_edit_written_by_two_batches_is_stored_once() -> None:
     rec_a, rec_b = record(a), record(b)
     for rec in (rec_a, rec_b):
         rec.metadata.update({records.SOURCE: "s" * 8, records.HASH: "h" * 8, records.MODEL: "m"})
-    from constellation.worker.access import _Write
 
-    first = access._serve_writes([_Write(index, [(rec_a, a, PROCESSED)])])
-    second = access._serve_writes([_Write(index, [(rec_b, b, PROCESSED)])])
-    assert [kind for (done, _, _) in first + second for _, kind in done] == [PROCESSED, SKIPPED]
+    def write(rec: VectorRecord, item: Pending):  # type: ignore[no-untyped-def]
+        snapshot = access.read(index, [item.id])
+        try:
+            return access.write(index, snapshot, [(rec, item, PROCESSED)], []).result(timeout=10)
+        finally:
+            access.release(snapshot)
+
+    first, second = write(rec_a, a), write(rec_b, b)
+    assert [kind for (done, _, _) in (first, second) for _, kind in done] == [PROCESSED, SKIPPED]
     assert len(index.upserts) == 1
 
     forced = pending("n1", 5)
     forced.job = Job("u", "n1", "text at 5", 5, 1, force=True)
-    access._serve_writes([_Write(index, [(rec_b, forced, PROCESSED)])])
+    write(rec_b, forced)
     assert len(index.upserts) == 2

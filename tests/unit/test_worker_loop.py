@@ -68,7 +68,7 @@ def test_batch_closes_at_timeout_after_its_first_job(rig: Rig) -> None:
 def test_concurrency_is_bounded(rig: Rig) -> None:
     in_flight = []
     gate = threading.Semaphore(0)
-    original = rig.processor.process
+    original = rig.processor.start
 
     def slow(batch: list[Message]):  # type: ignore[no-untyped-def]
         in_flight.append(1)
@@ -78,7 +78,7 @@ def test_concurrency_is_bounded(rig: Rig) -> None:
         return original(batch)
 
     peak: list[int] = []
-    rig.processor.process = slow  # type: ignore[method-assign]
+    rig.processor.start = slow  # type: ignore[method-assign]
     rig.send(*(job("u", f"n{i}", f"t{i}") for i in range(40)))
     rig.worker(max_batch_size=4, max_concurrency=3).run(drain=True)
     assert max(peak) == 3
