@@ -42,9 +42,10 @@ def enqueue(
     if (file is None) == (user is None and note is None and text is None):
         raise typer.BadParameter("give either --file, or --user, --note and --text")
     queue = app_ctx.services(write=False).queue
+    now_ms = int(time.time() * 1000)  # `created` must be a time a note was edited
     if file is not None:
         with out.progress(f"enqueue {file.name}", count_lines(file)) as advance:
-            jobs = read_jsonl(file, plan.models, plan.consumer.max_job_bytes)
+            jobs = read_jsonl(file, plan.models, plan.consumer.max_job_bytes, now_ms=now_ms)
             report = send_jobs(queue, jobs, on_progress=advance)
     else:
         if user is None or note is None or text is None:
@@ -53,10 +54,12 @@ def enqueue(
             user,
             note,
             text,
-            int(time.time() * 1000) if created is None else created,
+            now_ms if created is None else created,
             plan.default_version if version is None else version,
         )
-        report = send_jobs(queue, validate([job], plan.models, plan.consumer.max_job_bytes))
+        report = send_jobs(
+            queue, validate([job], plan.models, plan.consumer.max_job_bytes, now_ms=now_ms)
+        )
     where = "line" if file is not None else "job"
     out.show(report, partial(show_sent, queue=plan.queue.name, where=where))
     if report.rejected:

@@ -85,11 +85,47 @@ def parse_job(body: str, *, versions: Collection[int], max_bytes: int) -> Job | 
         return Rejection("not_json", f"body is not JSON ({exc.msg} at {exc.pos})")
     except ValueError as exc:  # e.g. lone surrogates
         return Rejection("not_json", f"body is not JSON ({exc})")
+    except RecursionError:
+        return Rejection("not_json", TOO_DEEP)
     return job_from_dict(data, versions=versions)
 
 
-def job_from_dict(data: Any, *, versions: Collection[int]) -> Job | Rejection:
-    """Validate already-decoded job data (used by ``enqueue`` before anything is sent)."""
+#: what a body nested deeper than Python's JSON decoder goes is told
+TOO_DEEP = "the JSON is nested too deeply (a job is one flat object)"
+
+#: 1990-01-01 in epoch milliseconds: the earliest ``created`` an outside producer may give
+EARLIEST_CREATED = 631_152_000_000
+#: how far ahead of this machine's clock a ``created`` may be (clocks differ; not by a day)
+AHEAD_MS = 86_400_000
+
+
+def created_problem(created: int, now_ms: int) -> str | None:
+    """Why ``created`` (epoch ms) is no time a note was edited, or None. A note stored with a
+    time far ahead could never be replaced (newer edits win), and seconds are not ms."""
+    if EARLIEST_CREATED <= created <= now_ms + AHEAD_MS:
+        return None
+    return (
+        f"created must be epoch milliseconds between 1990-01-01 and a day from now, got {created}"
+    )
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (a lone surrogate, which JSON's ``\\ud800``
+    escapes can carry and no UTF-8 encoder takes), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = f"U+{ord(value[exc.start]):04X}"
+        return f"holds a lone surrogate ({code}) at character {exc.start}: not encodable text"
+    return None
+
+
+def job_from_dict(
+    data: Any, *, versions: Collection[int], now_ms: int | None = None
+) -> Job | Rejection:
+    """Validate already-decoded job data (used by ``enqueue`` before anything is sent);
+    ``created`` is held to :func:`created_problem`'s window when ``now_ms`` is given (where
+    jobs come from outside: ``/embed``, ``enqueue``)."""
     if not isinstance(data, dict):
         return Rejection("not_an_object", f"expected a JSON object, got {type(data).__name__}")
     missing = [name for name in _FIELDS if name not in data]
@@ -102,9 +138,14 @@ def job_from_dict(data: Any, *, versions: Collection[int]) -> Job | Rejection:
             return Rejection(
                 "wrong_type", f"{name} must be {_TYPE_NAMES[kind]}, got {_json_type(value)}"
             )
+    for name in ("userId", "noteId", "text"):
+        if problem := text_problem(data[name]):
+            return Rejection("not_text", f"{name} {problem}")
     for name in ("userId", "noteId"):
         if not data[name].strip():
             return Rejection("empty_id", f"{name} is empty")
+    if now_ms is not None and (problem := created_problem(data["created"], now_ms)):
+        return Rejection("bad_time", problem)
     if data["version"] not in versions:
         declared = ", ".join(str(v) for v in sorted(versions))
         return Rejection(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from constellation.jobs import Job, Rejection, job_from_dict
+from constellation.jobs import TOO_DEEP, Job, Rejection, job_from_dict
 from constellation.queues.port import Outgoing, Queue
 
 #: how many jobs go to the queue per send_batch call (the SQS adapter splits it into tens)
@@ -89,13 +89,15 @@ def validate(
     jobs: Iterable[Job | Mapping[str, Any]],
     versions: Collection[int],
     max_bytes: int | None = None,
+    *,
+    now_ms: int | None = None,
 ) -> Iterator[tuple[int, Job | Rejection]]:
     """Number jobs from 1 and check each against the contract (Job objects are re-checked
     too), and against the worker's size limit when ``max_bytes`` is given: whatever the worker
     would dead-letter is refused here, before it is sent."""
     for position, job in enumerate(jobs, start=1):
         data = json.loads(job.to_body()) if isinstance(job, Job) else job
-        yield position, sized(job_from_dict(data, versions=versions), max_bytes)
+        yield position, sized(job_from_dict(data, versions=versions, now_ms=now_ms), max_bytes)
 
 
 def sized(item: Job | Rejection, max_bytes: int | None) -> Job | Rejection:
@@ -113,7 +115,11 @@ def sized(item: Job | Rejection, max_bytes: int | None) -> Job | Rejection:
 
 
 def read_jsonl(
-    path: Path, versions: Collection[int], max_bytes: int | None = None
+    path: Path,
+    versions: Collection[int],
+    max_bytes: int | None = None,
+    *,
+    now_ms: int | None = None,
 ) -> Iterator[tuple[int, Job | Rejection]]:
     """One job per line of a JSON Lines file; blank lines are skipped; lines numbered from 1.
 
@@ -139,7 +145,10 @@ def read_jsonl(
             except json.JSONDecodeError as exc:
                 yield number, Rejection("not_json", f"{exc.msg} at column {exc.colno}")
                 continue
-            yield number, sized(job_from_dict(data, versions=versions), max_bytes)
+            except RecursionError:
+                yield number, Rejection("not_json", TOO_DEEP)
+                continue
+            yield number, sized(job_from_dict(data, versions=versions, now_ms=now_ms), max_bytes)
 
 
 def count_lines(path: Path) -> int:

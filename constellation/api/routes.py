@@ -18,7 +18,7 @@ from constellation.api import schemas
 from constellation.api.asgi import problem
 from constellation.api.serving import Check, ServiceRuntime
 from constellation.errors import InvalidField, JobsRejected, UnknownVersion
-from constellation.jobs import Rejection
+from constellation.jobs import TOO_DEEP, Rejection
 from constellation.migration.source import Note
 from constellation.query import SearchResult
 
@@ -49,7 +49,10 @@ def _runtime(request: Request) -> ServiceRuntime:
 async def embed(request: Request) -> JSONResponse:
     """Every job is validated as the worker validates; if any is invalid, none is sent."""
     runtime = _runtime(request)
-    items = _jobs_of(await request.body())
+    try:
+        items = _jobs_of(await request.body())
+    except RecursionError:  # what the other endpoints answer for a body nested this deep
+        return JSONResponse(problem("invalid_body", TOO_DEEP), status_code=400)
     report = await run_in_threadpool(runtime.embed, items)
     if report.rejected:  # the queue refused some entries: say which were sent
         detail = "; ".join(sorted({r.detail for r in report.rejected}))

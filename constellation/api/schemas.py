@@ -9,9 +9,12 @@ describe it in the OpenAPI document.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from constellation.jobs import created_problem, text_problem
 
 
 def _not_blank(value: str) -> str:
@@ -20,7 +23,26 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=1024), AfterValidator(_not_blank)]
+def _encodable(value: str) -> str:
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _sane_time(value: int | None) -> int | None:
+    if value is not None and (problem := created_problem(value, int(time.time() * 1000))):
+        raise ValueError(problem.removeprefix("created "))
+    return value
+
+
+#: text as JSON may carry it but no store takes it (a lone surrogate) is refused by name
+Text = Annotated[StrictStr, AfterValidator(_encodable)]
+Id = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=1024),
+    AfterValidator(_not_blank),
+    AfterValidator(_encodable),
+]
 
 
 class _Body(BaseModel):
@@ -30,7 +52,7 @@ class _Body(BaseModel):
 class QueryBody(_Body):
     """``POST /query``: the new index, filtered by the user."""
 
-    text: StrictStr
+    text: Text
     user_id: Id = Field(alias="userId")
     top_k: StrictInt = Field(10, alias="topK", ge=1)
     #: one model version; default: the versions the migration state reads
@@ -42,7 +64,7 @@ class QueryBody(_Body):
 class SearchBody(_Body):
     """``POST /search``: the app's search during the migration, routed like the router."""
 
-    text: StrictStr
+    text: Text
     user_id: Id = Field(alias="userId")
     top_k: StrictInt = Field(10, alias="topK", ge=1)
 
@@ -53,9 +75,9 @@ class NoteBody(_Body):
     user_id: Id = Field(alias="userId")
     note_id: Id = Field(alias="noteId")
     #: empty text empties the note (its vector is removed)
-    text: StrictStr
+    text: Text
     #: when the note was last edited, epoch milliseconds (default: now)
-    created: StrictInt | None = Field(None, ge=0)
+    created: Annotated[StrictInt | None, AfterValidator(_sane_time)] = None
 
 
 class JobBody(BaseModel):

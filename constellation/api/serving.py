@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -137,7 +138,7 @@ class ServiceRuntime:
         jobs: list[tuple[int, Job | Rejection]] = []
         rejected: list[tuple[int, Rejection]] = []
         for index, item in enumerate(items):
-            parsed = job_from_dict(item, versions=versions)
+            parsed = job_from_dict(item, versions=versions, now_ms=int(time.time() * 1000))
             if isinstance(parsed, Job):
                 # The body the worker will receive, checked by the worker's own parser.
                 parsed = parse_job(parsed.to_body(), versions=versions, max_bytes=limit)

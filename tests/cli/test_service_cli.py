@@ -243,12 +243,26 @@ def test_enqueue_refuses_what_the_worker_would_dead_letter_and_reads_past_a_bad_
         + b"\n"
         + json.dumps(note("u1", "n2", "quarterly tax return")).encode()
         + b"\n"
+        # D5, D6, D10: a lone surrogate, nesting 1,000 deep, a time in seconds
+        + json.dumps(note("u1", "n3", "a\ud800b")).encode()
+        + b"\n"
+        + b"[" * 1000
+        + b"]" * 1000
+        + b"\n"
+        + json.dumps({**note("u1", "n5", "x"), "created": 1_700_000_000}).encode()
+        + b"\n"
+        + json.dumps(note("u1", "n6", "the last line, still sent")).encode()
+        + b"\n"
     )
     sent = invoke("--plan", str(plan), "enqueue", "--file", str(notes), "--json")
     assert sent.exit_code == 1, sent.output
     report = json.loads(sent.stdout)
-    assert report["sent"] == 2  # the lines before and after the bad ones
-    (utf8, large) = report["rejected"]
+    assert report["sent"] == 3  # the lines before, between and after the bad ones
+    (utf8, large, surrogate, deep, seconds) = report["rejected"]
+    assert (surrogate["line"], surrogate["reason"]) == (5, "not_text")
+    assert "text holds a lone surrogate (U+D800)" in surrogate["detail"]
+    assert (deep["line"], deep["reason"]) == (6, "not_json")
+    assert (seconds["line"], seconds["reason"]) == (7, "bad_time")
     assert (utf8["line"], utf8["reason"]) == (2, "not_utf8")
     assert utf8["detail"] == "not valid UTF-8 (byte 0xe9 at column 47)"
     assert (large["line"], large["reason"]) == (3, "too_large")
@@ -269,4 +283,4 @@ def test_enqueue_refuses_what_the_worker_would_dead_letter_and_reads_past_a_bad_
     # what was sent, the worker stores: nothing reaches the dead-letter queue
     worker = invoke("--plan", str(plan), "worker", "run", "--drain", "--json")
     stats = json.loads(worker.stdout)["stats"]
-    assert (stats["processed"], stats["dead_lettered"]) == (2, {}), stats
+    assert (stats["processed"], stats["dead_lettered"]) == (3, {}), stats

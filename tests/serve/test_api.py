@@ -152,6 +152,43 @@ def test_embed_bodies_that_are_not_jobs(serve: ServeProcess) -> None:
     assert serve.call("POST", "/embed", {"jobs": []}).body == {"accepted": 0, "messageIds": []}
 
 
+def test_bytes_no_store_takes_are_refused_naming_the_field(serve: ServeProcess) -> None:
+    """D5, D6, D10: lone surrogates (JSON's \\ud800 escapes) are a 422 naming the field, a body
+    nested 1,000 deep is a 400 on /embed as elsewhere, and `created` must be a time a note was
+    edited (epoch ms from 1990 to a day from now): never a 500, nothing sent."""
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    good = {**SEED_JOB, "userId": user, "noteId": "odd"}
+    for change, reason, said in [
+        ({"text": "a\ud800b"}, "not_text", "text holds a lone surrogate (U+D800)"),
+        ({"userId": "p\udc00"}, "not_text", "userId holds a lone surrogate (U+DC00)"),
+        ({"created": 10**30}, "bad_time", "between 1990-01-01 and a day from now"),
+        ({"created": -1}, "bad_time", "got -1"),
+        ({"created": 1_700_000_000}, "bad_time", "epoch milliseconds"),  # seconds
+    ]:
+        answer = serve.call("POST", "/embed", {**good, **change})
+        assert answer.status == 422, (change, answer)
+        (rejected,) = answer.body["rejected"]
+        assert rejected["reason"] == reason and said in rejected["detail"], answer.body
+    deep = b'{"jobs": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    for path in ("/embed", "/query", "/notes"):
+        answer = serve.call("POST", path, raw=deep)
+        assert answer.status == 400, (path, answer)
+    for body, field in [
+        ({"userId": "p\udc00", "noteId": "n", "text": "x"}, "userId"),
+        ({"userId": "u", "noteId": "n\ud800", "text": "x"}, "noteId"),
+        ({"userId": "u", "noteId": "n", "text": "a\ud800b"}, "text"),
+        ({"userId": "u", "noteId": "n", "text": "x", "created": 10**30}, "created"),
+        ({"userId": "u", "noteId": "n", "text": "x", "created": 5}, "created"),
+    ]:
+        answer = serve.call("POST", "/notes", body)
+        assert answer.status == 422, (body, answer)
+        assert [f["field"] for f in answer.body["fields"]] == [field], answer.body
+    for path in ("/query", "/search"):
+        answer = serve.call("POST", path, {"text": "a\ud800b", "userId": "u"})
+        assert answer.status == 422, (path, answer)
+        assert [f["field"] for f in answer.body["fields"]] == ["text"], answer.body
+
+
 QUERY = {"text": "how do loops work", "userId": "user-01"}
 
 
