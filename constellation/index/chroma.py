@@ -81,11 +81,15 @@ class ChromaStore:
         from chromadb.config import Settings
 
         if self.path is not None:
-            with self._errors.translated("open the embedded index"):
-                # identical Settings for every store on a folder: Chroma shares one system per
-                # folder within a process and refuses a second one with other settings
-                settings = Settings(anonymized_telemetry=False)
-                return chromadb.PersistentClient(path=str(self.path), settings=settings)
+            # identical Settings for every store on a folder: Chroma shares one system per
+            # folder within a process and refuses a second one with other settings
+            settings = Settings(anonymized_telemetry=False, persist_directory=str(self.path))
+            try:
+                with self._errors.translated("open the embedded index"):
+                    return chromadb.PersistentClient(path=str(self.path), settings=settings)
+            except BaseException:
+                _forget_system(settings)
+                raise
         assert self.url is not None
         host, port, ssl = _parse_url(self.url)
         # chromadb's HTTP client waits forever (httpx with no timeout) and asks the server
@@ -277,6 +281,22 @@ class ChromaStore:
             id=str(collection.id),
             manifest=_manifest(collection.metadata),
         )
+
+
+def _forget_system(settings: Any) -> None:
+    """Drop the folder's system that a failed open left in chromadb's per-process cache.
+
+    chromadb caches a folder's system before starting it; when the start fails (a damaged
+    chroma.sqlite3), every later open in the process gets that half-made system and fails with
+    "'RustBindingsAPI' object has no attribute 'bindings'", which names nothing. Forgotten, the
+    next open tries the folder again and names its damage again (a worker's retry, a command's
+    second look). Reaches into chromadb's client cache, so it checks what it finds.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(SharedSystemClient._get_identifier_from_settings(settings), None)
 
 
 #: seconds the server has to answer its heartbeat when a store opens

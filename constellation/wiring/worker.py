@@ -45,6 +45,10 @@ def worker_session(
     """
     held = lock.acquire(plan.index_path) if plan.index.url is None else None
     try:
+        if held is not None:
+            # Opened now: a damaged index file is named at the start (exit 1), not met by the
+            # first batch, and not missed by a drain of an empty queue.
+            _ = services.store
         with worker_metrics(plan, services, port=metrics_port, host=metrics_host) as metrics:
             if metrics.url and on_metrics_url:
                 on_metrics_url(metrics.url)

@@ -29,7 +29,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 from constellation.embedders.port import Upstream
-from constellation.errors import ConstellationError
+from constellation.errors import ConstellationError, DamagedFile
 from constellation.queues.port import Message, Queue, QueueDepth
 from constellation.worker.control import AlwaysEnabled, ConsumerSwitch, HeldMessages
 from constellation.worker.events import WorkerStats
@@ -123,6 +123,8 @@ class Worker:
         self._exact = False  # the queue's depth is exact (learned at the start of a drain)
         self._depth: QueueDepth | None = None
         self._acks: ThreadPoolExecutor  # acknowledges stored batches, set by run()
+        #: a damaged file of ours met by a batch: retrying cannot help, so the run stops
+        self._damaged: DamagedFile | None = None
 
     def stop(self) -> None:
         """Stop receiving; in-flight batches finish. Safe from signal handlers and threads."""
@@ -163,6 +165,8 @@ class Worker:
             heartbeat.join(timeout=5)
         summary.stats = self.stats.snapshot()
         self._report()
+        if self._damaged is not None:
+            raise self._damaged
         return summary
 
     def _loop(
@@ -288,6 +292,11 @@ class Worker:
         acknowledged once its records are stored (:meth:`_finish`, on another thread)."""
         try:
             started = self.processor.start(batch)
+        except DamagedFile as exc:
+            self._stop_damaged(exc)
+            self._done(batch)
+            self._slots.release()
+            return
         except Exception:
             # Nothing was acknowledged that was not stored; the queue will redeliver the rest.
             log.exception("batch failed unexpectedly", extra={"event": "batch_error"})
@@ -335,10 +344,19 @@ class Worker:
                     ),
                 },
             )
+        except DamagedFile as exc:
+            self._stop_damaged(exc)
         except Exception:
             log.exception("batch failed unexpectedly", extra={"event": "batch_error"})
         finally:
             self._done(batch)
+
+    def _stop_damaged(self, exc: DamagedFile) -> None:
+        """Stop the run on a damaged file: every batch would meet it again, each visibility
+        timeout, for ever. Nothing was acknowledged; the queue keeps every job."""
+        log.error("%s", exc.message, extra={"event": "damaged_file", "path": exc.path})
+        self._damaged = self._damaged or exc
+        self.stop()
 
     def _done(self, batch: list[Message]) -> None:
         self._held.remove(batch)

@@ -304,3 +304,30 @@ def test_a_damaged_metrics_file_is_named(app: RigMigration, invoke: Invoke) -> N
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
 def test_a_dashboard_that_cannot_be_written_says_so(app: RigMigration, invoke: Invoke) -> None:
     refused(run(invoke, app, "dashboard", "--html", "/dev/full"), "/dev/full", "No space left")
+
+
+def test_a_torn_chroma_file_stops_the_worker_with_one_line(
+    app: RigMigration, invoke: Invoke
+) -> None:
+    """D7: a truncated chroma.sqlite3 stops `worker run --drain` with one line (exit 1),
+    whether a job waits or the queue is empty, and keeps the job; a second look in the same
+    process names the damage again (not chromadb's half-started client)."""
+    fill_index(app, count=300)
+    chroma_file = app.plan.index_path / "chroma.sqlite3"
+    for extra in sqlite_files(chroma_file)[1:]:
+        extra.unlink(missing_ok=True)
+    os.truncate(chroma_file, chroma_file.stat().st_size // 2)
+    fresh_chroma()
+    for _ in range(2):  # the second in the same process, as a worker's retry would be
+        refused(run(invoke, app, "query", "note", "--user", "u1"), str(chroma_file))
+    for queued in (0, 1):
+        if queued:
+            sent = run(invoke, app, "enqueue", "--user", "u1", "--note", "n1", "--text", "x")
+            assert sent.exit_code == 0, sent.output
+        drained = cli_process(app, "worker", "run", "--drain")  # bounded: timeout=600
+        assert drained.returncode == 1, (drained.stdout, drained.stderr)
+        assert "Traceback" not in drained.stderr, drained.stderr
+        assert drained.stderr.count("error:") == 1, drained.stderr
+        assert str(chroma_file) in " ".join(drained.stderr.split())
+    depth = SqliteBroker(app.plan.queue_path).inspect(app.plan.queue.name)
+    assert depth is not None and depth.depth.total == 1  # the job is kept
