@@ -211,7 +211,7 @@ class Output:
             return Text(f"{value:,.3f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}")
         if isinstance(value, int):
             return Text(f"{value:,}")
-        text = str(value)
+        text = visible(str(value))
         return Text(text, style=STYLES.get(text, ""))
 
     def result(self, message: str) -> None:
@@ -398,3 +398,12 @@ def timestamp(epoch: float | None) -> str:
 def timestamp_ms(epoch_ms: float | None) -> str:
     """Local time for tables from epoch milliseconds (the job contract's ``created``)."""
     return timestamp(None if epoch_ms is None else epoch_ms / 1000)
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a terminal would act on shown escaped (``\\x1b``,
+    ``\\n``): names from outside (file names, page titles) must not recolour the terminal or
+    split a table's row."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)

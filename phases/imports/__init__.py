@@ -82,7 +82,7 @@ def import_notion(
     # user's Notion workspace, not the file, so that its pages update the same notes.
     return synchronize(
         m,
-        NotionSource(export),
+        NotionSource(export, max_bytes=m.plan.consumer.max_job_bytes),
         user_id=user_id,
         name=name or "notion",
         dry_run=dry_run,

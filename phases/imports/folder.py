@@ -32,21 +32,34 @@ class FolderSource:
         self.location = str(self.root)
 
     def entries(self) -> list[Entry]:
+        """Every file with its size (from stat) and fingerprint; a file that cannot be read is
+        listed with the reason, to be skipped and reported (the rest is imported)."""
         entries = []
         for path in self._files():
             key = path.relative_to(self.root).as_posix()
-            entries.append(Entry(key, key, _sha256(path)))
+            try:
+                size = path.stat().st_size
+                entries.append(Entry(key, key, _sha256(path), size))
+            except OSError as exc:
+                why = f"unreadable: {exc.strerror or exc}"
+                entries.append(Entry(key, key, f"unreadable:{exc.errno}", problem=why))
         return sorted(entries, key=lambda e: e.key)
 
     def read(self, entries: Sequence[Entry]) -> Iterator[Document]:
         for entry in entries:
             path = self.root / entry.key
             try:
-                data = path.read_bytes()
+                with path.open("rb") as file:
+                    # Never more than the size it was listed with (which the import checked
+                    # against its limit), plus one byte to see a file that grew since.
+                    data = file.read(entry.size + 1) if entry.size is not None else file.read()
                 created = int(path.stat().st_mtime * 1000)
             except OSError as exc:
                 # removed or unreadable since it was listed: report it, import the rest
                 yield Document(entry, None, 0, f"unreadable: {exc.strerror or exc}")
+                continue
+            if entry.size is not None and len(data) > entry.size:
+                yield Document(entry, None, 0, "grew while it was imported: import again")
                 continue
             # The fingerprint must describe what is sent, even if the file changed meanwhile.
             fresh = Entry(entry.key, entry.title, hashlib.sha256(data).hexdigest())
@@ -71,11 +84,9 @@ class FolderSource:
 
 
 def _sha256(path: Path) -> str:
+    """The file's SHA-256, read in chunks (memory stays flat); OSError when unreadable."""
     digest = hashlib.sha256()
-    try:
-        with path.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise ImportSourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
     return digest.hexdigest()

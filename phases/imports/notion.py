@@ -18,6 +18,8 @@ import csv
 import hashlib
 import io
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,8 +44,12 @@ _DATE_FORMATS = (
     "%Y/%m/%d %H:%M",
     "%d/%m/%Y %H:%M",
 )
-#: nested export parts are opened this deep at most
-_MAX_DEPTH = 3
+#: nested export parts (zips in the zip, at any depth) are unpacked up to this many bytes in
+#: all, and this many entries are looked at in all: an export past either is refused by name
+MAX_NESTED_BYTES = 16 * 1024**3
+MAX_ENTRIES = 1_000_000
+#: a database's CSV is read whole (its rows become notes): one larger is skipped and named
+MAX_CSV_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,10 @@ class NotionSource:
     kind = "notion"
     marker: str | None = None
 
-    def __init__(self, export: Path) -> None:
+    def __init__(self, export: Path, *, max_bytes: int | None = None) -> None:
+        """Read the export's pages; a page over ``max_bytes`` is listed with its size, not
+        read (the import skips it by that size)."""
+        self.max_bytes = max_bytes
         self.path = Path(export).expanduser().resolve()
         if not self.path.is_file():
             raise ImportSourceError(
@@ -68,9 +77,13 @@ class NotionSource:
             )
         self.location = str(self.path)
         self._pages: dict[str, _Page] = {}
+        #: inner zips that could not be read: listed so the import names them as skipped
+        self._bad: list[Entry] = []
+        self._unpacked = 0
+        self._looked_at = 0
         try:
-            with zipfile.ZipFile(self.path) as archive:
-                self._read_archive(archive, 0)
+            with zipfile.ZipFile(self.path) as archive, tempfile.TemporaryDirectory() as parts:
+                self._read_archive(archive, Path(parts), "")
         except (zipfile.BadZipFile, OSError) as exc:
             raise ImportSourceError(
                 f"{self.path} is not a readable zip: {exc}",
@@ -78,7 +91,8 @@ class NotionSource:
             ) from exc
 
     def entries(self) -> list[Entry]:
-        return sorted((page.entry for page in self._pages.values()), key=lambda e: e.key)
+        pages = [page.entry for page in self._pages.values()]
+        return sorted(pages + self._bad, key=lambda e: e.key)
 
     def read(self, entries: Sequence[Entry]) -> Iterator[Document]:
         for entry in entries:
@@ -86,17 +100,22 @@ class NotionSource:
             yield Document(page.entry, page.text, page.created)
 
     # reading the export -------------------------------------------------------------------
-    def _read_archive(self, archive: zipfile.ZipFile, depth: int) -> None:
+    def _read_archive(self, archive: zipfile.ZipFile, parts: Path, within: str) -> None:
         infos = [i for i in archive.infolist() if not i.is_dir()]
+        self._looked_at += len(infos)
+        if self._looked_at > MAX_ENTRIES:
+            raise ImportSourceError(
+                f"{self.path} holds more than {MAX_ENTRIES:,} files (zips in zips counted)",
+                "export the workspace in parts and import each",
+            )
         rows: dict[str, list[dict[str, str]]] = {}  # database id → rows
         databases: dict[str, tuple[str, PurePosixPath, zipfile.ZipInfo]] = {}
         pages: list[tuple[PurePosixPath, str, str, zipfile.ZipInfo]] = []
         for info in infos:
             path = PurePosixPath(info.filename)
             suffix = path.suffix.lower()
-            if suffix == ".zip" and depth < _MAX_DEPTH:
-                with zipfile.ZipFile(io.BytesIO(archive.read(info))) as part:
-                    self._read_archive(part, depth + 1)
+            if suffix == ".zip":
+                self._read_part(archive, info, parts, f"{within}{info.filename}")
                 continue
             named = _NAMED.match(path.stem)
             if named is None or suffix not in (".md", ".csv"):
@@ -106,10 +125,20 @@ class NotionSource:
             elif named["all"] or named["id"] not in databases:
                 # ``_all.csv`` holds every row (the plain one only the view's): it wins
                 databases[named["id"]] = (named["title"], path, info)
-        for db_id, (_, path, info) in databases.items():
+        for db_id, (_, path, info) in list(databases.items()):
+            if info.file_size > MAX_CSV_BYTES:
+                self._skip(f"{within}{info.filename}", f"a CSV over {MAX_CSV_BYTES:,} bytes")
+                del databases[db_id]
+                continue
             rows[db_id] = _csv_rows(archive.read(info), path)
         row_pages: dict[str, set[str]] = {}
         for path, page_id, title, info in pages:
+            if self.max_bytes is not None and info.file_size > self.max_bytes:
+                # Listed by its size and checksum, never read: the import skips it by size.
+                crc = f"zip:{info.CRC:08x}:{info.file_size}"
+                entry = Entry(page_id, title or "Untitled", crc, info.file_size)
+                self._pages[page_id] = _Page(entry, "", _zip_time(info))
+                continue
             text = archive.read(info).decode("utf-8-sig", "replace")
             parent = _NAMED.match(path.parent.name)
             db_rows = rows.get(parent["id"], []) if parent else []
@@ -128,6 +157,32 @@ class NotionSource:
                 key = f"{db_id}/row/{number}:{title}"
                 created = _row_time(row) or _zip_time(info)
                 self._add(key, f"{db_title} / {title or 'Untitled'}", _row_text(row), created)
+
+    def _read_part(
+        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, parts: Path, name: str
+    ) -> None:
+        """An export part (a zip in the zip, at any depth): unpacked to a file, streamed, then
+        read like the export; one that cannot be read is skipped and named, the rest read."""
+        self._unpacked += info.file_size
+        if self._unpacked > MAX_NESTED_BYTES:
+            raise ImportSourceError(
+                f"{self.path}: its nested zips unpack to more than {MAX_NESTED_BYTES:,} bytes "
+                f"(at {name})",
+                "export the workspace in parts and import each",
+            )
+        target = parts / f"part-{len(list(parts.iterdir()))}.zip"
+        try:
+            with archive.open(info) as packed, target.open("wb") as out:
+                shutil.copyfileobj(packed, out, 1 << 20)
+            with zipfile.ZipFile(target) as part:
+                self._read_archive(part, parts, f"{name}/")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            self._skip(name, f"not a readable zip ({exc})")
+        finally:
+            target.unlink(missing_ok=True)
+
+    def _skip(self, name: str, why: str) -> None:
+        self._bad.append(Entry(f"unreadable/{name}", name, f"unreadable:{why}", problem=why))
 
     def _add(self, key: str, title: str, text: str, created: int) -> None:
         fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

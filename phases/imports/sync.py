@@ -37,6 +37,11 @@ class Entry:
     key: str
     title: str
     fingerprint: str
+    #: its size in bytes where the source knows it without reading it (stat, ZipInfo)
+    size: int | None = None
+    #: why it cannot be read (unreadable file, damaged inner zip): skipped and reported, its
+    #: earlier note kept
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,17 +171,22 @@ def synchronize(
         changed = [e for e in entries if _changed(previous.get(e.key), e)]
         report.unchanged = len(entries) - len(changed)
         gone = [item for key, item in sorted(previous.items()) if key not in listed]
-        if dry_run:
-            report.sent = [
-                ImportedNote(e.key, e.title, note_id(source.kind, sid, e.key)) for e in changed
-            ]
+        limit = m.plan.consumer.max_job_bytes
+        if dry_run:  # the same documents and the same decisions as the run, nothing written
+            for start in range(0, len(changed), BATCH):
+                for doc in documents(source, changed[start : start + BATCH], limit):
+                    if why := skip_reason(doc, user_id, limit):
+                        report.skipped.append((doc.entry.title, why))
+                    else:
+                        nid = note_id(source.kind, sid, doc.entry.key)
+                        report.sent.append(ImportedNote(doc.entry.key, doc.entry.title, nid))
             report.removed = [ImportedNote(i.key, i.key, i.note_id) for i in gone if i.note_id]
             return report
         writer = _Writer(m, ledger, sid, user_id, clock, on_progress, len(changed) + len(gone))
         try:
             for start in range(0, len(changed), BATCH):
                 batch = changed[start : start + BATCH]
-                writer.send(source.kind, list(source.read(batch)), previous, report)
+                writer.send(source.kind, list(documents(source, batch, limit)), previous, report)
             writer.remove(gone, report)
         finally:
             report.write_failures = writer.close()
@@ -184,6 +194,34 @@ def synchronize(
         return report
     finally:
         ledger.close()
+
+
+def documents(source: ImportSource, entries: Sequence[Entry], limit: int) -> Iterator[Document]:
+    """The documents of ``entries``: those that cannot be read or are over ``limit`` bytes
+    before reading (a file's text is never shorter in a job's body than on disk) are not
+    read, so memory stays flat whatever a file's size."""
+    readable = []
+    for entry in entries:
+        if entry.problem:
+            yield Document(entry, None, 0, entry.problem)
+        elif entry.size is not None and entry.size > limit:
+            yield Document(entry, None, 0, _over(limit, entry.size))
+        else:
+            readable.append(entry)
+    yield from source.read(readable)
+
+
+def skip_reason(doc: Document, user_id: str, limit: int) -> str:
+    """Why a document is not sent ("" when it is): the one decision of a run and a dry run."""
+    if doc.skipped or doc.text is None:
+        return doc.skipped or "not a note"
+    body = Job(user_id, "x" * 40, doc.text, 0, 1).to_body()
+    size = len(body.encode("utf-8", "surrogatepass"))
+    return _over(limit, size) if size > limit else ""
+
+
+def _over(limit: int, size: int) -> str:
+    return f"larger than consumer.max_job_bytes ({size:,} bytes, the limit is {limit:,})"
 
 
 def _changed(item: ImportedItem | None, entry: Entry) -> bool:
@@ -225,9 +263,12 @@ class _Writer:
         for doc in documents:
             entry = doc.entry
             prior = previous.get(entry.key)
-            why = doc.skipped or (self._too_large(doc.text) if doc.text is not None else "")
-            if doc.text is None or why:
-                report.skipped.append((entry.title, why or "not a note"))
+            why = skip_reason(doc, self.user_id, self.max_bytes)
+            if entry.problem:  # unreadable now: reported, and what it was before is kept
+                report.skipped.append((entry.title, why))
+                continue
+            if why or doc.text is None:
+                report.skipped.append((entry.title, why))
                 seen.append(ImportedItem(entry.key, None, entry.fingerprint, 0))
                 if prior is not None and prior.note_id:
                     gone.append(prior)  # it was a note before: its note goes
@@ -277,12 +318,6 @@ class _Writer:
         report.removed += [ImportedNote(i.key, i.key, i.note_id) for i in items if i.note_id]
         if self.advance:
             self.advance(len(emptied))
-
-    def _too_large(self, text: str) -> str:
-        body = Job(self.user_id, "x" * 40, text, 0, 1).to_body()
-        if len(body.encode("utf-8")) > self.max_bytes:
-            return f"larger than consumer.max_job_bytes ({self.max_bytes:,} bytes)"
-        return ""
 
     def close(self) -> dict[str, int]:
         self.router.close()
