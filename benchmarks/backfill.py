@@ -60,6 +60,36 @@ def _rss_mib() -> float:
     return 0.0
 
 
+def texts_sample(args: argparse.Namespace, plan: Any, size: int = 10_000) -> list[str]:
+    """Every k-th note of the run (``size`` of them), as the worker sends it to the model."""
+    notes = sample_notes(args.notes, users=args.users)
+    step = max(1, len(notes) // size)
+    return [note.content for note in notes[::step][:size]]
+
+
+def model_alone(plan: Any, version: int, texts: list[str]) -> dict[str, dict[str, Any]]:
+    """The model file alone on ``texts`` (cut as the worker cuts them), on one and two
+    streams (one ONNX session run at a time, or two at once, each with its share of cores)."""
+    from measure import bench_embedder
+
+    from constellation.preprocess import prepare
+    from constellation.services import build_embedder
+
+    rows = {}
+    for streams in (1, 2):
+        model = plan.model(version)
+        single = plan.model_copy(
+            update={
+                "models": {**plan.models, version: model.model_copy(update={"streams": streams})}
+            }
+        )
+        embedder = build_embedder(single, version)
+        prepared = [p.text or " " for p in prepare(texts, embedder)]
+        row = bench_embedder(embedder, prepared, streams=streams)
+        rows[f"{streams} stream(s)"] = {k: round(v, 2) for k, v in row.items()}
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=100_000)
@@ -126,9 +156,17 @@ def main() -> int:
             say(f"{result.resource}: {result.outcome} ({result.detail})")
 
         shown = [0.0]
+        #: when the stored count first reached each multiple of 10,000
+        marks: list[tuple[int, float]] = []
+        drain_from: list[float] = []  # when the jobs were sent and the worker began
 
         def on_status(status: Any) -> None:  # a line every 30 s: a partial rate if cut short
             now = time.perf_counter()
+            if not drain_from:
+                drain_from.append(last[0])
+            done = int(status.stats.get("processed", 0))
+            while done >= 10_000 * (len(marks) + 1):
+                marks.append((10_000 * (len(marks) + 1), now))
             if now - shown[0] >= 30:
                 shown[0] = now
                 done = status.stats.get("processed", 0)
@@ -146,6 +184,11 @@ def main() -> int:
         stop.set()
         watcher.join()
         stored = services.index(args.version).count(version=args.version)
+        tenths, previous = [], drain_from[0] if drain_from else started
+        for _, at in marks:
+            tenths.append(round(10_000 / max(at - previous, 1e-9), 1))
+            previous = at
+        results["rate_per_10000"] = tenths
         results.update(
             {
                 "steps_seconds": step_times,
@@ -163,6 +206,15 @@ def main() -> int:
             }
         )
         m.close()
+    say("the model alone on a sample of the same texts (sorted by length, 1 and 2 streams)")
+    results["model_alone"] = model_alone(plan, args.version, texts_sample(args, plan))
+    best = max(row["rate"] for row in results["model_alone"].values())
+    results["model_alone_best"] = round(best, 1)
+    results["x_model_end_to_end"] = round(results["jobs_per_second"] / best, 3)
+    results["x_model_per_10000"] = [round(rate / best, 3) for rate in results["rate_per_10000"]]
+    tenths = results["rate_per_10000"]
+    if len(tenths) >= 2:
+        results["last_10000_x_first"] = round(tenths[-1] / tenths[0], 3)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

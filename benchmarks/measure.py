@@ -144,6 +144,40 @@ def bench_sorted(model: Any, texts: Sequence[str], passes: int, streams: int = 1
     }
 
 
+def bench_embedder(embedder: Any, texts: Sequence[str], streams: int = 1) -> dict[str, Any]:
+    """An embedder of the port alone (the exported ONNX file, for one): the texts sorted by
+    length and dealt in turn to ``streams`` threads that call ``embed`` at once, in calls of
+    64, after a warm-up. For ``OnnxEmbedder`` give it as many streams as it was built with:
+    each session run then has its share of the cores."""
+    embedder.embed(list(texts[:16]))
+    ordered = sorted(texts, key=len)
+    parts = [ordered[i::streams] for i in range(streams)]
+    barrier = threading.Barrier(streams + 1)
+
+    def run(part: list[str]) -> None:
+        barrier.wait()
+        for start in range(0, len(part), 64):
+            embedder.embed(part[start : start + 64])
+
+    threads = [threading.Thread(target=run, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    cpu = time.process_time()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    return {
+        "texts": len(texts),
+        "streams": streams,
+        "seconds": seconds,
+        "rate": len(texts) / seconds,
+        "cpu_ms_per_text": 1000 * cpu / len(texts),
+    }
+
+
 # the worker ------------------------------------------------------------------------------------
 class Collector:
     """A worker recorder that keeps every job latency and batch timing."""
