@@ -80,7 +80,10 @@ def model_alone(plan: Any, version: int, texts: list[str]) -> dict[str, dict[str
         model = plan.model(version)
         single = plan.model_copy(
             update={
-                "models": {**plan.models, version: model.model_copy(update={"streams": streams})}
+                "models": {
+                    **plan.models,
+                    version: model.model_copy(update={"streams": streams, "processes": 0}),
+                }
             }
         )
         embedder = build_embedder(single, version)
@@ -96,6 +99,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--version", type=int, default=2)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/constellation-backfill"))
+    parser.add_argument("--model-processes", type=int, default=0, help="models.<v>.processes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -107,6 +111,8 @@ def main() -> int:
     data = yaml.safe_load((REPO / "plans" / "local.yaml").read_text())
     data["data_dir"] = str(args.folder / "data")
     data["default_version"] = args.version
+    if args.model_processes:
+        data["models"][args.version]["processes"] = args.model_processes
     plan_path = args.folder / "local.yaml"
     plan_path.write_text(yaml.safe_dump(data, sort_keys=False))
     plan = load_plan(plan_path)

@@ -206,7 +206,10 @@ class Collector:
 
 
 def time_encode(embedder: Any) -> list[float]:
-    """Record how long each of the worker's model calls takes, without its wait for the model."""
+    """Record how long each of the worker's model calls takes, without its wait for the model
+    (nothing to record when the model runs in processes of its own)."""
+    if not hasattr(embedder, "model"):
+        return []
     model = embedder.model
     original = model.encode
     durations: list[float] = []
@@ -254,14 +257,26 @@ def consumer_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def model_overrides(name: str, processes: int) -> dict[str, Any]:
+    """The plan's models with ``processes`` set on each (none when 0)."""
+    if not processes:
+        return {}
+    base = "local.yaml" if name == "embedded" else "staging.yaml"
+    models = yaml.safe_load((REPO / "plans" / base).read_text())["models"]
+    return {"models": {v: {**m, "processes": processes} for v, m in models.items()}}
+
+
 @contextmanager
 def backend_plan(name: str, args: argparse.Namespace) -> Iterator[Plan]:
     """A plan of one backend in a temporary folder; ``sqs`` also starts moto and `chroma run`."""
     consumer = consumer_settings(args)
+    models = model_overrides(name, getattr(args, "model_processes", 0))
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
         if name == "embedded":
-            yield write_plan(folder, "local.yaml", {"data_dir": str(folder), "consumer": consumer})
+            yield write_plan(
+                folder, "local.yaml", {"data_dir": str(folder), "consumer": consumer, **models}
+            )
             return
         from tests.support import servers
 
@@ -279,6 +294,7 @@ def backend_plan(name: str, args: argparse.Namespace) -> Iterator[Plan]:
                 "index": {"url": chroma.url},
                 "consumer": consumer,
                 "legacy": {"url": chroma.url},
+                **models,
             },
         )
 

@@ -63,6 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", default="embedded,sqs", help="embedded, sqs or both")
     parser.add_argument("--batch-size", type=int, default=20, help="consumer.max_batch_size")
     parser.add_argument("--concurrency", type=int, default=3, help="consumer.max_concurrency")
+    parser.add_argument(
+        "--model-processes", type=int, default=0, help="models.<v>.processes (0: in-process)"
+    )
     parser.add_argument("--pipeline", action="store_true", help="also run with the model stubbed")
     parser.add_argument("--memory", action="store_true", help="peak RSS at N and 10 x N queued")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

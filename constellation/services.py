@@ -7,6 +7,7 @@ chromadb or torch until an adapter is first used.
 
 from __future__ import annotations
 
+import functools
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -119,10 +120,11 @@ class Services:
     def close(self) -> None:
         """Release connections and locks (the embedded index's writer lock among them)."""
         from constellation.embedders.port import Upstream
+        from constellation.embedders.processes import ModelProcesses
 
         for embedder in self._embedders.values():
-            if isinstance(embedder, Upstream):
-                embedder.close()
+            if isinstance(embedder, Upstream | ModelProcesses):
+                embedder.close()  # a provider's connections, or the model's own processes
         for name in ("broker", "store"):
             resource: Any = self.__dict__.pop(name, None)
             if resource is not None:
@@ -150,6 +152,20 @@ def build_embedder(plan: Plan, version: int, loading: Loading | None = None) -> 
             dimensions=model.dimensions,
             normalize=model.normalize,
         )
+    if model.processes:
+        from constellation.embedders.processes import ModelProcesses
+
+        inner = model.model_copy(update={"processes": 0, "streams": model.processes})
+        alone = plan.model_copy(update={"models": {**plan.models, version: inner}})
+        processes = ModelProcesses(
+            functools.partial(build_embedder, alone, version),
+            model_id=model.name,
+            dimension=model.dimensions,
+            processes=model.processes,
+        )
+        if loading is not None:
+            processes.loading = loading
+        return processes
     extra: dict[str, Any] = {"encode_batch_size": model.encode_batch_size}
     if loading is not None:
         extra["loading"] = loading

@@ -129,6 +129,10 @@ class ModelConfig(Section):
     #: at the model's speed (benchmarks/worker_throughput.py). Each stream's memory allocator
     #: grows its own arena: keep it small.
     streams: int = Field(2, ge=1, le=64)
+    #: run the model in this many processes of its own (each with its share of the cores),
+    #: so that the worker's index writes, which hold Python's GIL, never make it wait;
+    #: 0 runs it in this process, on ``streams`` threads (constellation/embedders/processes.py)
+    processes: int = Field(0, ge=0, le=64)
     #: onnx backend only: quantize the exported model ("int8": dynamic int8 weights)
     quantize: Literal["int8"] | None = None
     #: a model of another dimension than ``index.dimensions`` needs its own index, named here

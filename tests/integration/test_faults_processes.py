@@ -27,6 +27,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.faults_support import StartWorker, assert_all_stored_once, note_text
 from tests.support.cli import REPO
+from tests.support.model import MODEL, MODEL_PACKAGE
 
 pytestmark = [pytest.mark.servers, pytest.mark.model]
 
@@ -164,3 +165,50 @@ def test_worker_processes_starting_together_all_open_the_migration_state(tmp_pat
             if p.returncode
         ]
         assert failed == [], f"{len(failed)} of 4 processes could not open the state: {failed}"
+
+
+# f. the model in processes of its own: a SIGKILLed worker leaves none behind ------------------
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_a_killed_worker_leaves_no_model_process_behind_and_a_restart_stores_every_job(
+    tmp_path: Path, worker_process: StartWorker
+) -> None:
+    plan_path = write_plan(
+        tmp_path / "local.yaml",
+        "local.yaml",
+        FAST,
+        {"models": {1: {"name": MODEL, "package": MODEL_PACKAGE, "processes": 2}}},
+    )
+    plan = provision_plan(plan_path)
+    bodies = [job_body(f"user-{i % 3}", f"note-{i}", note_text(i, 2), 1_000 + i) for i in range(24)]
+    with Services(plan, write=False) as services:
+        send(services.queue, bodies)
+        first = worker_process(plan_path)
+
+        def storing() -> bool:
+            assert first.process.poll() is None, first.stderr
+            return services.queue.depth().total < len(bodies)
+
+        wait_for(storing, 180, "the model processes embed and some jobs are stored", 0.05)
+        children = _children(first.process.pid)
+        assert len(children) >= 2, children  # the two model processes (and Python's tracker)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+    wait_for(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in children),
+        30,
+        "the model processes of the killed worker exit",
+    )
+    second = worker_process(plan_path, "--drain", "--json")
+    assert second.wait(180) == 0, second.stderr
+    assert_all_stored_once(plan, bodies)
