@@ -181,11 +181,13 @@ class Worker:
             if max_messages is not None and summary.received >= max_messages:
                 return "max-messages"
             if not self._consumer_enabled():
+                self.processor.backlog(False)  # nothing more comes: store what is gathered
                 if drain and self._in_flight == 0:
                     return "consumer disabled"
                 self._wait(self.settings.poll_interval)
                 continue
             if not self._upstreams_available():
+                self.processor.backlog(False)
                 # A drain waits too: the outage ends by itself, and the jobs are still there.
                 self._wait(self.settings.poll_interval)
                 continue
