@@ -71,6 +71,8 @@ def _small(local_plan: Path) -> None:
     local_plan.write_text(yaml.safe_dump(plan))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole demo beside a CPU burner on two cores
 @pytest.mark.usefixtures("cpu_burner")
 def test_demo_finishes_beside_a_cpu_burner_with_searches_slower_than_the_plans_bounds(
     invoke: Invoke, local_plan: Path, monkeypatch: pytest.MonkeyPatch

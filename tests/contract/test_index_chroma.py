@@ -20,9 +20,10 @@ from constellation.errors import IndexLocked, VectorIndexError
 from constellation.index import lock
 from constellation.index.chroma import ChromaStore
 from constellation.index.partitioned import PartitionedStore
-from constellation.index.port import VectorIndex
+from constellation.index.port import IndexSpec, VectorIndex
 from tests.contract.index_contract import PARTITIONS, IndexContract, contract_user
 from tests.support import servers
+from tests.support.token_proxy import token_proxy
 
 
 def _open_for_writing(path: str) -> str:
@@ -109,10 +110,27 @@ class TestChromaServer(IndexContract):
         assert "chroma run" in message and "index.url" in message
         assert isinstance(caught.value.__cause__, Exception)
 
-    def test_an_auth_token_is_accepted(self, chroma_server: servers.ManagedServer) -> None:
-        # the test server runs without auth; this checks the client side of token auth is wired
-        with ChromaStore(url=chroma_server.url + "/", auth_token="test-token-123") as store:
-            assert store.inspect(f"contract-{uuid.uuid4().hex[:12]}") is None
+    def test_an_auth_token_is_sent_and_a_server_refusing_it_is_named(
+        self, chroma_server: servers.ManagedServer
+    ) -> None:
+        """The plan's index.auth_token reaches a server that demands it (`chroma run` behind a
+        token-checking proxy: Chroma 1.x's server takes no auth settings); without it, or with
+        another, the refusal names the token setting."""
+        name = f"contract-{uuid.uuid4().hex[:12]}"
+        with token_proxy(chroma_server.url, "test-token-123") as proxy:
+            with ChromaStore(url=proxy.url + "/", auth_token="test-token-123") as store:
+                assert store.inspect(name) is None
+                store.create(IndexSpec(name, 3))
+                assert store.inspect(name) is not None
+            assert proxy.seen and set(proxy.seen) == {"test-token-123"}, proxy.seen
+            for token in (None, "another-token"):
+                refused = pytest.raises(VectorIndexError, match="refused the credentials")
+                with refused as caught, ChromaStore(url=proxy.url, auth_token=token) as store:
+                    store.inspect(name)
+                assert "index.auth_token" in str(caught.value)
+            assert "" in proxy.seen and "another-token" in proxy.seen
+        with ChromaStore(url=chroma_server.url) as store:
+            store.delete_index(name)
 
     def test_a_url_that_is_not_a_server_address_is_refused(self) -> None:
         with pytest.raises(VectorIndexError, match="http://host:port"):

@@ -99,6 +99,8 @@ def check_effects(race: tuple[str, str], outcomes: tuple[str, str], state: Migra
         assert not state.consumer_enabled and state.read_traffic == 0.5, state
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # fifty pairs of processes on two cores
 def test_fifty_racing_pairs_of_commands_leave_every_invariant_true(
     app: RigMigration, tmp_path: Path
 ) -> None:
@@ -108,6 +110,8 @@ def test_fifty_racing_pairs_of_commands_leave_every_invariant_true(
 
 
 @pytest.mark.servers
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # fifty pairs of processes on two cores
 def test_fifty_racing_pairs_on_a_postgresql_state_leave_every_invariant_true(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:

@@ -391,7 +391,8 @@ def test_100_concurrent_clients_get_answers_and_only_their_own_notes(app: AppSer
     owner = app.owner
     users = app.users
     phrases = {
-        u: [" ".join(n.content.split()[:6]) for n in app.notes if n.user_id == u] for u in users
+        u: [(n.id, " ".join(n.content.split()[:12])) for n in app.notes if n.user_id == u]
+        for u in users
     }
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -401,14 +402,17 @@ def test_100_concurrent_clients_get_answers_and_only_their_own_notes(app: AppSer
             user = users[i % len(users)]
             problems = []
             for path in ("/query", "/search"):
-                text = phrases[user][i % len(phrases[user])]
+                note, text = phrases[user][i % len(phrases[user])]
                 response = http.post(path, json={"text": text, "userId": user, "topK": 5})
                 if response.status_code != 200:
                     problems.append(f"{path} {response.status_code} {response.text}")
                     continue
-                for hit in response.json()["results"]:
-                    if owner.get(hit["noteId"]) != user:
-                        problems.append(f"{path}: {hit['noteId']} is not {user}'s")
+                hits = [hit["noteId"] for hit in response.json()["results"]]
+                # Each search is for a note's own words: that note is among the answers (an
+                # empty answer is a failure, not a pass), and every answer is the user's.
+                if note not in hits:
+                    problems.append(f"{path}: {user}'s {note} not among {hits}")
+                problems += [f"{path}: {h} is not {user}'s" for h in hits if owner.get(h) != user]
             return problems
 
         with ThreadPoolExecutor(100) as pool:

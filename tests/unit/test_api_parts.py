@@ -109,3 +109,42 @@ def test_a_body_that_stops_arriving_is_a_408_and_reaches_no_route() -> None:
     assert reached == [] and load.in_flight == 0
     assert sent[0]["status"] == 408
     assert b"service.body_timeout" in sent[1]["body"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("client", "status"),
+    [("127.0.0.1", 200), ("::1", 200), ("192.0.2.10", 401), ("2001:db8::5", 401), (None, 401)],
+)
+def test_open_mode_answers_loopback_clients_only(client: str | None, status: int) -> None:
+    """No token configured (open mode): a client that is not on loopback (behind another ASGI
+    server bound wider, a proxy) is refused 401 before any route runs; no token helps it."""
+    import asyncio
+
+    from constellation.api.auth import BearerAuth
+
+    reached: list[str] = []
+    sent: list[dict[str, object]] = []
+
+    async def route(scope: object, receive: object, send: object) -> None:
+        reached.append("route")
+        await send_ok(send)
+
+    async def send_ok(send: object) -> None:
+        sent.append({"type": "http.response.start", "status": 200})
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    app = BearerAuth(route, Tokens(plan_with({"name": "app", "token": "", "scope": "write"})))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/query",
+        "headers": [(b"authorization", b"Bearer " + WRITE.encode())],
+        "client": None if client is None else (client, 40000),
+    }
+    asyncio.run(app(scope, lambda: None, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == status
+    assert reached == (["route"] if status == 200 else [])
+    if status == 401:
+        assert b"loopback clients only" in sent[1]["body"]  # type: ignore[operator]
