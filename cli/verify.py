@@ -10,7 +10,6 @@ import typer
 from cli import context
 from cli.output import Output
 from cli.params import Json
-from constellation.ledger.state import open_state
 from phases.operate.verify import VerifyReport, runs_inline
 from phases.operate.verify import verify as verify_deployment
 
@@ -63,18 +62,15 @@ def verify(
             raise typer.Exit(1)
         return
     plan = app_ctx.plan()
-    state = open_state(plan)
     in_process = runs_inline(plan, True if inline else None)
     with out.status("verifying") as update:
         report = verify_deployment(
             plan,
             app_ctx.services(write=in_process),
-            state,
             inline=in_process,
             timeout=timeout,
             on_check=lambda c: update(f"{c.name}: {'pass' if c.passed else 'fail'}"),
         )
-    state.close()
     out.show(report, partial(show_checklist, title=f"verify {plan.name} ({plan.environment})"))
     if not report.passed:
         failed = next(c for c in report.checks if not c.passed)

@@ -8,12 +8,13 @@ line and the field path. Unknown keys are errors, with the closest known key sug
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from constellation.errors import PlanError, PlanIssue
+from constellation.errors import PlanError, PlanIssue, UnknownVersion
 from constellation.masking import masked
 from constellation.plan import adapters
 from constellation.plan.checks import CapacityConfig, QualityConfig, RecallConfig
@@ -149,6 +150,14 @@ class Plan(Section):
 
     def model(self, version: int) -> ModelConfig:
         return self.models[version]
+
+    def declared(self, versions: Sequence[int], field: str = "versions") -> tuple[int, ...]:
+        """``versions`` when the plan declares every one; else :class:`UnknownVersion` naming
+        the first that it does not (and ``field``, the option or body field that asked)."""
+        for version in versions:
+            if version not in self.models:
+                raise UnknownVersion(version, self.models, field=field)
+        return tuple(versions)
 
     def redacted(self) -> dict[str, Any]:
         """The resolved plan as JSON-ready data, with secrets and URL passwords masked."""

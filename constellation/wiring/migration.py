@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
-from constellation.errors import UnknownVersion
 from constellation.ledger.comparisons import ComparisonLog
 from constellation.ledger.failures import FailureLog
 from constellation.ledger.state import StateStore, open_state
@@ -102,7 +101,7 @@ class Migration:
         cannot be read, and raises :class:`DamagedFile` naming the way back.
         """
         require_user(user_id)
-        chosen = self._read_versions() if not versions else self._declared(versions)
+        chosen = self._read_versions() if not versions else self.plan.declared(versions)
         results = self._search(text, user_id, top_k, chosen)
         explanation = "" if results else self._explain_empty(text, user_id, chosen)
         return Searched(user_id, results, chosen, explanation)
@@ -115,7 +114,7 @@ class Migration:
     def version_search(self, version: int) -> Search:
         """A search of the new index restricted to one model version (the checks compare
         versions with it); :class:`UnknownVersion` for a version the plan does not declare."""
-        chosen = self._declared([version])
+        chosen = self.plan.declared([version], field="version")
 
         def run(text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
             return self._search(text, user_id, top_k, chosen)
@@ -125,12 +124,6 @@ class Migration:
     def old_search(self, text: str, user_id: str, top_k: int = 10) -> list[SearchResult]:
         """A search of the old system, as the app made it before the migration."""
         return list(self.legacy.search(text, user_id, top_k))
-
-    def _declared(self, versions: Sequence[int]) -> tuple[int, ...]:
-        for version in versions:
-            if version not in self.plan.models:
-                raise UnknownVersion(version, self.plan.models)
-        return tuple(versions)
 
     def _read_versions(self) -> tuple[int, ...]:
         """The state's read versions, read again at most every ``traffic.state_refresh``

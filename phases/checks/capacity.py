@@ -139,6 +139,7 @@ def check_capacity(
     config = m.plan.migration.capacity
     machine = machine or Machine()
     version = m.plan.default_version if version is None else version
+    m.plan.declared([version], field="version")
     notes = m.source.count()
     store, name = m.services.store, m.plan.index_name_for(version)
     exists = store.inspect(name) is not None

@@ -3,18 +3,23 @@
 Each check is one note key (``check: <name>``), so two commands that record different checks
 at once never overwrite each other (a transition merges only the note keys it sets). Phase
 gates record theirs in the transition that concludes them; ``check recall|quality|capacity``
-and phase 2's gates record theirs in a transition of their own. ``migrate status`` reads them.
+(:func:`measure_recall`, :func:`measure_quality`, :func:`measure_capacity`) and phase 2's gates
+record theirs in a transition of their own. ``migrate status`` reads them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
+from phases.checks.capacity import CapacityReport, check_capacity
 from phases.checks.gates import GateCheck
+from phases.checks.quality import QualityReport, check_quality
+from phases.checks.recall import Progress, RecallReport, check_recall
 
 PREFIX = "check: "
 
@@ -72,3 +77,53 @@ def last_checks(notes: Mapping[str, Any]) -> list[RecordedCheck]:
             )
         )
     return sorted(found, key=lambda c: (-c.at, c.name))
+
+
+def measure_recall(
+    m: Migration,
+    *,
+    users: int | None = None,
+    queries: int | None = None,
+    k: int | None = None,
+    min_recall: float | None = None,
+    version: int | None = None,
+    on_progress: Progress | None = None,
+) -> RecallReport:
+    """Recall@k of the new index against exact search over sampled users' notes, embedded again
+    from the notes source; recorded in the migration state (``check recall``)."""
+    report = check_recall(
+        m,
+        users=users,
+        queries=queries,
+        k=k,
+        min_recall=min_recall,
+        version=version,
+        on_progress=on_progress,
+    )
+    record(m, "check recall", [report.as_check()])
+    return report
+
+
+def measure_quality(
+    m: Migration,
+    golden: Path | None = None,
+    *,
+    versions: tuple[int, int] | None = None,
+    tolerance: float | None = None,
+    on_progress: Progress | None = None,
+) -> QualityReport:
+    """Recall@k, MRR and nDCG@10 of the old and the new system (or two model versions) on a
+    judged query set; recorded in the migration state (``check quality``)."""
+    report = check_quality(
+        m, golden, versions=versions, tolerance=tolerance, on_progress=on_progress
+    )
+    record(m, "check quality", [report.as_check()])
+    return report
+
+
+def measure_capacity(m: Migration, *, version: int | None = None) -> CapacityReport:
+    """Notes to backfill, this machine's embedding rate, the backfill time, and the index's
+    memory and disk beside what is free; recorded in the migration state (``check capacity``)."""
+    report = check_capacity(m, version=version)
+    record(m, "check capacity", report.checks)
+    return report

@@ -122,7 +122,7 @@ def check_recall(
     config = m.plan.migration.recall
     k = config.k if k is None else k
     version = m.state.read().read_versions[0] if version is None else version
-    m.plan.model(version)  # KeyError: an undeclared version, checked by callers
+    m.plan.declared([version], field="version")
     report = RecallReport(
         k, config.min_recall if min_recall is None else min_recall, version, dry_run=config.dry_run
     )

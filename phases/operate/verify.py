@@ -14,10 +14,12 @@ taken back off the queue. Each run's text is its own, so a leftover can never ou
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 
 from constellation.errors import ConstellationError
 from constellation.index import lock
+from constellation.ledger.state import open_state
 from constellation.plan import Plan
 from constellation.readback import REBUILD, read_back
 from constellation.services import Services
@@ -63,7 +65,7 @@ class VerifyReport:
 def verify(
     plan: Plan,
     services: Services,
-    switch: ConsumerSwitch,
+    switch: ConsumerSwitch | None = None,
     *,
     inline: bool = False,
     timeout: float = 120.0,
@@ -74,7 +76,23 @@ def verify(
 
     ``inline``: the round trip's worker runs in this process (see :func:`runs_inline`). A
     running worker must take the test job within ``take_timeout`` seconds and store it within
-    ``timeout``."""
+    ``timeout``. ``switch``: the consumer switch the round trip's worker reads (default: the
+    plan's migration state, opened for this check and closed after it, whatever happens)."""
+    with ExitStack() as opened:
+        if switch is None:
+            switch = opened.enter_context(closing(open_state(plan)))
+        return _checklist(plan, services, switch, inline, timeout, take_timeout, on_check)
+
+
+def _checklist(
+    plan: Plan,
+    services: Services,
+    switch: ConsumerSwitch,
+    inline: bool,
+    timeout: float,
+    take_timeout: float,
+    on_check: Callable[[CheckResult], None] | None,
+) -> VerifyReport:
     checklist = Checklist(on_check)
     checks, record = checklist.checks, checklist.record
 
