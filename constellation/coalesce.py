@@ -66,6 +66,12 @@ class Coalescer(Generic[Req, Res]):
         self._running: set[int] = set()  # the numbers of the serving threads alive
         self._waiting = 0  # of which waiting for a request
 
+    @property
+    def pending(self) -> int:
+        """Requests submitted and not yet taken by a serving thread."""
+        with self._ready:
+            return len(self._pending)
+
     def __call__(self, request: Req) -> Res:
         """Submit ``request`` and wait for its result (or its error)."""
         future: Future[Res] = Future()

@@ -59,9 +59,15 @@ def test_consumer_switch_pauses_a_live_worker_within_one_poll_and_resumes_it(
         left = lambda: services.queue.depth().total  # noqa: E731
         assert wait_until(lambda: left() < 590, timeout=90), "the worker never started"
         m.state.change("consumer disable", "test", consumer_enabled=False)
-        time.sleep(0.2 + 1.5)  # one poll, plus the batch it was holding
+        disabled_at = time.monotonic()
+        # Paused once a poll (0.2 s) has passed and the batch it held is stored and deleted:
+        # nothing is received any more, so nothing is in flight.
+        assert wait_until(
+            lambda: time.monotonic() > disabled_at + 0.5 and services.queue.depth().in_flight == 0,
+            timeout=60,
+        ), "the worker kept messages in flight after the consumer was disabled"
         paused_at = left()
-        time.sleep(2.0)
+        time.sleep(2.0)  # ten polls: what would be taken if the pause did not hold
         assert left() == paused_at > 0  # nothing taken while disabled
         assert worker.poll() is None  # waiting, not exited
         m.state.change("consumer enable", "test", consumer_enabled=True)

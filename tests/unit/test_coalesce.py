@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -22,11 +22,20 @@ from constellation.worker.outcomes import Pending
 from tests.fakes import MemoryIndex
 
 
+def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for ``condition`` (polled), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)
+
+
 def test_requests_waiting_together_are_served_in_one_call_in_order() -> None:
     groups: list[list[int]] = []
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def serve(requests: Sequence[int]) -> list[int]:
+        entered.set()
         gate.wait(5)  # the first call holds the thread while the others queue up
         groups.append(list(requests))
         return [r * 10 for r in requests]
@@ -37,10 +46,10 @@ def test_requests_waiting_together_are_served_in_one_call_in_order() -> None:
         threading.Thread(target=lambda n=n: results.update({n: coalescer(n)})) for n in range(6)
     ]
     threads[0].start()
-    time.sleep(0.05)
+    assert entered.wait(5)
     for thread in threads[1:]:
         thread.start()
-    time.sleep(0.1)
+    until(lambda: coalescer.pending == 5)
     gate.set()
     for thread in threads:
         thread.join(5)
@@ -69,15 +78,15 @@ def test_a_failing_request_fails_alone() -> None:
     for thread in threads:
         thread.join(5)
     assert outcomes == {0: 0, 1: 1, 2: 2, 3: "three is bad", 4: 4, 5: 5}
-    time.sleep(0.2)  # idle: the serving thread ends, and a new call starts another
-    assert not any(t.name == "idle-test" for t in threading.enumerate())
+    # idle: the serving thread ends, and a new call starts another
+    until(lambda: not any(t.name == "idle-test" for t in threading.enumerate()))
     assert coalescer(7) == 7
 
 
 def test_two_serving_threads_share_what_is_pending_and_run_at_once() -> None:
     """The model's streams: with two threads, a group takes half of what waits, and the
     other half is served meanwhile on the other thread (each thread set up once)."""
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
     running: list[str] = []
     groups: list[list[int]] = []
     set_up: list[str] = []
@@ -88,6 +97,7 @@ def test_two_serving_threads_share_what_is_pending_and_run_at_once() -> None:
             running.append(threading.current_thread().name)
             groups.append(list(requests))
         if requests[0] == 0:
+            entered.set()
             gate.wait(5)  # the first call holds its thread while the others queue up
         return [r + 100 for r in requests]
 
@@ -100,7 +110,7 @@ def test_two_serving_threads_share_what_is_pending_and_run_at_once() -> None:
     results: dict[int, int] = {}
     first = threading.Thread(target=lambda: results.update({0: coalescer(0)}))
     first.start()
-    time.sleep(0.05)
+    assert entered.wait(5)
     # the first thread is busy: the next requests start the second one, which serves them
     # while the first is still held, in groups of at most half of what was pending
     others = [

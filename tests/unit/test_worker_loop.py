@@ -87,21 +87,28 @@ def test_concurrency_is_bounded(rig: Rig) -> None:
 
 def test_visibility_is_extended_while_a_batch_is_slow(tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=1)
-    original = rig.processor.process
+    original = rig.processor.start
+
+    entered, release = threading.Event(), threading.Event()
 
     def slow(batch: list[Message]):  # type: ignore[no-untyped-def]
-        time.sleep(2.5)  # longer than two visibility timeouts
+        entered.set()
+        release.wait(30)  # as slow as the test needs: well past the visibility timeout
         return original(batch)
 
-    rig.processor.process = slow  # type: ignore[method-assign]
+    rig.processor.start = slow  # type: ignore[method-assign]
     rig.send(job("u", "n", "slow one"))
     worker = rig.worker(visibility_timeout=1, max_batch_timeout=0.05)
     thread = threading.Thread(target=worker.run, kwargs={"drain": True})
     thread.start()
-    time.sleep(1.5)
+    assert entered.wait(30)
+    time.sleep(1.5)  # past the 1 s visibility timeout: the message would be visible again
     # a second consumer sees nothing: the message is still held by the slow batch
-    assert rig.queue.receive(max_messages=10) == []
-    thread.join()
+    try:
+        assert rig.queue.receive(max_messages=10) == []
+    finally:
+        release.set()
+        thread.join(30)
     assert len(rig.index.records) == 1
     assert len(rig.embedder.batches) == 1
 
@@ -111,7 +118,10 @@ def test_stop_releases_a_batch_being_collected_and_finishes_in_flight(rig: Rig) 
     worker = rig.worker(max_batch_size=10, max_batch_timeout=30, wait_time=0.05)
     thread = threading.Thread(target=worker.run)
     thread.start()
-    time.sleep(0.5)  # the batch has one job and waits for more
+    deadline = time.monotonic() + 30
+    while rig.queue.depth().in_flight < 1:  # the batch has its job and waits for more
+        assert time.monotonic() < deadline, "the job was never received"
+        time.sleep(0.01)
     worker.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
