@@ -265,6 +265,23 @@ def test_index_down_is_a_503_naming_the_index(served: Served) -> None:
     assert served.serve.call("POST", "/query", query).status == 200
 
 
+def test_the_old_system_down_during_search_is_a_503_naming_it(served: Served) -> None:
+    """Before the migration the old system answers every search: with its Chroma server
+    stopped, /search is a 503 naming the old system (never a 500), and answers again after."""
+    search = {"text": "anything", "userId": "fault-user"}
+    answer = served.serve.call("POST", "/search", search)
+    assert answer.status == 200 and answer.body["servedBy"] == "old", answer
+    served.chroma.stop()
+    try:
+        answer = served.serve.call("POST", "/search", search)
+        assert answer.status == 503, answer
+        assert answer.body["component"] == "old system", answer
+        assert "Chroma server at" in answer.body["detail"]
+    finally:
+        served.chroma.start()
+    assert served.serve.call("POST", "/search", search).status == 200
+
+
 def test_state_store_down_is_a_503_naming_it(served: Served) -> None:
     search = {"text": "anything", "userId": "fault-user"}
     assert served.serve.call("POST", "/search", search).status == 200
