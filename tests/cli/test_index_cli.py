@@ -30,19 +30,7 @@ def with_partitions(plan: Path, partitions: int) -> Path:
 def test_index_migrate_moves_the_index_to_the_plans_partitions(
     invoke: Invoke, local_plan: Path
 ) -> None:
-    plan = load_plan(with_partitions(local_plan, 2))
-    with Services(plan) as services:
-        services.store.create(IndexSpec(plan.index.name, 384))
-        services.index().upsert(
-            [
-                VectorRecord(
-                    records.record_id(f"user-{i}", "n1", 1),
-                    [1.0] + [0.0] * 383,
-                    {"userId": f"user-{i}", "noteId": "n1", "version": 1, "created": i},
-                )
-                for i in range(7)
-            ]
-        )
+    partitioned_index(local_plan, 2)
     with_partitions(local_plan, 3)
 
     dry = invoke("--plan", str(local_plan), "index", "migrate", "--dry-run")

@@ -50,7 +50,7 @@ def local_server(answer: Answer) -> Iterator[LocalServer]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _handle
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
         def log_message(self, format: str, *args: object) -> None:
             pass

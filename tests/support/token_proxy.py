@@ -8,14 +8,14 @@ else 401 with Chroma's own error body. The tokens each request carried are recor
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
+
+from tests.support.http import Request, local_server
 
 _HOP = {"host", "content-length", "connection", "transfer-encoding", "authorization"}
 
@@ -30,43 +30,21 @@ class TokenProxy:
 @contextmanager
 def token_proxy(upstream: str, token: str) -> Iterator[TokenProxy]:
     """A proxy on a free loopback port to ``upstream`` that refuses requests without ``token``."""
-    client = httpx.Client(base_url=upstream, timeout=60)
-    proxy = TokenProxy("")
+    seen: list[str] = []
+    with httpx.Client(base_url=upstream, timeout=60) as client:
 
-    class Handler(BaseHTTPRequestHandler):
-        def _any(self) -> None:
-            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            given = given or self.headers.get("X-Chroma-Token", "")
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if not self.path.startswith("/api/v2/heartbeat"):
-                proxy.seen.append(given)
-                if given != token:
-                    self._send(401, json.dumps({"error": "AuthorizationError", "message": "no"}))
-                    return
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-            answer = client.request(self.command, self.path, content=body, headers=headers)
-            self._send(answer.status_code, answer.content, answer.headers.get("content-type"))
+        def answer(request: Request) -> tuple[int, Any]:
+            if not request.path.startswith("/api/v2/heartbeat"):
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+                seen.append(given or headers.get("x-chroma-token", ""))
+                if seen[-1] != token:
+                    return 401, {"error": "AuthorizationError", "message": "unauthorized"}
+            forwarded = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+            response = client.request(
+                request.method, request.path, content=request.body, headers=forwarded
+            )
+            return response.status_code, response.json() if response.content else None
 
-        def _send(self, status: int, body: str | bytes, kind: str | None = None) -> None:
-            data = body.encode() if isinstance(body, str) else body
-            self.send_response(status)
-            self.send_header("Content-Type", kind or "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        client.close()
+        with local_server(answer) as server:
+            yield TokenProxy(server.url, seen)
