@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from cli import context
-from cli.output import Output, jsonable
+from cli.output import Output
 from cli.params import Json, seconds
+from constellation.jsondata import jsonable
 from phases.doctor import DoctorReport
 from phases.doctor import doctor as diagnose
 

@@ -11,6 +11,7 @@ from cli import context, render
 from cli.examples import epilog
 from cli.output import Output, Tracker
 from cli.params import DryRun, Force, Json, Reason, seconds
+from phases.migrate import pause as pause_verbs
 from phases.migrate import status as status_verb
 from phases.migrate.phase import PhaseReport
 from phases.migrate.phase1 import phase1
@@ -18,6 +19,7 @@ from phases.migrate.phase2 import Tick, phase2
 from phases.migrate.phase3 import phase3
 from phases.migrate.phase4 import phase4
 from phases.migrate.status import MigrationStatus
+from phases.migrate.transitions import describe
 
 app = typer.Typer(help="Walk the four-phase migration.", no_args_is_help=True)
 
@@ -128,6 +130,31 @@ def show_phase(out: Output, report: PhaseReport) -> None:
     render.measured(out, report.measured)
     render.consistency(out, report.consistency)
     render.gate(out, report.gate)
+
+
+@app.command("pause")
+def pause(
+    ctx: typer.Context, reason: Reason = "", dry_run: DryRun = False, json_out: Json = False
+) -> None:
+    """Hold phase 2 at its traffic step: promotions refused, a running --auto stops."""
+    app_ctx = context.get(ctx)
+    report = pause_verbs.pause(app_ctx.migration(write=False), reason=reason, dry_run=dry_run)
+    app_ctx.output.show(report, show_pause)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context, reason: Reason = "", dry_run: DryRun = False, json_out: Json = False
+) -> None:
+    """Let phase 2 take its traffic steps again (each still behind its gate)."""
+    app_ctx = context.get(ctx)
+    report = pause_verbs.resume(app_ctx.migration(write=False), reason=reason, dry_run=dry_run)
+    app_ctx.output.show(report, show_pause)
+
+
+def show_pause(out: Output, report: pause_verbs.PauseReport) -> None:
+    render.state(out, report.state, describe(report.state))
+    out.info(report.message)
 
 
 #: a gate waiting for evidence says so at least this often (seconds), and when its count moves

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from cli import context, logs
-from cli.output import Output, jsonable, timestamp
+from cli.output import Output, timestamp
 from cli.params import Json
 from cli.params import seconds as parse_seconds
+from constellation.jsondata import jsonable
 from constellation.monitoring.alerts import condition
 from constellation.monitoring.rounds import AlertReport, check_alerts, watch_alerts
 from constellation.monitoring.stats import ServiceStats

@@ -15,16 +15,12 @@ one says so with :data:`constellation.timefields.EPOCH_SECONDS` (or ``EPOCH_MS``
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console, RenderableType
@@ -43,7 +39,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from constellation.timefields import time_unit
+from constellation.jsondata import jsonable
 
 STYLES = {
     "ok": "green",
@@ -68,45 +64,6 @@ Renderer = Callable[["Output", R], None]
 
 #: the width of output that is not a terminal: long enough never to cut a line
 UNLIMITED = 10_000
-
-
-def iso_time(value: float | int | None, unit: str = "s") -> str | None:
-    """An epoch time (seconds, or milliseconds with ``unit="ms"``) as ISO 8601 in UTC."""
-    if not value or isinstance(value, bool) or not isinstance(value, int | float):
-        return None  # "never" (0 or None), as a table shows "-"
-    seconds = value / 1000 if unit == "ms" else value
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data from dataclasses, paths, enums and the like; fields marked as points
-    in time become ISO 8601 strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {}
-        for f in dataclasses.fields(value):
-            if f.metadata.get("json") is False:  # a field for the code, not for readers
-                continue
-            unit = time_unit(f)
-            raw = getattr(value, f.name)
-            data[f.name] = iso_time(raw, unit) if unit else jsonable(raw)
-        for name in getattr(type(value), "__json_properties__", ()):
-            data[name] = jsonable(getattr(value, name))
-        return data
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value
 
 
 class Output:

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from cli import context, render
-from cli.output import Output, iso_time, jsonable, timestamp, timestamp_ms
+from cli.output import Output, timestamp, timestamp_ms
 from cli.params import Json
+from constellation.jsondata import iso_time, jsonable
 from constellation.readback import REBUILD
 from phases.checks import compare as compare_verb
 from phases.operate import recover as recover_verb

@@ -228,5 +228,7 @@ def journal(out: Output, entries: Sequence[JournalEntry]) -> None:
         changes = ", ".join(
             f"{k}: {b} → {a}" for k, (b, a) in entry.changes.items() if k != "notes"
         )
-        rows.append((timestamp(entry.at), entry.command, entry.reason, changes or "-"))
-    out.table(["time", "command", "reason", "changes"], rows, title="journal (latest last)")
+        rows.append(
+            (timestamp(entry.at), entry.who or "-", entry.command, entry.reason, changes or "-")
+        )
+    out.table(["time", "who", "command", "reason", "changes"], rows, title="journal (latest last)")

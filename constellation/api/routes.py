@@ -4,9 +4,7 @@ pool: every route but ``/embed``'s body parsing is a plain ``def``."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import time
 from typing import Any
 
@@ -19,6 +17,7 @@ from constellation.api.asgi import problem
 from constellation.api.serving import Check, ServiceRuntime
 from constellation.errors import InvalidField, JobsRejected, UnknownVersion
 from constellation.jobs import TOO_DEEP, Rejection
+from constellation.jsondata import jsonable
 from constellation.migration.source import Note
 from constellation.query import SearchResult
 
@@ -121,8 +120,9 @@ def search(body: schemas.SearchBody, request: Request) -> dict[str, Any]:
 
 @router.get("/stats", responses=_PROBLEMS)
 def stats(request: Request) -> dict[str, Any]:
-    """The figures of ``constellation stats --json``."""
-    return _plain(dataclasses.asdict(_runtime(request).stats()))
+    """The figures of ``constellation stats --json`` (the same document)."""
+    data: dict[str, Any] = jsonable(_runtime(request).stats())
+    return data
 
 
 @router.get("/healthz", openapi_extra={"security": []})
@@ -185,14 +185,3 @@ def _result(r: SearchResult) -> dict[str, Any]:
         "version": r.version,
         "created": r.created,
     }
-
-
-def _plain(value: Any) -> Any:
-    """JSON data: keys as strings, non-finite numbers as null."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -129,6 +129,26 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
                 db.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
 
+def add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """Add the nullable columns of ``table`` that a table created by an earlier version
+    lacks (``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it was). Several
+    processes may start at once: a column another one added meanwhile is fine."""
+    for column in table.columns:
+        if not column.nullable or column.name in _columns(engine, table):
+            continue
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as db:
+                db.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+        except sa.exc.SQLAlchemyError:
+            if column.name not in _columns(engine, table):
+                raise
+
+
+def _columns(engine: sa.Engine, table: sa.Table) -> set[str]:
+    return {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 

@@ -14,11 +14,15 @@ same history. The default is a SQLite file in the plan's data folder; production
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +32,7 @@ import sqlalchemy as sa
 from constellation.damage import detail as damage_detail
 from constellation.damage import is_damage, sqlite_file
 from constellation.errors import DamagedFile, StateError
-from constellation.ledger.db import LOCKING, create_tables, engine, masked
+from constellation.ledger.db import LOCKING, add_missing_columns, create_tables, engine, masked
 from constellation.plan import Plan
 from constellation.timefields import EPOCH_SECONDS
 
@@ -56,6 +60,8 @@ _journal = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("before", sa.Text, nullable=False),
     sa.Column("after", sa.Text, nullable=False),
+    # who made the change (added later: journals written before it have none)
+    sa.Column("who", sa.String(200)),
 )
 _cursors = sa.Table(
     "migration_cursor",
@@ -83,6 +89,8 @@ class MigrationState:
     read_versions: tuple[int, ...] = (1,)
     #: the traffic step of phase 2 last reached (index into the plan's steps; -1 before any)
     traffic_step: int = -1
+    #: phase 2 held at its step: no promotion (``--step``, ``--auto``) until resumed
+    paused: bool = False
     updated_at: float = field(default=0.0, metadata=EPOCH_SECONDS)
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +104,30 @@ class MigrationState:
             data[key] = tuple(data.get(key) or (1,))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: who the transitions made in this context are journaled as (see :func:`acting_as`)
+_actor: ContextVar[str] = ContextVar("constellation_actor", default="")
+
+
+@contextmanager
+def acting_as(who: str) -> Iterator[None]:
+    """Journal the transitions made inside as made by ``who`` (the console names its caller's
+    token); elsewhere they are the local user's (:func:`default_actor`)."""
+    token = _actor.set(who)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def default_actor() -> str:
+    """``user@host`` of this process, as a command run in a terminal is journaled."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 #: a transition's decision: the state as stored now → the fields to change (None: no change).
@@ -125,6 +157,9 @@ class JournalEntry:
     reason: str
     before: dict[str, Any]
     after: dict[str, Any]
+    #: who made the change: ``user@host`` for a command, ``console (token NAME)`` for the
+    #: browser console; empty for entries written before the journal recorded it
+    who: str = ""
 
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
@@ -166,6 +201,7 @@ class StateStore:
             with self._damage():
                 self._engine = engine(url)
                 create_tables(self._engine, _metadata)
+                add_missing_columns(self._engine, _journal)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(
                 f"cannot open the migration state at {masked(url)}: {exc.__class__.__name__}",
@@ -300,6 +336,7 @@ class StateStore:
                     reason=masked(reason(before) if callable(reason) else reason),
                     before=before.to_json(),
                     after=after.to_json(),
+                    who=_actor.get() or default_actor(),
                 )
             )
         return Transition(before, after)
@@ -328,7 +365,15 @@ class StateStore:
                 .limit(limit)
             ).all()
         return [
-            JournalEntry(r.id, r.at, r.command, r.reason, json.loads(r.before), json.loads(r.after))
+            JournalEntry(
+                r.id,
+                r.at,
+                r.command,
+                r.reason,
+                json.loads(r.before),
+                json.loads(r.after),
+                r.who or "",
+            )
             for r in reversed(rows)
         ]
 

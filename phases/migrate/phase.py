@@ -64,7 +64,10 @@ def command(phase: int) -> str:
 def start_fields(state: MigrationState, phase: int) -> dict[str, Any]:
     """The phase fields when ``phase`` starts; a re-run keeps the status it reached."""
     rerun = state.phase == phase and state.status in ("running", "passed")
-    return {"phase": phase, "status": state.status if rerun else "running"}
+    if rerun:
+        return {"phase": phase, "status": state.status}
+    # a pause held the phase 2 that ran before (a full rollback ended it): not this one
+    return {"phase": phase, "status": "running", "paused": False}
 
 
 @dataclass(frozen=True)

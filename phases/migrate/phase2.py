@@ -30,6 +30,7 @@ from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.gates import COMPARISONS, Gate
 from phases.checks.measured import record, recorded
+from phases.migrate.pause import paused_error
 from phases.migrate.phase import PhaseReport, opening
 from phases.migrate.phase2_steps import COMMAND, Dwell, GatedChange, Tick, current_gate
 from phases.steps import Step, StepResult, run_steps
@@ -133,6 +134,8 @@ def phase2(
 ) -> PhaseReport:
     """Phase 2, read migration: read traffic through the plan's steps, each behind a gate."""
     start = opening(m, 2, force=force, reason=reason)
+    if start.state.paused:
+        raise paused_error(start.state, "the next traffic step")
     config = m.plan.migration.traffic
     targets = _targets(start.state, list(config.steps), mode, to)
     dwelling = config.dwell if dwell is None else dwell

@@ -18,6 +18,7 @@ from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate, GateCheck, traffic_gate
 from phases.checks.measured import recorded
 from phases.checks.quality import quality_checks
+from phases.migrate.pause import paused_error
 from phases.migrate.phase import command
 from phases.migrate.transitions import describe
 from phases.steps import Check
@@ -121,6 +122,8 @@ class GatedChange:
             raise GateInconclusive(f"gate {self.when} could not decide", gate=gate)
 
         def decide(state: MigrationState) -> dict[str, Any]:
+            if state.paused:
+                raise paused_error(state, self.what)
             if state.phase != 2 or state.status != "running" or state.write_mode == "old":
                 # A rollback (or another phase) came before the gate was even read: the
                 # gate stood on that state, so it cannot tell, and traffic must not move.
@@ -159,6 +162,8 @@ class GatedChange:
                 self.on_tick(tick)
             m.sleep(min(interval, max(self.wait - (m.clock() - started), 0.01)))
             now = m.state.read()
+            if now.paused:
+                raise paused_error(now, self.what)
             if (now.read_traffic, now.traffic_step) != (seen.read_traffic, seen.traffic_step):
                 raise StateError(
                     "read traffic was changed by another command while its gate waited",
@@ -208,7 +213,10 @@ class Dwell:
                 self.on_tick(Tick(self.target, m.clock() - started, dwell, gate))
             if gate.outcome == "fail":
                 raise GateFailed(f"gate failed during the dwell at {self.target:.0%}", gate=gate)
-            if m.state.read().read_traffic != self.target:
+            now = m.state.read()
+            if now.paused:
+                raise paused_error(now, f"the dwell at {self.target:.0%} and every step after it")
+            if now.read_traffic != self.target:
                 raise StateError(
                     "read traffic was changed by another command during the dwell",
                     "check `constellation migrate status`",

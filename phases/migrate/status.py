@@ -3,15 +3,31 @@ measurement and outcome, and the journal's tail."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from constellation.ledger.state import JournalEntry, MigrationState
+from constellation.timefields import EPOCH_SECONDS
 from constellation.wiring.migration import Migration
 from phases.checks.consistency import ConsistencyReport
 from phases.checks.gates import Gate, GateCheck, cutover_checklist, phase1_gate
 from phases.checks.measured import RecordedCheck, last_checks
+from phases.migrate.pause import RESUME
 from phases.migrate.phase2 import current_gate
 from phases.migrate.transitions import describe
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When the phase and the traffic step began, the plan's steps, the dwell and its rest."""
+
+    phase_started_at: float | None = field(metadata=EPOCH_SECONDS)
+    step_started_at: float | None = field(metadata=EPOCH_SECONDS)
+    #: the plan's read-traffic steps (phase 2), and the one reached (-1 before the first)
+    steps: list[float]
+    step: int
+    dwell_seconds: float
+    #: phase 2 before its last step: seconds of the dwell still to go at the current step
+    dwell_left_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,7 @@ class MigrationStatus:
     journal: list[JournalEntry]
     #: every check's last measurement and outcome (recall, quality, capacity, the gates')
     checks: list[RecordedCheck]
+    timeline: Timeline | None = None
 
 
 def _stored_consistency(state: MigrationState) -> ConsistencyReport | None:
@@ -51,6 +68,31 @@ def _stored(state: MigrationState, prefix: str) -> list[GateCheck]:
     ]
 
 
+#: how far back the journal is read for the current phase's start
+PHASE_START_LOOKBACK = 200
+
+
+def timeline(m: Migration, state: MigrationState) -> Timeline:
+    """The phase's start (its last change of phase in the journal), the step's, the dwell."""
+    traffic = m.plan.migration.traffic
+    phase_started = next(
+        (
+            e.at
+            for e in reversed(m.state.journal(PHASE_START_LOOKBACK))
+            if e.before.get("phase") != e.after.get("phase")
+        ),
+        None,
+    )
+    step_started = state.notes.get("step_started_at")
+    since = float(step_started) if isinstance(step_started, int | float) else None
+    left: float | None = None
+    if state.phase == 2 and state.status == "running" and since is not None:
+        left = max(0.0, traffic.dwell - (m.clock() - since))
+    return Timeline(
+        phase_started, since, list(traffic.steps), state.traffic_step, traffic.dwell, left
+    )
+
+
 def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
     """Show the migration state, the gates of the current phase with live values, the journal."""
     state = m.state.read()
@@ -75,6 +117,8 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
         next_step = (
             "constellation migrate phase 3"
             if state.status == "passed"
+            else f"{RESUME} (phase 2 is paused)"
+            if state.paused
             else "constellation migrate phase 2 --step (or --auto)"
         )
     elif state.phase == 3:
@@ -110,4 +154,5 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
         next_step,
         m.state.journal(journal_tail),
         last_checks(state.notes),
+        timeline(m, state),
     )

@@ -16,7 +16,8 @@ NAMES = {1: "parallel write", 2: "read migration", 3: "full cutover", 4: "cleanu
 def describe(state: MigrationState) -> str:
     if state.phase == 0:
         return "not started"
-    return f"phase {state.phase} ({NAMES[state.phase]}): {state.status.replace('_', ' ')}"
+    held = ", paused" if state.paused else ""
+    return f"phase {state.phase} ({NAMES[state.phase]}): {state.status.replace('_', ' ')}{held}"
 
 
 def may_start(state: MigrationState, phase: int) -> bool:

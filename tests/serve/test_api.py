@@ -338,6 +338,7 @@ def test_a_traffic_step_and_a_quick_rollback_reach_search_within_state_refresh(
 # /stats, /readyz, /metrics, docs -------------------------------------------------------------
 def test_stats_are_the_figures_of_stats_json(app: AppServer, invoke: Any) -> None:
     import json
+    from datetime import datetime
 
     answer = app.serve.call("GET", "/stats", token=READ_TOKEN)
     assert answer.status == 200
@@ -345,6 +346,8 @@ def test_stats_are_the_figures_of_stats_json(app: AppServer, invoke: Any) -> Non
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.stdout)
     assert answer.body.keys() == expected.keys()
+    # points in time one way in both: ISO 8601
+    assert datetime.fromisoformat(answer.body["at"]) <= datetime.fromisoformat(expected["at"])
     assert answer.body["queue"]["name"] == expected["queue"]["name"] == app.plan.queue.name
     assert answer.body["index_size"]["1"] >= len(app.notes)
     assert answer.body["jobs"]["processed"] >= 1
