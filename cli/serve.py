@@ -42,9 +42,11 @@ def serve(
     ] = False,
     json_out: Json = False,
 ) -> None:
-    """Serve embed, query, stats, health and metrics, and the migration's notes and search."""
+    """Serve embed, query, stats, health and metrics, the migration's notes and search, and
+    the browser console (at /)."""
     from constellation.api.auth import check_bind
     from constellation.api.server import serve as run_server
+    from phases.migrate.console import MigrationVerbs
     from phases.operate.serve import prepare_embedded
 
     app_ctx = context.get(ctx)
@@ -63,6 +65,7 @@ def serve(
         port=port,
         worker=worker,
         services=services,
+        verbs=MigrationVerbs(),
         on_listening=lambda url: out.show(
             Listening(url, plan.name, plan.environment, worker), show_listening
         ),
@@ -73,5 +76,5 @@ def show_listening(out: Output, listening: Listening) -> None:
     with_worker = " with the embed worker" if listening.worker else ""
     out.info(
         f"serving {listening.plan} ({listening.environment}) on {listening.url}{with_worker} "
-        "(docs: /docs)"
+        f"(console: {listening.url}/, API docs: /docs)"
     )

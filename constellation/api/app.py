@@ -2,7 +2,8 @@
 ASGI server (``uvicorn --factory constellation.api:app_from_env``).
 
 The middlewares, outermost first: the access log (request id, metrics, the last-resort 500),
-the token check, the in-flight bound, the body limit; then FastAPI's routing.
+the console page's security headers, the token check, the in-flight bound, the body limit;
+then FastAPI's routing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from constellation.api import errors, routes
+from constellation.api import console, errors, page, routes
 from constellation.api.access import AccessLog, HttpMetrics
 from constellation.api.auth import BearerAuth, Tokens
 from constellation.api.limits import InFlightLimit, JsonBody, Load
 from constellation.api.serving import ServiceRuntime
+from constellation.api.verbs import ConsoleVerbs
 from constellation.plan import DEFAULT_PLAN, Plan, load_plan
 from constellation.services import Services
 
@@ -46,9 +48,12 @@ def create_app(
     *,
     worker: bool = False,
     services: Services | None = None,
+    verbs: ConsoleVerbs | None = None,
 ) -> FastAPI:
     """The service for ``plan``. ``worker=True`` runs the embed worker in the same process
-    (on the embedded default it must: the embedded index allows one writing process)."""
+    (on the embedded default it must: the embedded index allows one writing process).
+    ``verbs``: the migration's views and actions for the console (``constellation serve``
+    hands them in); without them those endpoints answer 501."""
     runtime = ServiceRuntime(plan, worker=worker, services=services)
     tokens = Tokens(plan)
 
@@ -73,8 +78,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.verbs = verbs
     app.state.http_metrics = metrics = HttpMetrics()
     app.include_router(routes.router)
+    app.include_router(console.router)
+    app.include_router(page.router)
+    app.mount(page.STATIC_PREFIX, page.static_files(), name="console-static")
     errors.install(app, plan.service.retry_after)
     app.state.load = load = Load(plan.service.max_in_flight)
     # add_middleware wraps: the last added is the outermost. The body is read before the
@@ -84,6 +93,7 @@ def create_app(
         JsonBody, limit=plan.service.max_body_bytes, timeout=plan.service.body_timeout
     )
     app.add_middleware(BearerAuth, tokens=tokens)
+    app.add_middleware(page.PageHeaders)
     app.add_middleware(AccessLog, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,7 +1,7 @@
 """Who may call: bearer tokens from the plan, each with a scope, compared in constant time.
 
 ``write`` tokens may call everything; ``read`` tokens the reading endpoints only. ``/healthz``
-needs no token. A missing or unknown token is a 401, a read token on a writing endpoint a 403.
+and the console's page (static files: no data) need no token. A missing or unknown token is a 401, a read token on a writing endpoint a 403.
 A plan without tokens serves loopback clients only (and ``constellation serve`` refuses to
 listen anywhere else). The check runs before the body is read, so a refused request costs
 nothing. The token's *name* (never its value) is kept in the request's state for the log.
@@ -14,13 +14,15 @@ import ipaddress
 from dataclasses import dataclass
 
 from constellation.api.asgi import ASGIApp, Receive, Scope, Send, header, problem, send_json
+from constellation.api.page import is_page
+from constellation.api.verbs import ACTIONS
 from constellation.errors import ConstellationError
 from constellation.plan import Plan
 
 #: paths anyone may call
 OPEN_PATHS = frozenset({"/healthz"})
 #: paths that change something: only ``write`` tokens
-WRITE_PATHS = frozenset({"/embed", "/notes"})
+WRITE_PATHS = frozenset({"/embed", "/notes", *(f"/migration/{a}" for a in ACTIONS)})
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class BearerAuth:
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or is_page(scope["path"]):
             await self.app(scope, receive, send)
             return
         refusal = self._refusal(scope)

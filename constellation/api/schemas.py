@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from constellation.jobs import created_problem, text_problem
 
@@ -167,6 +167,13 @@ class Check(BaseModel):
     name: str
     ok: bool
     detail: str
+
+
+class ActionBody(_Body):
+    """``POST /migration/{action}``: why (journaled), and whether only to say what it would do."""
+
+    reason: StrictStr = Field("", max_length=2000)
+    dry_run: StrictBool = Field(False, alias="dryRun")
 
 
 class Readiness(BaseModel):

@@ -12,11 +12,15 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from constellation.api.auth import check_bind
 from constellation.errors import ConstellationError
 from constellation.plan import Plan
 from constellation.services import Services
+
+if TYPE_CHECKING:
+    from constellation.api.verbs import ConsoleVerbs
 
 log = logging.getLogger("constellation.api")
 
@@ -28,10 +32,12 @@ def serve(
     port: int = 8080,
     worker: bool = False,
     services: Services | None = None,
+    verbs: ConsoleVerbs | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the plan's service on ``host:port`` (0: a free port) until SIGTERM or SIGINT;
-    ``on_listening`` gets the URL once the socket listens."""
+    ``on_listening`` gets the URL once the socket listens; ``verbs`` are the migration's, for
+    the console."""
     check_bind(plan, host)
     sock = listen(host, port)
     import uvicorn
@@ -39,7 +45,7 @@ def serve(
     from constellation.api.app import create_app
     from constellation.api.connections import header_deadline_protocol
 
-    app = create_app(plan, worker=worker, services=services)
+    app = create_app(plan, worker=worker, services=services, verbs=verbs)
     config = uvicorn.Config(
         app,
         host=host,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +21,10 @@ from constellation.errors import ConstellationError, JobsRejected, Unavailable
 from constellation.jobs import Job, Rejection, job_from_dict, parse_job
 from constellation.migration.router import Routed, Router, WriteOutcome
 from constellation.migration.source import Note
+from constellation.monitoring.alerts import AlertEvaluator, Evaluation
 from constellation.monitoring.metrics import ServiceMetrics
-from constellation.monitoring.stats import ServiceStats, read_stats
+from constellation.monitoring.panels import DashboardData, read_dashboard
+from constellation.monitoring.stats import ServiceStats, alert_values, read_stats
 from constellation.plan import Plan
 from constellation.producer import SendReport, send_jobs
 from constellation.query import Searched
@@ -66,6 +68,8 @@ class ServiceRuntime:
         self._worker_thread: threading.Thread | None = None
         self._stop_worker: Callable[[], None] | None = None
         self._checks = ThreadPoolExecutor(8, thread_name_prefix="readyz")
+        self._alerts = AlertEvaluator(plan.monitoring.alerts)
+        self._alerts_lock = threading.Lock()
 
     # life ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +176,24 @@ class ServiceRuntime:
         """The figures of ``constellation stats``."""
         with _named_errors():
             return read_stats(self.plan, self.services)
+
+    def alerts(self) -> Evaluation:
+        """The plan's alert rules evaluated on the current figures, as this process has seen
+        them since it started (durations count from its first evaluation); nobody notified."""
+        stats = self.stats()
+        with self._alerts_lock:
+            return self._alerts.evaluate(alert_values(stats), stats.at)
+
+    def dashboard(self, range_seconds: float, points: int) -> DashboardData:
+        """Every panel's series over the last ``range_seconds`` (``constellation dashboard``)."""
+        with _named_errors():
+            return read_dashboard(
+                self.plan, self.services, range_seconds=range_seconds, points=points
+            )
+
+    def named_errors(self) -> AbstractContextManager[None]:
+        """SQL errors of the state store and the logs beside it as the state store's 503."""
+        return _named_errors()
 
     def readiness(self) -> list[Check]:
         """Queue, index, model, migration state (and the worker, when it runs here)."""

@@ -92,7 +92,16 @@ class ComparisonLog(PlanLog[Comparison]):
 
     def summary(self, start: float) -> ComparisonSummary:
         """The gate's figures over every comparison recorded at or after ``start``."""
-        rows = self.since(start)
+        return self.summarize(self.since(start))
+
+    def side_by_side(self, since: float, until: float, buckets: int = 30) -> SideBySide:
+        """Old beside new from ``since`` to ``until`` in ``buckets`` slices of time."""
+        rows = [r for r in self.since(since) if r.at <= until]
+        return side_by_side(rows, since, until, buckets)
+
+    @staticmethod
+    def summarize(rows: Sequence[Comparison]) -> ComparisonSummary:
+        """The gate's figures over ``rows``."""
         both = [r.overlap for r in rows if r.overlap is not None]
         new_ok = [r.new_ms for r in rows if r.new_error is None and r.new_ms is not None]
         old_ok = [r.old_ms for r in rows if r.old_error is None and r.old_ms is not None]
@@ -106,3 +115,81 @@ class ComparisonLog(PlanLog[Comparison]):
             new_p95_ms=percentile(new_ok, 95),
             old_p95_ms=percentile(old_ok, 95),
         )
+
+
+#: the overlap distribution's bins: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0]
+OVERLAP_BINS = 10
+
+
+@dataclass(frozen=True)
+class ComparisonBucket:
+    """The comparisons of one slice of time: overlap, each side's latency and errors."""
+
+    start: float = field(metadata=EPOCH_SECONDS)
+    comparisons: int
+    mean_overlap: float | None
+    old_p50_ms: float | None
+    old_p95_ms: float | None
+    new_p50_ms: float | None
+    new_p95_ms: float | None
+    old_errors: int
+    new_errors: int
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Old beside new over a range: the same searches, both answers, sliced in time."""
+
+    since: float = field(metadata=EPOCH_SECONDS)
+    until: float = field(metadata=EPOCH_SECONDS)
+    bucket_seconds: float
+    buckets: list[ComparisonBucket]
+    #: comparisons whose overlap fell in each bin (``OVERLAP_BINS`` of 0.1 from 0 to 1)
+    overlap_histogram: list[int]
+    #: the whole range's figures, as the gate reads them
+    total: ComparisonSummary
+    old_p50_ms: float | None
+    new_p50_ms: float | None
+
+
+def _slice(rows: Sequence[Comparison], start: float) -> ComparisonBucket:
+    both = [r.overlap for r in rows if r.overlap is not None]
+    old_ok = [r.old_ms for r in rows if r.old_error is None and r.old_ms is not None]
+    new_ok = [r.new_ms for r in rows if r.new_error is None and r.new_ms is not None]
+    return ComparisonBucket(
+        start=start,
+        comparisons=len(rows),
+        mean_overlap=sum(both) / len(both) if both else None,
+        old_p50_ms=percentile(old_ok, 50),
+        old_p95_ms=percentile(old_ok, 95),
+        new_p50_ms=percentile(new_ok, 50),
+        new_p95_ms=percentile(new_ok, 95),
+        old_errors=sum(r.old_error is not None for r in rows),
+        new_errors=sum(r.new_error is not None for r in rows),
+    )
+
+
+def side_by_side(
+    rows: Sequence[Comparison], since: float, until: float, buckets: int = 30
+) -> SideBySide:
+    """``rows`` (recorded in ``[since, until]``) in ``buckets`` equal slices of time, the
+    distribution of their overlaps, and the range's totals."""
+    width = max((until - since) / max(buckets, 1), 1e-9)
+    slices: list[list[Comparison]] = [[] for _ in range(max(buckets, 1))]
+    histogram = [0] * OVERLAP_BINS
+    for row in rows:
+        slot = min(max(int((row.at - since) / width), 0), len(slices) - 1)
+        slices[slot].append(row)
+        if row.overlap is not None:
+            histogram[min(int(row.overlap * OVERLAP_BINS), OVERLAP_BINS - 1)] += 1
+    total = _slice(rows, since)
+    return SideBySide(
+        since=since,
+        until=until,
+        bucket_seconds=width,
+        buckets=[_slice(s, since + i * width) for i, s in enumerate(slices)],
+        overlap_histogram=histogram,
+        total=ComparisonLog.summarize(rows),
+        old_p50_ms=total.old_p50_ms,
+        new_p50_ms=total.new_p50_ms,
+    )

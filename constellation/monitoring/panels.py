@@ -59,6 +59,26 @@ PANELS: tuple[Panel, ...] = (
         "processing_p95_ms",
     ),
     Panel(
+        "throughput",
+        "Jobs per second",
+        "cps",
+        (
+            Line("stored", Increase(q.PROCESSED, per_second=True)),
+            Line("skipped", Increase(q.SKIPPED, per_second=True)),
+        ),
+    ),
+    Panel(
+        "stage_time",
+        "Model and index time per batch (ms)",
+        "ms",
+        (
+            Line("model p50", Quantile(0.5, q.MODEL_TIME, 1000.0)),
+            Line("model p95", Quantile(0.95, q.MODEL_TIME, 1000.0)),
+            Line("index p50", Quantile(0.5, q.UPSERT_TIME, 1000.0)),
+            Line("index p95", Quantile(0.95, q.UPSERT_TIME, 1000.0)),
+        ),
+    ),
+    Panel(
         "errors",
         "Failed jobs by error type (per second)",
         "cps",

@@ -107,3 +107,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             yield AppServer(plan_path, plan, notes, serve)
         finally:
             serve.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say where the console's screenshots are, for people to look at."""
+    from tests.support.browser import SCREENSHOTS
+
+    shots = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.exists() else []
+    if shots:
+        terminalreporter.write_line(f"console screenshots ({len(shots)}): {SCREENSHOTS}")

@@ -103,6 +103,8 @@ def test_the_dashboard_has_the_panels_operators_asked_for(local: Plan) -> None:
         "Upsert batch",
         "Query response",
         "Index size",
+        "Jobs per second",
+        "Model and index time",
     ):
         assert any(words in t for t in titles), words
     assert len({p["id"] for p in board["panels"]}) == len(PANELS)
