@@ -1,9 +1,11 @@
-"""Notifications of alert changes: a webhook (JSON POST) and/or a command.
+"""Notifications of alert changes: a webhook (JSON POST), PagerDuty, email, a command.
 
 The webhook body is Slack-compatible (``{"text": ...}``) and carries the alert as structured
-fields beside it. The command runs through the shell with ``CONSTELLATION_ALERT*`` variables
-describing the change. A failure of either is logged and reported, never raised: monitoring must
-keep evaluating when the chat service or the pager script is down.
+fields beside it. PagerDuty (:mod:`.pagerduty`) and email (:mod:`.mail`) hear of alerts that
+fire and clear. The command runs through the shell with ``CONSTELLATION_ALERT*`` variables
+describing the change. A rule may name its channels (default: all that are set). A failure of
+any is logged and reported, never raised: monitoring must keep evaluating when the chat
+service, the pager or the mail server is down.
 """
 
 from __future__ import annotations
@@ -13,60 +15,19 @@ import logging
 import os
 import subprocess
 import urllib.parse
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from http import client as http_client
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from constellation.deadline import fetch
 from constellation.masking import masked
+from constellation.monitoring.message import Delivery, payload
 
 if TYPE_CHECKING:
     from constellation.monitoring.alerts import AlertChange
     from constellation.plan import Plan
 
 log = logging.getLogger("constellation.monitoring")
-
-_HEADLINE = {"firing": "FIRING", "pending": "PENDING", "ok": "OK"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One attempt to notify: ``channel`` is ``webhook`` or ``command``."""
-
-    channel: str
-    alert: str
-    ok: bool
-    detail: str
-
-
-def payload(change: AlertChange, plan_name: str, environment: str) -> dict[str, Any]:
-    """The webhook body: Slack's ``text`` plus the alert's fields."""
-    rule = change.rule
-    headline = "RESOLVED" if change.resolved else _HEADLINE[change.state]
-    value = "no data" if change.value is None else f"{change.value:g}"
-    text = (
-        f"[{headline}] {rule.name} ({rule.severity}) on {plan_name}/{environment}: "
-        f"{rule.summary or rule.metric} — {rule.metric} = {value} "
-        f"(alert when {rule.op} {rule.threshold:g} for {rule.for_:g}s)"
-    )
-    return {
-        "text": text,
-        "alert": rule.name,
-        "state": change.state,
-        "previous": change.previous,
-        "resolved": change.resolved,
-        "severity": rule.severity,
-        "metric": rule.metric,
-        "value": change.value,
-        "op": rule.op,
-        "threshold": rule.threshold,
-        "for_seconds": rule.for_,
-        "summary": rule.summary,
-        "plan": plan_name,
-        "environment": environment,
-        "at": datetime.fromtimestamp(change.at, tz=UTC).isoformat(timespec="seconds"),
-    }
 
 
 def environment_for(body: dict[str, Any]) -> dict[str, str]:
@@ -90,8 +51,19 @@ def environment_for(body: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+class Channel(Protocol):
+    """Where alert changes go: ``send`` returns its delivery, or None when this change is
+    not for it (PagerDuty and email hear of firing and resolved alerts only)."""
+
+    channel: str
+
+    def send(self, change: AlertChange, body: dict[str, Any]) -> Delivery | None: ...
+
+
 class Notifier:
-    """Sends each alert change to the webhook and/or the command that are set."""
+    """Sends each alert change to every channel that is set and that its rule names (a rule
+    without ``channels``: all of them). A channel that fails is reported and logged; the
+    others are still tried."""
 
     def __init__(
         self,
@@ -101,30 +73,51 @@ class Notifier:
         plan_name: str = "",
         environment: str = "",
         timeout: float = 10.0,
+        channels: Sequence[Channel] = (),
     ) -> None:
         self.webhook_url = webhook_url
         self.command = command
         self.plan_name = plan_name
         self.environment = environment
         self.timeout = timeout
+        self.channels: list[Channel] = [
+            *([Webhook(webhook_url, timeout)] if webhook_url else []),
+            *channels,
+            *([Command(command, timeout)] if command else []),
+        ]
 
     @classmethod
     def from_plan(cls, plan: Plan) -> Notifier:
+        from constellation.monitoring.mail import Email
+        from constellation.monitoring.pagerduty import PagerDuty
+
         m = plan.monitoring
+        channels: list[Channel] = []
+        if m.pagerduty is not None:
+            channels.append(PagerDuty(m.pagerduty))
+        if m.email is not None:
+            channels.append(Email(m.email))
         return cls(
             webhook_url=m.webhook_url.get_secret_value() if m.webhook_url else None,
             command=m.on_change_command,
             plan_name=plan.name,
             environment=plan.environment,
+            channels=channels,
         )
 
     def notify(self, change: AlertChange) -> list[Delivery]:
         body = payload(change, self.plan_name, self.environment)
+        wanted = change.rule.channels
         deliveries = []
-        if self.webhook_url:
-            deliveries.append(self._post(body))
-        if self.command:
-            deliveries.append(self._run(body))
+        for channel in self.channels:
+            if wanted is not None and channel.channel not in wanted:
+                continue
+            try:
+                delivery = channel.send(change, body)
+            except Exception as exc:  # a channel's bug must not stop the others, nor monitor
+                delivery = Delivery(channel.channel, body["alert"], False, f"failed: {exc!r}")
+            if delivery is not None:
+                deliveries.append(delivery)
         for d in deliveries:
             if not d.ok:
                 log.warning(
@@ -136,12 +129,22 @@ class Notifier:
                 )
         return deliveries
 
-    def _post(self, body: dict[str, Any]) -> Delivery:
+
+class Webhook:
+    """A Slack-compatible incoming webhook: every change (pending, firing, resolved)."""
+
+    channel = "webhook"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def send(self, change: AlertChange, body: dict[str, Any]) -> Delivery | None:
         # One total limit for the whole call: a webhook that answers a byte at a time must
         # not hold `monitor` (urllib's timeout is per read).
         try:
             reply = fetch(
-                str(self.webhook_url),
+                self.url,
                 deadline=self.timeout,
                 method="POST",
                 body=json.dumps(body).encode(),
@@ -159,15 +162,23 @@ class Notifier:
     @property
     def _secrets(self) -> tuple[str, ...]:
         """The webhook URL's own secrets, for errors that quote parts of it."""
-        if not self.webhook_url:
-            return ()
-        parts = urllib.parse.urlsplit(self.webhook_url)
+        parts = urllib.parse.urlsplit(self.url)
         return tuple(s for s in (parts.password, parts.query) if s)
 
-    def _run(self, body: dict[str, Any]) -> Delivery:
+
+class Command:
+    """The plan's ``on_change_command``: every change, in its environment variables."""
+
+    channel = "command"
+
+    def __init__(self, command: str, timeout: float) -> None:
+        self.command = command
+        self.timeout = timeout
+
+    def send(self, change: AlertChange, body: dict[str, Any]) -> Delivery | None:
         try:
             done = subprocess.run(
-                str(self.command),
+                self.command,
                 shell=True,  # the operator's own command line from the plan
                 env={**os.environ, **environment_for(body)},
                 capture_output=True,
