@@ -137,9 +137,7 @@ def pause(
     ctx: typer.Context, reason: Reason = "", dry_run: DryRun = False, json_out: Json = False
 ) -> None:
     """Hold phase 2 at its traffic step: promotions refused, a running --auto stops."""
-    app_ctx = context.get(ctx)
-    report = pause_verbs.pause(app_ctx.migration(write=False), reason=reason, dry_run=dry_run)
-    app_ctx.output.show(report, show_pause)
+    _hold(ctx, pause_verbs.pause, reason, dry_run)
 
 
 @app.command("resume")
@@ -147,8 +145,17 @@ def resume(
     ctx: typer.Context, reason: Reason = "", dry_run: DryRun = False, json_out: Json = False
 ) -> None:
     """Let phase 2 take its traffic steps again (each still behind its gate)."""
+    _hold(ctx, pause_verbs.resume, reason, dry_run)
+
+
+def _hold(
+    ctx: typer.Context,
+    verb: Callable[..., pause_verbs.PauseReport],
+    reason: str,
+    dry_run: bool,
+) -> None:
     app_ctx = context.get(ctx)
-    report = pause_verbs.resume(app_ctx.migration(write=False), reason=reason, dry_run=dry_run)
+    report = verb(app_ctx.migration(write=False), reason=reason, dry_run=dry_run)
     app_ctx.output.show(report, show_pause)
 
 

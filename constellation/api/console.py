@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from constellation.api.asgi import problem
 from constellation.api.schemas import ActionBody
@@ -34,8 +35,6 @@ def _runtime(request: Request) -> ServiceRuntime:
 def _verbs(request: Request) -> ConsoleVerbs:
     verbs: ConsoleVerbs | None = request.app.state.verbs
     if verbs is None:
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(
             501,
             "this service was started without the migration's verbs: start it with "

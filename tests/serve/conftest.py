@@ -109,6 +109,18 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             serve.stop()
 
 
+@pytest.fixture
+def app(app_server: AppServer) -> Iterator[AppServer]:
+    """The served app, put back as the session started it after the test."""
+    yield app_server
+    app_server.restore()
+
+
+@pytest.fixture
+def serve(app: AppServer) -> ServeProcess:
+    return app.serve
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say where the console's screenshots are, for people to look at."""
     from tests.support.browser import SCREENSHOTS

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,17 +27,6 @@ SEED_JOB = {
     "created": 1650000000000,
     "version": 1,
 }
-
-
-@pytest.fixture
-def app(app_server: AppServer) -> Iterator[AppServer]:
-    yield app_server
-    app_server.restore()
-
-
-@pytest.fixture
-def serve(app: AppServer) -> ServeProcess:
-    return app.serve
 
 
 def found(serve: ServeProcess, user: str, text: str, note: str, timeout: float = 60.0) -> Answer:

@@ -5,7 +5,6 @@ the actions: write token only, a reason required, refused with the command's own
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,6 @@ from tests.serve.conftest import AppServer
 from tests.support.serve import READ_TOKEN, ServeProcess
 
 pytestmark = [pytest.mark.model]
-
-
-@pytest.fixture
-def app(app_server: AppServer) -> Iterator[AppServer]:
-    yield app_server
-    app_server.restore()
-
-
-@pytest.fixture
-def serve(app: AppServer) -> ServeProcess:
-    return app.serve
 
 
 def test_the_page_and_its_files_need_no_token_and_carry_a_strict_policy(
