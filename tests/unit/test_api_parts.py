@@ -148,3 +148,22 @@ def test_open_mode_answers_loopback_clients_only(client: str | None, status: int
     assert reached == (["route"] if status == 200 else [])
     if status == 401:
         assert b"loopback clients only" in sent[1]["body"]  # type: ignore[operator]
+
+
+def test_without_the_migration_verbs_the_console_s_migration_answers_501(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from constellation.api import create_app
+
+    plan = Plan.model_validate(
+        {"data_dir": str(tmp_path), "service": {"tokens": [{"name": "dash", "token": READ}]}},
+        context={"base_dir": tmp_path},
+    )
+    client = TestClient(create_app(plan))  # as `uvicorn --factory ...app_from_env` builds it
+    auth = {"Authorization": f"Bearer {READ}"}
+    for path in ("/migration", "/models"):
+        answer = client.get(path, headers=auth)
+        assert answer.status_code == 501, answer.text
+        assert "start it with `constellation serve`" in answer.json()["detail"]
+    page = client.get("/")  # the page itself needs no token
+    assert page.status_code == 200 and "<title>Constellation console</title>" in page.text
