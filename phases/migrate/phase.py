@@ -66,8 +66,10 @@ def start_fields(state: MigrationState, phase: int) -> dict[str, Any]:
     rerun = state.phase == phase and state.status in ("running", "passed")
     if rerun:
         return {"phase": phase, "status": state.status}
-    # a pause held the phase 2 that ran before (a full rollback ended it): not this one
-    return {"phase": phase, "status": "running", "paused": False}
+    fields: dict[str, Any] = {"phase": phase, "status": "running"}
+    if state.paused:  # a pause held the phase 2 that ran before (ended by a full rollback)
+        fields["paused"] = False
+    return fields
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def test_dashboard_renders_in_the_terminal_and_as_html(invoke: Invoke, tmp_path:
     html = invoke("--plan", str(plan), "dashboard", "--html", str(page))
     assert html.exit_code == 0, html.output
     assert html.stdout.strip() == f"wrote {page} (9 plots)"
-    assert page.read_text().count('<img src="data:image/png;base64,') == 7
+    assert page.read_text().count('<img src="data:image/png;base64,') == 9
 
 
 def test_monitoring_export_writes_the_committed_files(

@@ -87,7 +87,7 @@ def test_done_when(invoke: Invoke, local_plan: Path) -> None:
     page = local_plan.parent / "report.html"
     html = invoke(*plan, "dashboard", "--html", str(page))
     assert html.exit_code == 0, html.output
-    assert page.read_text().count('<img src="data:image/png;base64,') == 7
+    assert page.read_text().count('<img src="data:image/png;base64,') == 9
 
 
 def scrape(url: str) -> dict[str, float]:
