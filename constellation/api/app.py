@@ -2,8 +2,8 @@
 ASGI server (``uvicorn --factory constellation.api:app_from_env``).
 
 The middlewares, outermost first: the access log (request id, metrics, the last-resort 500),
-the console page's security headers, the token check, the in-flight bound, the body limit;
-then FastAPI's routing.
+the console page's security headers, the token check, the body (its limit and deadline), the
+in-flight bound; then FastAPI's routing.
 """
 
 from __future__ import annotations
