@@ -326,12 +326,13 @@ class Worker:
         try:
             result = self.processor.finish(started)
             log.info(
-                "batch of %d: %d stored, %d skipped, %d rejected, %d failed",
+                "batch of %d: %d stored, %d skipped, %d rejected, %d failed%s",
                 len(batch),
                 result.stored,
                 result.skipped + result.empty,
                 result.rejected,
                 result.failed,
+                f", {result.deferred} given back (provider unavailable)" if result.deferred else "",
                 extra={
                     "event": "batch",
                     "size": len(batch),
@@ -341,6 +342,7 @@ class Worker:
                     "rejected": result.rejected,
                     "failed": result.failed,
                     "dead_lettered": result.dead_lettered,
+                    "deferred": result.deferred,
                     "model_ms": round(
                         (result.timing.model_seconds if result.timing else 0) * 1000, 1
                     ),

@@ -31,6 +31,8 @@ from constellation.services import Services
 from phases.operate.provision import CheckModel, provision_steps
 from phases.steps import run_steps
 from tests.support.cli import REPO
+from tests.support.fault_proxy import FaultProxy
+from tests.support.infinity import API_KEY, SERVED_MODEL, infinity_server
 from tests.support.model import real_embedder
 from tests.support.servers import ManagedServer
 
@@ -55,6 +57,47 @@ FAST: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
     return real_embedder()
+
+
+@pytest.fixture(scope="session")
+def infinity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+    """Infinity serving the bundled all-MiniLM-L6-v2 under /v1 on a free loopback port, once
+    per session (skipped, or failed in CI, when its virtualenv is missing)."""
+    server = infinity_server(tmp_path_factory.mktemp("infinity"))
+    server.start(timeout=240)  # torch's first import on a busy 2-core machine is slow
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fault_proxy(infinity: ManagedServer) -> Iterator[FaultProxy]:
+    """Our fault proxy in front of Infinity, for one test."""
+    proxy = FaultProxy(infinity.url)
+    yield proxy
+    proxy.close()
+
+
+def provider_model(url: str, **provider: Any) -> dict[str, Any]:
+    """Plan overrides: model version 3 is all-MiniLM-L6-v2 through the provider at ``url``
+    (its ``/v1`` base), the default version; its key comes from $INFINITY_TEST_KEY."""
+    settings = {
+        "url": f"{url}/v1",
+        "model": SERVED_MODEL,
+        "api_key": "${INFINITY_TEST_KEY}",
+        "backoff": "0.2s",
+        "max_backoff": "2s",
+        "probe_interval": "1s",
+        **provider,
+    }
+    model = {"name": "all-MiniLM-L6-v2-infinity", "backend": "http", "dimensions": 384}
+    return {"models": {3: {**model, "provider": settings}}, "default_version": 3}
+
+
+@pytest.fixture
+def infinity_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """$INFINITY_TEST_KEY set to the key Infinity demands (for plans, here and in workers)."""
+    monkeypatch.setenv("INFINITY_TEST_KEY", API_KEY)
+    return API_KEY
 
 
 class ModelServices(Services):

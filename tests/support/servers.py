@@ -36,11 +36,20 @@ def _executable(name: str) -> str:
 class ManagedServer:
     """A server subprocess on a fixed loopback port that can be stopped and restarted."""
 
-    def __init__(self, argv: list[str], port: int, ready_path: str, log: Path) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        ready_path: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = argv
         self.port = port
         self.ready_path = ready_path
         self.log = log
+        #: more environment for the server (on top of this process's)
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,7 +57,7 @@ class ManagedServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", **self.env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
