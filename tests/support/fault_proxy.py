@@ -123,7 +123,11 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a connection cut by an outage: expected, not worth a traceback
+
+        server = Server(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="fault-proxy", daemon=True).start()
         return server
