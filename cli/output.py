@@ -9,8 +9,9 @@ stderr is a terminal, and stays quiet otherwise (logs, CI, pipes).
 Output that is not a terminal (a pipe, a file) is never cut or wrapped at 80 columns: it gets
 the whole line (``COLUMNS``, where set, still decides). A table wider than the terminal is drawn
 as one key/value block per row instead of squeezing its columns to ``migrat…``. Points in time
-are ISO 8601 (UTC) in JSON and local time in tables (:func:`timestamp`); a result field holding
-one says so with :data:`constellation.timefields.EPOCH_SECONDS` (or ``EPOCH_MS``).
+are ISO 8601 (UTC) in JSON (:mod:`constellation.jsondata`, as the HTTP service writes them) and
+local time in tables (:func:`timestamp`); a result field holding one says so with
+:data:`constellation.timefields.EPOCH_SECONDS` (or ``EPOCH_MS``).
 """
 
 from __future__ import annotations

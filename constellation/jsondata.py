@@ -3,7 +3,10 @@ service's answers (``migrate status --json`` and ``GET /migration`` are the same
 
 Dataclasses become objects of their fields; a field marked as a point in time
 (:data:`constellation.timefields.EPOCH_SECONDS`, ``EPOCH_MS``) becomes ISO 8601 in UTC; a field
-marked ``metadata={"json": False}`` is left out; non-finite numbers become null.
+marked ``metadata={"json": False}`` is left out; non-finite numbers become null. In free-form
+records (the migration state's notes, the journal's snapshots of the state) a key named ``at``
+or ending in ``_at`` holds epoch seconds by convention, and becomes ISO 8601 too: one time
+format in JSON everywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ def iso_time(value: float | int | None, unit: str = "s") -> str | None:
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
 
 
+def is_time_key(key: object) -> bool:
+    """A free-form record's key that names a point in time (epoch seconds)."""
+    return isinstance(key, str) and (key == "at" or key.endswith("_at"))
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON data from dataclasses, paths, enums and the like; fields marked as points
     in time become ISO 8601 strings."""
@@ -41,7 +49,7 @@ def jsonable(value: Any) -> Any:
             data[name] = jsonable(getattr(value, name))
         return data
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): iso_time(v) if _epoch(k, v) else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     if isinstance(value, Path):
@@ -55,3 +63,7 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     return value
+
+
+def _epoch(key: object, value: object) -> bool:
+    return is_time_key(key) and isinstance(value, int | float) and not isinstance(value, bool)

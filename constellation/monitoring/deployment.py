@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from constellation.errors import ConstellationError
 from constellation.plan import Plan
+from constellation.timefields import EPOCH_SECONDS
 
 log = logging.getLogger("constellation.monitoring")
 
@@ -31,7 +32,7 @@ class Deployment:
     environment: str
     #: the queue's URL and creation time (epoch seconds; None when the technology does not say)
     queue: str
-    queue_created: float | None
+    queue_created: float | None = field(metadata=EPOCH_SECONDS)
     #: the index's name and location, and the technology's id for it (None: not created yet)
     index: str
     index_id: str | None

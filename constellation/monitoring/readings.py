@@ -26,7 +26,7 @@ import urllib.parse
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from constellation.deadline import fetch
@@ -46,6 +46,7 @@ from constellation.monitoring.queries import (
 )
 from constellation.monitoring.store import MetricsStore, Timeline
 from constellation.plan import Plan
+from constellation.timefields import EPOCH_SECONDS
 
 K = TypeVar("K")
 #: label value → [(time, value)]
@@ -61,7 +62,7 @@ class Scope:
     #: the recorded deployment keys whose instances count (None: every instance)
     keys: tuple[str, ...] | None
     #: when the first counted instance started: totals are counts since then
-    since: float | None
+    since: float | None = field(metadata=EPOCH_SECONDS)
     #: how the scope was chosen, when not from the live systems
     note: str = ""
 

@@ -26,7 +26,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from constellation.damage import detail as damage_detail
@@ -34,6 +34,7 @@ from constellation.damage import is_damage
 from constellation.errors import DamagedFile, MonitoringError
 from constellation.monitoring.deployment import Deployment
 from constellation.monitoring.metrics import Labels, Samples
+from constellation.timefields import EPOCH_SECONDS
 
 #: snapshots older than this are dropped (each instance keeps its last one, for totals)
 RETENTION_SECONDS = 14 * 86400.0
@@ -72,9 +73,9 @@ class Instance:
     role: str
     host: str
     pid: int
-    started: float
-    last: float
-    ended: float | None = None
+    started: float = field(metadata=EPOCH_SECONDS)
+    last: float = field(metadata=EPOCH_SECONDS)
+    ended: float | None = field(default=None, metadata=EPOCH_SECONDS)
     #: the deployment it ran against (None: recorded before deployments were, or unknown)
     deployment: str | None = None
 
@@ -84,14 +85,14 @@ class RecordedDeployment:
     """A deployment as the metrics file knows it, with when its first instance registered."""
 
     deployment: Deployment
-    first_seen: float
+    first_seen: float = field(metadata=EPOCH_SECONDS)
 
 
 @dataclass(frozen=True)
 class StoredAlert:
     state: str
-    active_since: float | None
-    changed_at: float | None
+    active_since: float | None = field(metadata=EPOCH_SECONDS)
+    changed_at: float | None = field(metadata=EPOCH_SECONDS)
     value: float | None
 
 

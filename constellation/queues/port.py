@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from constellation.timefields import EPOCH_SECONDS
+
 
 @dataclass(frozen=True)
 class Message:
@@ -121,7 +123,7 @@ class QueueInfo:
     depth: QueueDepth
     #: when the queue was created (epoch seconds), if the technology says: with the URL it
     #: tells a queue from a new one of the same name (monitoring scopes its figures by it)
-    created: float | None = None
+    created: float | None = field(default=None, metadata=EPOCH_SECONDS)
     fifo: bool = False
 
 

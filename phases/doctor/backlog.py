@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from constellation.errors import ConstellationError
@@ -154,7 +155,7 @@ def _workers(m: Migration, reader: MetricReader) -> tuple[int | None, str | None
     ]
     live = [i for i in instances if i.ended is None and i.last >= recent]
     last = max((i.last for i in instances), default=None)
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else None
+    when = datetime.fromtimestamp(last).astimezone().isoformat(timespec="seconds") if last else None
     return len(live), when
 
 

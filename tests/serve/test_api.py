@@ -7,6 +7,7 @@ import itertools
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -326,7 +327,6 @@ def test_a_traffic_step_and_a_quick_rollback_reach_search_within_state_refresh(
 # /stats, /readyz, /metrics, docs -------------------------------------------------------------
 def test_stats_are_the_figures_of_stats_json(app: AppServer, invoke: Any) -> None:
     import json
-    from datetime import datetime
 
     answer = app.serve.call("GET", "/stats", token=READ_TOKEN)
     assert answer.status == 200
@@ -339,6 +339,15 @@ def test_stats_are_the_figures_of_stats_json(app: AppServer, invoke: Any) -> Non
     assert answer.body["queue"]["name"] == expected["queue"]["name"] == app.plan.queue.name
     assert answer.body["index_size"]["1"] >= len(app.notes)
     assert answer.body["jobs"]["processed"] >= 1
+    # one time format in JSON, over HTTP as on the command line: ISO 8601 with its zone
+    scope = answer.body["scope"]
+    for when in (
+        answer.body["at"],
+        expected["at"],
+        scope["since"],
+        scope["deployment"]["queue_created"],
+    ):
+        assert isinstance(when, str) and datetime.fromisoformat(when).utcoffset() is not None, when
 
 
 def test_readyz_names_every_system(serve: ServeProcess) -> None:
