@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from textwrap import indent
 from typing import Annotated, Any
 
 import typer
@@ -59,8 +60,11 @@ def doctor(
 def show_doctor(out: Output, report: DoctorReport) -> None:
     """A table of figures per area, then every finding with its evidence and next command."""
     for area in report.areas:
-        rows = [(name, _text(value)) for name, value in area.figures.items()]
-        out.table([area.title, ""], rows, title=f"{area.title}: {area.status}")
+        if area.figures:
+            rows = [(name, readable(value)) for name, value in area.figures.items()]
+            out.table([area.title, ""], rows, title=f"{area.title}: {area.status}")
+        else:
+            out.result(f"{area.title}: {area.status}")
         for note in area.notes:
             out.result(f"  note: {note}")
     findings = report.findings
@@ -73,7 +77,7 @@ def show_doctor(out: Output, report: DoctorReport) -> None:
             (
                 f.area,
                 f.problem,
-                "\n".join(f"{k}: {_text(v)}" for k, v in f.evidence.items()),
+                "\n".join(f"{k}: {readable(v)}" for k, v in f.evidence.items()),
                 f.next_command,
             )
             for f in findings
@@ -82,14 +86,34 @@ def show_doctor(out: Output, report: DoctorReport) -> None:
     )
 
 
-def _text(value: Any) -> str:
-    """A figure in one cell: plain values as they are, structures as compact JSON."""
+def readable(value: Any) -> str:
+    """A figure or a piece of evidence as a person reads it: yes/no, numbers with separators,
+    "none" for an empty collection, a mapping as ``key value`` parts, a list of cases one a
+    line (never raw JSON)."""
     if isinstance(value, str):
         return value
     if value is None:
         return "-"
-    if isinstance(value, bool | int | float):
-        return (
-            f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-        )
-    return json.dumps(jsonable(value), ensure_ascii=False)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    if isinstance(value, Mapping):
+        if not value:
+            return "none"
+        parts = []
+        for k, v in value.items():
+            text = readable(v)
+            parts.append(f"{k}:\n{indent(text, '  ')}" if "\n" in text else f"{k} {text}")
+        lines = len(parts) > 3 or any("\n" in part for part in parts)
+        return "\n".join(parts) if lines else ", ".join(parts)
+    if isinstance(value, list | tuple | set):
+        if not value:
+            return "none"
+        items = [readable(v) for v in value]
+        if any(isinstance(v, Mapping) for v in value):
+            return "\n".join(f"- {item}" for item in items)
+        return ", ".join(items)
+    return readable(jsonable(value))

@@ -166,6 +166,9 @@ class MemoryIndex:
             for i in ids:
                 self.records.pop(i, None)
 
+    def search_filter(self, user_id: str, version: int | None = None) -> str:
+        return f"userId = {user_id}" + ("" if version is None else f" and version = {version}")
+
     def count(self, *, version: int | None = None, user_id: str | None = None) -> int:
         self._check()
         return sum(

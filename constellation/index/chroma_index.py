@@ -6,6 +6,7 @@ the collection object comes from the store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -154,6 +155,11 @@ class ChromaIndex:
             if len(page) < batch_size:
                 return
             offset += len(page)
+
+    def search_filter(self, user_id: str, version: int | None = None) -> str:
+        """The collection a search reads and its ``where`` filter, as Chroma is sent it."""
+        where = self._where(user_id=user_id, version=version)
+        return f"collection {self.name}, where {json.dumps(where, ensure_ascii=False)}"
 
     def _where(self, *, user_id: str | None, version: int | None) -> dict[str, Any] | None:
         if self.keyed and user_id is not None and version is not None:

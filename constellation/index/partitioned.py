@@ -245,6 +245,12 @@ class PartitionedIndex:
                 self.store.forget(self.name, count)  # moved by `index migrate`: read again
         raise AssertionError("unreachable")
 
+    def search_filter(self, user_id: str, version: int | None = None) -> str:
+        """The user's partition of the current layout, and that partition's filter."""
+        layout = self.refresh()
+        within = self.view(layout.partitions).partition_for(user_id).search_filter(user_id, version)
+        return f"{layout.describe()}: {within}"
+
     def count(self, *, version: int | None = None, user_id: str | None = None) -> int:
         """How many records (one partition's count for one user)."""
         view = self.view(self.refresh().partitions)

@@ -100,6 +100,11 @@ class VectorIndex(Protocol):
         """Delete records by id (missing ids are ignored)."""
         ...
 
+    def search_filter(self, user_id: str, version: int | None = None) -> str:
+        """Where a search for ``user_id`` (and ``version``) runs and the filter it applies, in
+        the index's own terms (``doctor`` shows what searches really do)."""
+        ...
+
     def count(self, *, version: int | None = None, user_id: str | None = None) -> int:
         """How many records (optionally of one version and/or one user)."""
         ...

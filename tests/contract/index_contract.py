@@ -185,6 +185,12 @@ class IndexContract:
         assert all(hit.metadata["userId"] == "alice" for hit in hits)
         assert index.query(target, user_id="carol", top_k=3) == []
 
+    def test_the_search_filter_names_the_user_and_the_version(self, index: VectorIndex) -> None:
+        """What ``doctor`` shows of a search: the real user and version, as the index asks."""
+        described = index.search_filter("alice-7", 3)
+        assert "alice-7" in described and "3" in described.replace("alice-7", "")
+        assert "bob" in index.search_filter("bob", None)
+
     def test_query_needs_a_user(self, index: VectorIndex) -> None:
         with pytest.raises(ValueError, match="user_id"):
             index.query(unit(1, 0, 0, 0), user_id="")

@@ -27,6 +27,8 @@ from constellation.plan import LegacyConfig
 from constellation.preprocess import prepare
 
 _FIELD = re.compile(r"\{(userId|noteId)\}")
+#: Constellation's own text preparation (:mod:`constellation.preprocess`), in words
+OURS = "NFC, control characters removed, whitespace collapsed, cut to the model's tokens"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,11 @@ class AppText:
     @classmethod
     def from_config(cls, config: LegacyConfig) -> AppText:
         return cls(config.preprocess.normalize, config.preprocess.max_chars)
+
+    def describe(self) -> str:
+        """The preparation in words."""
+        cut = f", cut after {self.max_chars:,} characters" if self.max_chars else ""
+        return f"{OURS}{cut}" if self.normalize else f"the raw text{cut}"
 
     def prepare(self, texts: Sequence[str], embedder: Embedder) -> list[str]:
         """Each text as the app embedded it; "" for a text with nothing to embed."""
