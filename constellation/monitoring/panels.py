@@ -33,6 +33,10 @@ class Panel:
     lines: tuple[Line, ...]
     #: the alert-rule metric this panel shows, drawn as a threshold
     metric: str | None = None
+    #: what the panel says when none of its lines has data
+    empty: str = "no data recorded"
+    #: what to read from it, beyond its title (the HTML report's caption)
+    about: str = ""
 
 
 def _percentile_lines(histogram: str) -> tuple[Line, ...]:
@@ -50,6 +54,8 @@ PANELS: tuple[Panel, ...] = (
             Line("dead letter", Latest(q.DEAD_LETTER_DEPTH)),
         ),
         "queue_depth",
+        about="Jobs waiting or being worked on. A line that keeps rising while workers run "
+        "means they cannot keep up: add workers or raise max_concurrency.",
     ),
     Panel(
         "processing",
@@ -57,6 +63,8 @@ PANELS: tuple[Panel, ...] = (
         "ms",
         _percentile_lines(q.JOB_LATENCY),
         "processing_p95_ms",
+        about="How long a note takes to become searchable: the wait in the queue and for its "
+        "batch to fill, then the model and the write.",
     ),
     Panel(
         "throughput",
@@ -83,18 +91,24 @@ PANELS: tuple[Panel, ...] = (
         "Failed jobs by error type (per second)",
         "cps",
         (Line("{{error_type}}", Increase(q.FAILED, "error_type", per_second=True)),),
+        empty="no failures",
+        about="Failed attempts by cause; a failed job is retried, and lands in the dead-letter "
+        "queue after max_retries.",
     ),
     Panel(
         "embedding_batch",
         "Embedding batch size",
         "short",
         (Line("mean", Mean(q.EMBED_BATCH)), Line("p95", Quantile(0.95, q.EMBED_BATCH))),
+        about="Texts per model call. Far below max_batch_size under load means batches close "
+        "on max_batch_timeout before they fill.",
     ),
     Panel(
         "upsert_batch",
         "Upsert batch size",
         "short",
         (Line("mean", Mean(q.UPSERT_BATCH)), Line("p95", Quantile(0.95, q.UPSERT_BATCH))),
+        about="Records per index write; unchanged notes are skipped and never written.",
     ),
     Panel(
         "query",
@@ -102,12 +116,16 @@ PANELS: tuple[Panel, ...] = (
         "ms",
         _percentile_lines(q.QUERY_LATENCY),
         "query_p95_ms",
+        about="One search: embedding the query and the filtered index call (a model's load is "
+        "not counted).",
     ),
     Panel(
         "index_size",
         "Index size by model version",
         "short",
         (Line("v{{version}}", Latest(q.INDEX_SIZE, "version")),),
+        about="Records per model version; during a model upgrade the new version grows to the "
+        "old one's size.",
     ),
 )
 
@@ -142,11 +160,9 @@ class DashboardData:
         return self.active
 
     def cadence(self) -> str:
-        """How the figures were sampled, said the same way by every view."""
-        return (
-            f"a point every {self.step:g}s, snapshots every {self.snapshot_interval:g}s "
-            "(monitoring.snapshot_interval)"
-        )
+        """How finely the figures are drawn, said the same way by every view: one point a step,
+        never finer than the snapshots they come from (``monitoring.snapshot_interval``)."""
+        return f"a point every {max(self.step, self.snapshot_interval):g}s"
 
 
 def legend(line: Line, label: str) -> str:

@@ -40,6 +40,8 @@ figure { margin: 0; } img { width: 100%; border: 1px solid #eee; }
 PLOT_POINTS = 120
 #: an alert line more than this many times above a panel's data is named instead of drawn
 OFF_SCALE = 3.0
+#: no point for this many grains (the seconds between two points) breaks a line
+GAP = 2.5
 
 
 def read_report(
@@ -80,14 +82,31 @@ def _off_scale(panel: PanelData) -> bool:
 
 
 def caption(panel: PanelData) -> str:
-    """A panel's title, naming an alert line that is not drawn because it is off its scale."""
+    """What a panel's plot does not say itself: how to read it, and an alert line that is not
+    drawn because it is off the panel's scale (the plot's own title names the panel)."""
+    parts = [panel.panel.about] if panel.panel.about else []
     if _off_scale(panel):
-        return f"{panel.panel.title} (alert > {panel.threshold:g}, above this scale)"
-    return panel.panel.title
+        parts.append(f"The alert (above {panel.threshold:g}) is far above this scale: not drawn.")
+    return " ".join(parts)
 
 
-def plot_png(panel: PanelData, start: float, end: float) -> bytes:
-    """One panel as a PNG."""
+def broken(points: list[tuple[float, float]], gap: float) -> tuple[list[float], list[float]]:
+    """A line's times and values with a break (NaN) wherever no point came for more than
+    ``gap`` seconds: an idle stretch is drawn empty, not as a slope from the last value before
+    it to the first after it."""
+    times: list[float] = []
+    values: list[float] = []
+    for i, (t, v) in enumerate(points):
+        if i and t - points[i - 1][0] > gap:
+            times.append((t + points[i - 1][0]) / 2)
+            values.append(float("nan"))
+        times.append(t)
+        values.append(v)
+    return times, values
+
+
+def plot_png(panel: PanelData, start: float, end: float, grain: float) -> bytes:
+    """One panel as a PNG; ``grain``: the seconds between two points (a longer gap is a break)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
     from matplotlib.figure import Figure
@@ -97,20 +116,18 @@ def plot_png(panel: PanelData, start: float, end: float) -> bytes:
     ax = figure.add_subplot()
     for label, points in panel.series.items():
         if points:
-            xs = date2num([datetime.fromtimestamp(t, tz=UTC) for t, _ in points])
-            ax.plot(
-                xs, [v for _, v in points], marker="." if len(points) < 3 else None, label=label
-            )
-    title = caption(panel)
+            times, values = broken(points, GAP * grain)
+            xs = date2num([datetime.fromtimestamp(t, tz=UTC) for t in times])
+            ax.plot(xs, values, marker="." if len(points) < 3 else None, label=label)
     top = _top(panel)
     if panel.threshold is not None and not _off_scale(panel):
         ax.axhline(panel.threshold, color="red", linestyle="--", linewidth=1, label="alert")
     if not any(panel.series.values()):
-        ax.text(0.5, 0.5, "no data recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, panel.panel.empty, ha="center", va="center", transform=ax.transAxes)
     elif top is not None:
         ax.set_ylim(bottom=0)
     ax.set_xlim(*date2num([datetime.fromtimestamp(t, tz=UTC) for t in (start, end)]))
-    ax.set_title(title, fontsize=11)
+    ax.set_title(panel.panel.title, fontsize=11)
     ax.xaxis.set_major_locator(AutoDateLocator(tz=UTC))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
     ax.set_xlabel("time (UTC)")
@@ -186,8 +203,9 @@ def render_html(data: DashboardData) -> str:
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _summary(data)
     )
     figures = []
+    grain = max(data.step, data.snapshot_interval)
     for panel in data.panels:
-        png = base64.b64encode(plot_png(panel, data.start, data.end)).decode("ascii")
+        png = base64.b64encode(plot_png(panel, data.start, data.end, grain)).decode("ascii")
         title = html.escape(panel.panel.title)
         figures.append(
             f'<figure id="{panel.panel.key}"><img src="data:image/png;base64,{png}" '

@@ -9,9 +9,14 @@ from pathlib import Path
 
 from constellation.index.port import IndexInfo, VectorIndex
 from constellation.jobs import Job
+from constellation.monitoring.deployment import identify
+from constellation.monitoring.metrics import ServiceMetrics
+from constellation.monitoring.store import MetricsStore
+from constellation.monitoring.worker_metrics import SnapshotWriter
 from constellation.plan import Plan, load_plan
 from constellation.queues.port import Outgoing, Queue, QueueSpec, Redrive
 from constellation.queues.sqlite import SqliteBroker
+from constellation.worker.events import MODEL_ERROR, PROCESSED, BatchTiming
 from tests.fakes import MemoryIndex, RecordingEmbedder
 
 PLAN = """\
@@ -91,3 +96,45 @@ def send_mix(queue: Queue, good: int, malformed: dict[str, str] = MALFORMED) -> 
     bodies = [Job(f"u{i % 3}", f"n{i}", f"note number {i}", 1, 1).to_body() for i in range(good)]
     result = queue.send_batch([Outgoing(b) for b in [*bodies, *malformed.values()]])
     assert result.ok
+
+
+def recorded(
+    folder: Path,
+    minutes: int,
+    *,
+    batch: int = 20,
+    queue: int = 12,
+    failures: int = 0,
+    pause: tuple[int, int] | None = None,
+) -> tuple[Plan, StubServices, float]:
+    """``minutes`` of a worker's snapshots, one every 10 s of a fake clock, with full batches
+    (``batch`` of ``max_batch_size`` 20, as the embedded default), a small queue and
+    ``failures`` failed jobs a snapshot; ``pause=(first, last)``: no batch from minute
+    ``first`` to minute ``last`` (an idle stretch). Returns the plan, the stub services and the
+    clock's end."""
+    path = write_plan(folder)
+    path.write_text(path.read_text().replace("max_batch_size: 8", "max_batch_size: 20"))
+    plan, services = open_stub(path)
+    clock = [1_700_000_000.0]
+    writer = SnapshotWriter(
+        MetricsStore(plan.metrics_path),
+        plan,
+        "worker",
+        lambda: clock[0],
+        deployment=identify(plan, services),  # type: ignore[arg-type]
+    )
+    metrics = ServiceMetrics(max_batch_size=plan.consumer.max_batch_size)
+    for step in range(minutes * 6):
+        idle = pause is not None and pause[0] * 6 <= step < pause[1] * 6
+        if not idle:
+            for _ in range(batch):
+                metrics.job_done(PROCESSED, 0.5 + step % 3, truncated=False)
+            for _ in range(failures):
+                metrics.job_failed(MODEL_ERROR, dead_lettered=False)
+            metrics.batch_done(BatchTiming(batch, batch, batch, 0.05, 0.01, 0.1))
+        metrics.set_queue(queue, 0)
+        metrics.set_dead_letter(0)
+        metrics.set_index_size(1, batch * step)
+        writer.write(metrics.samples())
+        clock[0] += 10
+    return plan, services, clock[0]

@@ -9,16 +9,12 @@ from pathlib import Path
 
 from constellation import Client
 from constellation.migration.source import Note
-from constellation.monitoring.deployment import identify
-from constellation.monitoring.metrics import ServiceMetrics, size_buckets
+from constellation.monitoring.metrics import size_buckets
 from constellation.monitoring.panels import read_dashboard
 from constellation.monitoring.report import plotted, read_report, render_html
 from constellation.monitoring.stats import read_stats
-from constellation.monitoring.store import MetricsStore
-from constellation.monitoring.worker_metrics import SnapshotWriter
-from constellation.worker.events import PROCESSED, BatchTiming
 from tests.support.migration import started
-from tests.support.monitoring import open_stub, write_plan
+from tests.support.monitoring import recorded
 
 HOUR = 3600.0
 
@@ -29,36 +25,8 @@ def test_batch_size_buckets_end_at_max_batch_size() -> None:
     assert size_buckets(500)[-2:] == (500, float("inf"))
 
 
-def _record(tmp_path: Path, minutes: int, *, batch: int = 20, queue: int = 12):  # type: ignore[no-untyped-def]
-    """``minutes`` of snapshots, ending now-ish, of a worker with full batches and a small
-    queue; returns the plan, the stub services and the clock's end."""
-    path = write_plan(tmp_path)
-    # max_batch_size 20, as the embedded default: between two powers of two
-    path.write_text(path.read_text().replace("max_batch_size: 8", "max_batch_size: 20"))
-    plan, services = open_stub(path)
-    clock = [1_700_000_000.0]
-    writer = SnapshotWriter(
-        MetricsStore(plan.metrics_path),
-        plan,
-        "worker",
-        lambda: clock[0],
-        deployment=identify(plan, services),
-    )
-    metrics = ServiceMetrics(max_batch_size=plan.consumer.max_batch_size)
-    for step in range(minutes * 6):
-        for _ in range(batch):
-            metrics.job_done(PROCESSED, 0.5 + step % 3, truncated=False)
-        metrics.batch_done(BatchTiming(batch, batch, batch, 0.05, 0.01, 0.1))
-        metrics.set_queue(queue, 0)
-        metrics.set_dead_letter(0)
-        metrics.set_index_size(1, batch * step)
-        writer.write(metrics.samples())
-        clock[0] += 10
-    return plan, services, clock[0]
-
-
 def test_batch_size_percentiles_never_exceed_max_batch_size(tmp_path: Path) -> None:
-    plan, services, end = _record(tmp_path, 5)  # every batch full: 20 of max_batch_size 20
+    plan, services, end = recorded(tmp_path, 5)  # every batch full: 20 of max_batch_size 20
     data = read_dashboard(plan, services, range_seconds=300, points=10, now=end)  # type: ignore[arg-type]
     (panel,) = [p for p in data.panels if p.panel.key == "embedding_batch"]
     p95 = [v for _, v in panel.series["p95"]]
@@ -69,7 +37,7 @@ def test_batch_size_percentiles_never_exceed_max_batch_size(tmp_path: Path) -> N
 def test_the_report_window_follows_the_data_and_each_panel_keeps_its_scale(
     tmp_path: Path,
 ) -> None:
-    plan, services, end = _record(tmp_path, 5, queue=12)
+    plan, services, end = recorded(tmp_path, 5, queue=12)
     # an hour's range, asked for an hour after the five minutes of data
     data = read_report(plan, services, range_seconds=HOUR, now=end + HOUR - 300)  # type: ignore[arg-type]
     first, last = data.span() or (0.0, 0.0)
@@ -77,16 +45,18 @@ def test_the_report_window_follows_the_data_and_each_panel_keeps_its_scale(
     assert data.start <= first and last <= data.end
     page = render_html(data)
     # the queue panel: a depth of 12 under an alert line at 1,000 is named, not drawn
-    assert "<figcaption>Queue depth (alert &gt; 1000, above this scale)</figcaption>" in page
+    queue = re.search(r'<figure id="queue">.*?<figcaption>([^<]*)</figcaption>', page)
+    assert queue is not None and "alert (above 1000) is far above this scale" in queue.group(1)
+    assert "Queue depth" not in queue.group(1)  # the plot's title says that: no repeat
     # the header table's percentiles are the plotted ones
     latest = [plotted(data, "processing", f"p{p}")[0] for p in (50, 95, 99)]
     assert all(v is not None for v in latest)
     row = re.search(r"processing p50 / p95 / p99, latest plotted</th><td>([^<]+)</td>", page)
     assert row is not None
     assert row.group(1) == " / ".join(f"{v:,.0f} ms" for v in latest if v is not None)
-    # the snapshot interval is named the same way as on the terminal dashboard
-    assert data.cadence() in page.replace("&#x27;", "'")
-    assert "snapshots every 0.2s (monitoring.snapshot_interval)" in data.cadence()
+    # the cadence is named once, the same way as on the terminal dashboard
+    assert page.count(data.cadence()) == 1 and page.count("a point every") == 1
+    assert data.cadence() == f"a point every {max(data.step, 0.2):g}s"
 
 
 def test_searches_through_the_apps_router_and_the_client_are_timed(tmp_path: Path) -> None:
