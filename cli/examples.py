@@ -43,6 +43,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "constellation query 'groceries' --user u1 --top-k 3 --json",
         "constellation query 'groceries' --user u1 --versions 2,1",
     ),
+    "users": (
+        "constellation users                         # who has notes, the most first",
+        "constellation users --limit 5 --json",
+    ),
     "migrate status": (
         "constellation migrate status",
         "constellation migrate status --json | jq .state",

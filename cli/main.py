@@ -30,6 +30,7 @@ from cli import serve as serve_cmd
 from cli import stats as stats_cmd
 from cli import traffic as traffic_cmd
 from cli import tune as tune_cmd
+from cli import users as users_cmd
 from cli import verify as verify_cmd
 from cli import worker as worker_cmd
 from cli.examples import epilog
@@ -181,6 +182,7 @@ app.command("tune", rich_help_panel=SERVICE)(tune_cmd.tune)
 app.command("enqueue", epilog=epilog("enqueue"), rich_help_panel=SERVICE)(enqueue_cmd.enqueue)
 app.add_typer(imports_cmd.app, name="import", rich_help_panel=SERVICE)
 app.command("query", epilog=epilog("query"), rich_help_panel=SERVICE)(query_cmd.query)
+app.command("users", epilog=epilog("users"), rich_help_panel=SERVICE)(users_cmd.users)
 app.add_typer(migrate_cmd.app, name="migrate", rich_help_panel=MIGRATION)
 app.add_typer(check_cmd.app, name="check", rich_help_panel=MIGRATION)
 app.add_typer(traffic_cmd.app, name="traffic", rich_help_panel=MIGRATION)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from constellation import records
+from constellation.embedders.memo import remembered
 from constellation.embedders.port import Embedder
 from constellation.index.port import Hit, VectorIndex
 from constellation.preprocess import normalize, prepare
@@ -63,12 +64,16 @@ class Searched:
     explanation: str = ""
 
 
-def embed_query(text: str, embedder: Embedder) -> Sequence[float] | None:
-    """The query's vector, or None when the text is empty after preprocessing."""
+def embed_query(text: str, embedder: Embedder, *, remember: bool = True) -> Sequence[float] | None:
+    """The query's vector, or None when the text is empty after preprocessing. A text this
+    embedder embedded lately is not embedded again (:mod:`constellation.embedders.memo`)
+    unless ``remember`` is False (what times the model must call it)."""
     (prepared,) = prepare([text], embedder)
     if prepared.empty:
         return None
-    return embedder.embed([prepared.text])[0]
+    if not remember:
+        return embedder.embed([prepared.text])[0]
+    return remembered(embedder, [prepared.text])[0]
 
 
 def search(

@@ -306,6 +306,26 @@ class NotesSource:
         notes = self._run(query)
         return notes[0] if notes else None
 
+    def notes_per_user(self, limit: int | None = None) -> dict[str, int]:
+        """Users and their notes, the most notes first (then by user id); ``limit`` users at
+        most. A NULL or blank user is no user."""
+        user = self.c["user"]
+        notes = sa.func.count().label("notes")
+        query = (
+            sa.select(user, notes)
+            .where(user.is_not(None), sa.func.length(sa.func.trim(user)) > 0)
+            .group_by(user)
+            .order_by(notes.desc(), user)
+            .limit(limit)
+        )
+        try:
+            with self.engine.connect() as db:
+                return {str(u): int(n) for u, n in db.execute(query)}
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(
+                f"reading notes failed: {exc}", "check source.url in the plan"
+            ) from exc
+
     def users(self) -> list[str]:
         """Every user who has notes (a NULL or blank user is no user)."""
         user = self.c["user"]

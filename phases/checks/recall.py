@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from constellation.embedders.memo import remembered
 from constellation.index.port import VectorIndex
 from constellation.migration.source import Note
 from constellation.preprocess import prepare
@@ -142,7 +143,7 @@ def check_recall(
         vectors = []
         for start in range(0, len(kept), BATCH):
             chunk = [text for _, text in kept[start : start + BATCH]]
-            vectors.append(np.asarray(embedder.embed(chunk), dtype=np.float32))
+            vectors.append(np.asarray(remembered(embedder, chunk), dtype=np.float32))
             if on_progress:
                 on_progress("recall: notes embedded again", total, len(chunk))
         exact = _unit(np.concatenate(vectors))

@@ -24,7 +24,6 @@ quality side by side.
 from __future__ import annotations
 
 import shlex
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -32,16 +31,15 @@ from dataclasses import dataclass, field, replace
 
 from constellation.errors import GateFailed, StateError
 from constellation.ledger.comparisons import percentile
-from constellation.migration.legacy.chroma import ChromaLegacy
-from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
+from constellation.migration.source import Note
 from constellation.monitoring.worker_metrics import query_metrics
 from constellation.plan import Plan
 from constellation.services import Services
 from constellation.wiring.migration import Migration
 from constellation.wiring.worker import worker_session
 from constellation.worker import Worker
-from phases.checks.golden import judged_from_notes, write_golden
 from phases.checks.quality import QualityReport
+from phases.demo.app import build_app, named_users, prepare_data_dir, try_query
 from phases.demo.traffic import APP_MACHINES, DEMO_SHADOW_TIMEOUT, AppTraffic
 from phases.migrate.drain import Drain
 from phases.migrate.phase import PhaseReport, Progress
@@ -50,7 +48,7 @@ from phases.migrate.phase2 import phase2
 from phases.migrate.phase3 import phase3
 from phases.migrate.phase4 import phase4
 from phases.operate.provision import provision
-from phases.sample_notes import sample_notes, search_phrases
+from phases.sample_notes import search_phrases
 
 
 @dataclass
@@ -73,27 +71,9 @@ class DemoSummary:
     #: old and new on the judged query set built from the sample app (phase 3's measurement)
     quality: QualityReport | None = None
     golden: str = ""
-
-
-#: a file the demo leaves in its data folder, so that running it again may start afresh
-DEMO_MARKER = ".constellation-demo"
-
-
-def prepare_data_dir(plan: Plan, reset: bool) -> None:
-    """The demo builds its own data. A folder a previous demo made is replaced; any other
-    non-empty folder is refused (unless ``reset``): the demo never mixes into real data."""
-    folder = plan.data_dir
-    if folder.exists() and any(folder.iterdir()):
-        if not (reset or (folder / DEMO_MARKER).exists()):
-            raise StateError(
-                f"the data folder {folder} is not empty and was not made by the demo",
-                "run the demo with a plan in an empty folder, or add --reset to delete that folder first",
-            )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / DEMO_MARKER).write_text(
-        "made by `constellation demo`; the demo replaces this folder\n"
-    )
+    #: a few users with their notes, the most prolific first, and a (user, search) to try
+    sample_users: dict[str, int] = field(default_factory=dict)
+    try_query: tuple[str, str] = ("", "")
 
 
 #: the demo's gates: the candidate's p95 at most this many times the old system's
@@ -170,30 +150,22 @@ def demo(
     # The app as it is today -----------------------------------------------------------------
     prepare_data_dir(plan, reset)
     t = time.monotonic()
-    sample = sample_notes(notes, users)
-    create_notes_table(plan.source_url, plan.source.table)
-    source = NotesSource.from_plan(plan)
-    insert_notes(source, sample)
-    on_event(f"app: {len(sample):,} notes of {users} users in {plan.source_url}")
-    plan = _judged(plan, sample)
-    summary.golden = str(plan.migration.quality.golden)
-    on_event(f"app: a judged query set for the quality gates in {summary.golden}")
     # Searches of the new index (the app's, and the checks') are measured for `stats` and the
     # dashboard from the sample app to the end of phase 3.
     with query_metrics(plan, services, interval=plan.monitoring.snapshot_interval) as observe:
-        m = Migration(plan, services, observe_query=observe)
-        legacy = m.legacy
-        if not isinstance(legacy, ChromaLegacy):  # the demo's plan is the embedded default
-            raise StateError(f"the demo runs on the chroma old system, not {plan.legacy.adapter}")
-        legacy.create()  # the app's first day: its own, empty collection
-        for start in range(0, len(sample), 64):
-            chunk = sample[start : start + 64]
-            legacy.write_many(chunk)
-            if on_progress:
-                on_progress("old index (inline embedding)", len(sample), len(chunk))
-        on_event(
-            f"app: old index {plan.legacy.name} filled the old way, {legacy.count():,} vectors"
+        built = build_app(
+            plan,
+            services,
+            notes=notes,
+            users=users,
+            on_event=on_event,
+            on_progress=on_progress,
+            observe_query=observe,
         )
+        plan, sample, m, source = built.plan, built.notes, built.migration, built.source
+        summary.golden = str(plan.migration.quality.golden)
+        summary.sample_users = named_users(sample)
+        summary.try_query = try_query(sample)
         phase_done("sample app", None, t)
 
         # The operator's migration ---------------------------------------------------------------
@@ -294,20 +266,6 @@ def continuing(plan: Plan, phase: int) -> str:
         4: f"`constellation {where} migrate phase 4`",
     }[phase]
     return f"continue by hand with {by_hand}, or run the demo again: `constellation {where} demo`"
-
-
-def _judged(plan: Plan, sample: list[Note]) -> Plan:
-    """The plan with a judged query set built from the sample app (the demo's own plan: its
-    quality bound is then checked before each phase 2 step and at phase 3)."""
-    count = max(10, min(40, len(sample) // 3))
-    path = write_golden(plan.data_dir / "golden.jsonl", judged_from_notes(sample, count))
-    migration = plan.migration
-    # The sample app's old system prepares text its own way, so the two systems rank a few
-    # queries differently; on a small judged set one query one place lower moves nDCG by
-    # several hundredths. The demo allows one query's worth (1 / queries) beside the plan's.
-    tolerance = max(migration.quality.tolerance, round(1 / count, 3))
-    quality = migration.quality.model_copy(update={"golden": path, "tolerance": tolerance})
-    return plan.model_copy(update={"migration": migration.model_copy(update={"quality": quality})})
 
 
 def _edited(note: Note) -> Note:

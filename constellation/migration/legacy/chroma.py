@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from constellation.embedders.memo import remembered
 from constellation.errors import IndexNotFound, LegacyError, VectorIndexError
 from constellation.index.chroma import ChromaStore, _metric
 from constellation.index.chroma_errors import ChromaErrors, read_retrying_transient
@@ -168,7 +169,7 @@ class ChromaLegacy:
         (prepared,) = self.text.prepare([text], self.embedder)
         if not prepared:
             return []
-        vector = [float(x) for x in self.embedder.embed([prepared])[0]]
+        vector = [float(x) for x in remembered(self.embedder, [prepared])[0]]
         with self._translated("search"):
             found = read_retrying_transient(
                 lambda: self.collection.query(

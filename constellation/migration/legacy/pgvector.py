@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from constellation.embedders.memo import remembered
 from constellation.errors import LegacyError
 from constellation.index.port import StoredRecord
 from constellation.ledger.db import engine, masked
@@ -161,7 +162,7 @@ class PgvectorLegacy:
         (prepared,) = self.text.prepare([text], self.embedder)
         if not prepared:
             return []
-        query_vector = list(self.embedder.embed([prepared])[0])
+        query_vector = list(remembered(self.embedder, [prepared])[0])
         cosine = self.vector.op("<=>", return_type=sa.Float)
         distance = cosine(sa.bindparam("q", query_vector, type_=Vector()))
         query = (
