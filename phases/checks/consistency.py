@@ -8,14 +8,15 @@ the threshold. The same check compares two model versions (``--versions 1,2``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from constellation.errors import Unreachable
 from constellation.ledger.comparisons import overlap
-from constellation.migration.source import NotesSource
+from constellation.migration.source import Note, NotesSource
 from constellation.query import SearchResult
 from constellation.wiring.migration import Migration
 
@@ -24,6 +25,7 @@ Search = Callable[[str, str, int], list[SearchResult]]
 Progress = Callable[[str, int | None, int], None]
 #: distribution buckets of the overlap, as labels
 BUCKETS = ("< 0.5", "0.5–0.7", "0.7–0.9", "0.9–1.0", "1.0")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,24 +90,36 @@ def check_consistency(
     top_k: int = 10,
     seed: int = 0,
     on_progress: Callable[[int], None] | None = None,
+    at_once: int = 1,
 ) -> ConsistencyReport:
-    """Compare both systems' top-K results for a sample of notes searched by their own text."""
+    """Compare both systems' top-K results for a sample of notes searched by their own text
+    (``at_once`` notes at a time)."""
     report = ConsistencyReport(sample_size, min_overlap, top_k)
     overlaps: list[float] = []
-    for note in source.sample(sample_size, seed=seed):
-        if not note.content.strip():
-            continue
+
+    def both(note: Note) -> tuple[list[str], list[str]] | str:
+        """The note's text searched on both systems: the two lists of note ids, or what
+        failed (an unreachable system fails the whole check instead)."""
         try:
             old = [r.note_id for r in old_search(note.content, note.user_id, top_k)]
             new = [r.note_id for r in new_search(note.content, note.user_id, top_k)]
         except Unreachable:
             raise  # nothing to compare: the command ends with exit 4, not a failed check
         except Exception as exc:
-            report.errors.append(f"{note.user_id}/{note.id}: {type(exc).__name__}: {exc}")
+            return f"{note.user_id}/{note.id}: {type(exc).__name__}: {exc}"
+        return old, new
+
+    notes = [n for n in source.sample(sample_size, seed=seed) if n.content.strip()]
+    # A few notes at a time: the model serves calls on its streams, each with its share of the
+    # cores, so one search after another would leave the other cores idle. Results keep the
+    # sample's order.
+    with ThreadPoolExecutor(max(1, at_once), thread_name_prefix="consistency") as pool:
+        answers = list(_in_order(pool, both, notes, on_progress))
+    for note, answer in zip(notes, answers, strict=True):
+        if isinstance(answer, str):
+            report.errors.append(answer)
             continue
-        finally:
-            if on_progress:
-                on_progress(1)
+        old, new = answer
         value = overlap(old, new)
         overlaps.append(value)
         report.distribution[_bucket(value)] += 1
@@ -126,6 +140,19 @@ def check_consistency(
         report.minimum = min(overlaps)
     report.low.sort(key=lambda n: n.overlap)
     return report
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[Note], T],
+    notes: list[Note],
+    on_progress: Callable[[int], None] | None,
+) -> Iterator[T]:
+    """``fn`` of each note on the pool, yielded in the notes' order, counting each as it ends."""
+    for answer in pool.map(fn, notes):
+        if on_progress:
+            on_progress(1)
+        yield answer
 
 
 def consistency(m: Migration, on_progress: Progress | None = None) -> ConsistencyReport:
@@ -158,6 +185,7 @@ def consistency_between(
         min_overlap=config.min_overlap if min_overlap is None else min_overlap,
         top_k=config.top_k if top_k is None else top_k,
         on_progress=(lambda n: on_progress("consistency check", total, n)) if on_progress else None,
+        at_once=m.plan.model(m.plan.default_version).streams,
     )
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from constellation.embedders.memo import remembered
+from constellation.embedders.port import Embedder
 from constellation.index.port import VectorIndex
 from constellation.migration.source import Note
 from constellation.preprocess import prepare
@@ -134,43 +136,58 @@ def check_recall(
     chosen = _sample_users(m, users or config.users, k, rng, report)
     total = sum(count for _, count in chosen)
     found = 0.0
-    for user_id, _count in chosen:
-        notes = list(m.source.iter_notes(user_id=user_id))
-        prepared = prepare([n.content for n in notes], embedder)
-        kept = [(n, p.text) for n, p in zip(notes, prepared, strict=True) if not p.empty]
-        if not kept:
-            continue
-        vectors = []
-        for start in range(0, len(kept), BATCH):
-            chunk = [text for _, text in kept[start : start + BATCH]]
-            vectors.append(np.asarray(remembered(embedder, chunk), dtype=np.float32))
-            if on_progress:
-                on_progress("recall: notes embedded again", total, len(chunk))
-        exact = _unit(np.concatenate(vectors))
-        ids = [n.id for n, _ in kept]
-        asked = 0
-        user_found = 0.0
-        for _ in range(queries or config.queries):
-            query = _phrase(rng, rng.choice(kept)[0])
-            vector = embed_query(query, embedder)
-            if vector is None:
+    # As many model calls at once as the model has streams (each on its share of the cores)
+    with ThreadPoolExecutor(m.plan.model(version).streams, thread_name_prefix="recall") as pool:
+        for user_id, _count in chosen:
+            notes = list(m.source.iter_notes(user_id=user_id))
+            prepared = prepare([n.content for n in notes], embedder)
+            kept = [(n, p.text) for n, p in zip(notes, prepared, strict=True) if not p.empty]
+            if not kept:
                 continue
-            q = _unit(np.asarray([vector], dtype=np.float32))[0]
-            recall, missing = _recall_one(q, exact, ids, k, index, user_id, version)
-            asked += 1
-            user_found += recall
-            if missing:
-                report.worst.append(Miss(user_id, query, recall, missing))
-        report.embedded += len(kept)
-        report.queries += asked
-        found += user_found
-        report.users.append(UserRecall(user_id, len(kept), asked, user_found / max(asked, 1)))
+            exact = _unit(_embedded(pool, embedder, [text for _, text in kept], total, on_progress))
+            ids = [n.id for n, _ in kept]
+            asked = 0
+            user_found = 0.0
+            for _ in range(queries or config.queries):
+                query = _phrase(rng, rng.choice(kept)[0])
+                vector = embed_query(query, embedder)
+                if vector is None:
+                    continue
+                q = _unit(np.asarray([vector], dtype=np.float32))[0]
+                recall, missing = _recall_one(q, exact, ids, k, index, user_id, version)
+                asked += 1
+                user_found += recall
+                if missing:
+                    report.worst.append(Miss(user_id, query, recall, missing))
+            report.embedded += len(kept)
+            report.queries += asked
+            found += user_found
+            report.users.append(UserRecall(user_id, len(kept), asked, user_found / max(asked, 1)))
     if report.queries:
         report.recall = found / report.queries
     report.worst.sort(key=lambda miss: miss.recall)
     del report.worst[10:]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _embedded(
+    pool: ThreadPoolExecutor,
+    embedder: Embedder,
+    texts: list[str],
+    total: int,
+    on_progress: Progress | None,
+) -> np.ndarray:
+    """The texts' vectors, :data:`BATCH` texts a model call, the calls spread over ``pool``."""
+    chunks = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
+    vectors = []
+    for chunk, found in zip(
+        chunks, pool.map(lambda c: remembered(embedder, c), chunks), strict=True
+    ):
+        vectors.append(np.asarray(found, dtype=np.float32))
+        if on_progress:
+            on_progress("recall: notes embedded again", total, len(chunk))
+    return np.concatenate(vectors)
 
 
 def _recall_one(

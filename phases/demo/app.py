@@ -10,6 +10,7 @@ import shlex
 import shutil
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from constellation.errors import StateError
@@ -99,11 +100,20 @@ def build_app(
     if not isinstance(legacy, ChromaLegacy):  # the demo's plan is the embedded default
         raise StateError(f"the demo runs on the chroma old system, not {plan.legacy.adapter}")
     legacy.create()  # the app's first day: its own, empty collection
-    for start in range(0, len(sample), WRITE_CHUNK):
-        chunk = sample[start : start + WRITE_CHUNK]
+
+    def write(chunk: list[Note]) -> int:
         legacy.write_many(chunk)
-        if on_progress:
-            on_progress("old index (inline embedding)", len(sample), len(chunk))
+        return len(chunk)
+
+    chunks = [sample[i : i + WRITE_CHUNK] for i in range(0, len(sample), WRITE_CHUNK)]
+    # The app's machines write at once, as many as the model has streams: it serves each call
+    # on one stream with its share of the cores, so one writer after another would leave the
+    # other cores idle.
+    writers = plan.model(plan.legacy.model_version).streams
+    with ThreadPoolExecutor(writers, thread_name_prefix="app-writer") as pool:
+        for written in pool.map(write, chunks):
+            if on_progress:
+                on_progress("old index (inline embedding)", len(sample), written)
     vectors = legacy.count()
     on_event(f"app: old index {plan.legacy.name} filled the old way, {vectors:,} vectors")
     return SampleApp(plan, sample, m, source, vectors)
