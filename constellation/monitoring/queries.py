@@ -31,6 +31,7 @@ QUEUE_DEPTH = "constellation_queue_depth"
 QUEUE_IN_FLIGHT = "constellation_queue_in_flight"
 DEAD_LETTER_DEPTH = "constellation_dead_letter_depth"
 INDEX_SIZE = "constellation_index_size"
+MODEL_LOAD = "constellation_model_load_seconds"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ Query = Total | Latest | Increase | Quantile | Mean | Ratio
 
 #: failed attempts out of all attempts that ended (stored, skipped or failed)
 ERROR_RATE = Ratio(Increase(FAILED), (Increase(PROCESSED), Increase(SKIPPED), Increase(FAILED)))
-PROCESSING_P95_MS = Quantile(0.95, JOB_LATENCY, 1000.0)
+#: a batch's processing, from full to stored: never the wait to fill it, nor a model's load
+PROCESSING_P95_MS = Quantile(0.95, BATCH_DURATION, 1000.0)
 QUERY_P95_MS = Quantile(0.95, QUERY_LATENCY, 1000.0)
 
 #: what each alert-rule ``metric`` of the plan means

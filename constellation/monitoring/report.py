@@ -169,6 +169,7 @@ def _summary(data: DashboardData) -> list[tuple[str, str]]:
         return "-" if value is None else f"{value}{suffix}"
 
     processing_last, processing_top = _percentiles(data, "processing")
+    latency_last, latency_top = _percentiles(data, "latency")
     query_last, query_top = _percentiles(data, "query")
 
     return [
@@ -183,8 +184,10 @@ def _summary(data: DashboardData) -> list[tuple[str, str]]:
             ", ".join(f"{k}: {v}" for k, v in stats.jobs.failed_by_reason.items()) or "-",
         ),
         (f"error rate ({w.seconds:g}s)", show(w.error_rate)),
-        ("processing p50 / p95 / p99, latest plotted", processing_last),
-        ("processing p50 / p95 / p99, highest plotted", processing_top),
+        ("batch processing p50 / p95 / p99, latest plotted", processing_last),
+        ("batch processing p50 / p95 / p99, highest plotted", processing_top),
+        ("enqueue to stored p50 / p95 / p99, latest plotted", latency_last),
+        ("enqueue to stored p50 / p95 / p99, highest plotted", latency_top),
         (
             "mean embedding / upsert batch",
             f"{show(w.mean_embedding_batch_size)} / {show(w.mean_upsert_batch_size)}",

@@ -233,6 +233,6 @@ def alert_values(stats: ServiceStats) -> dict[str, float | None]:
         "queue_depth": stats.queue.total,
         "dead_letter_depth": stats.dead_letter.total,
         "error_rate": stats.window.error_rate,
-        "processing_p95_ms": stats.window.processing_ms.p95,
+        "processing_p95_ms": stats.window.batch_ms.p95,
         "query_p95_ms": stats.window.query_p95_ms,
     }

@@ -51,7 +51,7 @@ DEFAULT_ALERTS = [
         metric="processing_p95_ms",
         threshold=2000,
         for_=600,
-        summary="p95 processing time above 2000 ms for 10 minutes",
+        summary="p95 batch processing time (full batch to stored) above 2000 ms for 10 minutes",
     ),
     AlertRule(
         name="EmbedDeadLetters",

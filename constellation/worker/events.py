@@ -41,6 +41,9 @@ class BatchTiming:
     #: their writes (worker/access.py), and a shared call counts once, with the first batch in
     #: it. None: one call of ``upserted`` records.
     upsert_calls: tuple[int, ...] | None = None
+    #: models loaded while this batch waited, (version, seconds): not in ``total_seconds``
+    #: (a batch's time is its processing, the load is a figure of its own)
+    loads: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

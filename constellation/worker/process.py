@@ -32,8 +32,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from constellation import records
-from constellation.embedders.port import Embedder
-from constellation.errors import InputsRejected, ModelError, ProviderUnavailable, VectorIndexError
+from constellation.embedders.port import LOAD_NOTICE, Embedder, load_model
+from constellation.errors import (
+    ConstellationError,
+    InputsRejected,
+    ModelError,
+    ProviderUnavailable,
+    VectorIndexError,
+)
 from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRecord
 from constellation.jobs import Rejection, parse_job
 from constellation.preprocess import cut, normalize
@@ -89,6 +95,19 @@ class BatchProcessor:
         self.access = IndexAccess(
             max_write_records=max_write_records, max_write_delay=max_write_delay
         )
+        #: model versions loaded (the first batch of a version loads its model first)
+        self._loaded: set[int] = set()
+
+    def _load(self, version: int) -> float:
+        """Load a version's model before the batch is timed; the seconds this batch waited
+        for it (several batches in flight may wait for the same load). A model that cannot
+        load is left to the batch, whose jobs then fail with the model's error."""
+        try:
+            took = load_model(self.embedder_for(version))
+        except ConstellationError:
+            return 0.0
+        self._loaded.add(version)
+        return took
 
     def process(self, messages: Sequence[Message]) -> BatchOutcome:
         """Handle one batch until its records are stored and its messages acknowledged; never
@@ -135,6 +154,7 @@ class BatchProcessor:
         model_seconds = upsert_seconds = 0.0
         upsert_calls: tuple[int, ...] = ()
         now = time.perf_counter()
+        loads = [(out.version, out.load_seconds) for out in started.versions]
         for out in started.versions:
             done += out.done
             failures += out.failures
@@ -165,7 +185,8 @@ class BatchProcessor:
             upsert_calls=upsert_calls,
             model_seconds=model_seconds,
             upsert_seconds=upsert_seconds,
-            total_seconds=time.perf_counter() - started.at,
+            total_seconds=time.perf_counter() - started.at - sum(s for _, s in loads),
+            loads=tuple((v, s) for v, s in loads if s > LOAD_NOTICE),
         )
         self.recorder.batch_done(result.timing)
         return result
@@ -176,7 +197,7 @@ class BatchProcessor:
 
     # one model version ------------------------------------------------------------------------
     def _process_version(self, version: int, items: list[Pending]) -> _VersionOutcome:
-        out = _VersionOutcome()
+        out = _VersionOutcome(version=version)
         try:
             embedder = self.embedder_for(version)
             index = self.index_for(version)
@@ -229,6 +250,8 @@ class BatchProcessor:
 
         to_embed: list[Pending] = []
         if undecided:
+            if version not in self._loaded:
+                out.load_seconds = self._load(version)  # its tokenizer is needed: load it first
             try:
                 cut_texts = cut([i.normalized for i in undecided], embedder)
             except ModelError as exc:
@@ -380,6 +403,9 @@ class _VersionOutcome:
     writing: list[Pending] = field(default_factory=list)
     handed_at: float = 0.0
     written: Future[Written] | None = None
+    #: its model version, and the seconds waited for the model's first load (not timed)
+    version: int = 0
+    load_seconds: float = 0.0
 
     def fail(self, items: list[Pending], error_type: str, detail: str) -> None:
         self.failures += [Failure(item, error_type, detail) for item in items]

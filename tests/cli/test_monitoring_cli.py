@@ -66,7 +66,8 @@ def test_stats_tables(invoke: Invoke, tmp_path: Path) -> None:
         assert any(re.search(rf"│\s+{re.escape(label)}\s+│\s+{value} │", line) for line in lines), (
             label
         )
-    assert "processing ms (enqueue → stored)" in result.stdout
+    assert "batch processing ms (full → stored)" in result.stdout
+    assert "searchable after ms (enqueue → stored)" in result.stdout
 
 
 def test_stats_before_any_worker_says_so(invoke: Invoke, tmp_path: Path) -> None:
@@ -150,8 +151,8 @@ def test_dashboard_renders_in_the_terminal_and_as_html(invoke: Invoke, tmp_path:
     page = tmp_path / "report.html"
     html = invoke("--plan", str(plan), "dashboard", "--html", str(page))
     assert html.exit_code == 0, html.output
-    assert html.stdout.strip() == f"wrote {page} (9 plots)"
-    assert page.read_text().count('<img src="data:image/png;base64,') == 9
+    assert html.stdout.strip() == f"wrote {page} (10 plots)"
+    assert page.read_text().count('<img src="data:image/png;base64,') == 10
 
 
 def test_monitoring_export_writes_the_committed_files(

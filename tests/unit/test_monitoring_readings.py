@@ -50,7 +50,7 @@ def test_promql_of_each_kind_of_question() -> None:
     )
     assert promql(q.PROCESSING_P95_MS, "5m") == (
         "histogram_quantile(0.95, sum by (le) "
-        "(rate(constellation_job_latency_seconds_bucket[5m]))) * 1000"
+        "(rate(constellation_batch_duration_seconds_bucket[5m]))) * 1000"
     )
     assert promql(Mean(q.EMBED_BATCH), "5m") == (
         "sum(rate(constellation_embedding_batch_size_sum[5m])) / "
