@@ -61,7 +61,7 @@ def show_doctor(out: Output, report: DoctorReport) -> None:
     """A table of figures per area, then every finding with its evidence and next command."""
     for area in report.areas:
         if area.figures:
-            rows = [(name, readable(value)) for name, value in area.figures.items()]
+            rows = [(name, readable(value)) for name, value in _flat(area.figures)]
             out.table([area.title, ""], rows, title=f"{area.title}: {area.status}")
         else:
             out.result(f"{area.title}: {area.status}")
@@ -84,6 +84,24 @@ def show_doctor(out: Output, report: DoctorReport) -> None:
         ],
         title=f"{len(findings)} finding(s)",
     )
+
+
+def _flat(figures: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Figures one a row: a figure made of named parts (the query parameters of each system)
+    becomes a row per part, ``name, part: key``."""
+    rows: list[tuple[str, Any]] = []
+    for name, value in figures.items():
+        if (
+            isinstance(value, Mapping)
+            and value
+            and all(isinstance(v, Mapping) for v in value.values())
+        ):
+            rows += [
+                (f"{part}: {key}", v) for part, inner in value.items() for key, v in inner.items()
+            ]
+        else:
+            rows.append((name, value))
+    return rows
 
 
 def readable(value: Any) -> str:

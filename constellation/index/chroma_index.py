@@ -158,8 +158,14 @@ class ChromaIndex:
 
     def search_filter(self, user_id: str, version: int | None = None) -> str:
         """The collection a search reads and its ``where`` filter, as Chroma is sent it."""
-        where = self._where(user_id=user_id, version=version)
-        return f"collection {self.name}, where {json.dumps(where, ensure_ascii=False)}"
+        where = self._where(user_id=user_id, version=version) or {}
+        conditions = where.get("$and", [where])
+        said = " and ".join(
+            f"{key} = {json.dumps(value, ensure_ascii=False)}"
+            for condition in conditions
+            for key, value in condition.items()
+        )
+        return f"collection {self.name}, where {said}"
 
     def _where(self, *, user_id: str | None, version: int | None) -> dict[str, Any] | None:
         if self.keyed and user_id is not None and version is not None:
