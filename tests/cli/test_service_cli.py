@@ -120,6 +120,7 @@ def test_enqueue_reports_rejected_lines_and_the_worker_counts_what_it_did(
             "batches": 1,
             "failed": {},
             "dead_lettered": {},
+            "deferred": 0,
         },
     }
     again = invoke("--plan", str(plan), "worker", "run", "--drain", "--json")
