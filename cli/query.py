@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 import typer
@@ -11,7 +10,8 @@ from cli import context
 from cli.output import Output, timestamp
 from cli.params import Json
 from constellation.monitoring.worker_metrics import query_metrics
-from constellation.query import SearchResult
+from phases.operate.query import SCORE_MEANING, Answer
+from phases.operate.query import query as search_notes
 
 
 def query(
@@ -42,13 +42,29 @@ def query(
     services = app_ctx.services(write=False)
     with query_metrics(plan, services) as observe:
         m = app_ctx.migration(services=services, observe_query=observe)
-        found = m.search(text, user, top_k, chosen)
-    app_ctx.output.show(found.results, partial(show_results, user=user))
+        answer = search_notes(m, text, user, top_k, chosen)
+    app_ctx.output.show(answer, show_answer, as_json=lambda a: a.searched.results)
 
 
-def show_results(out: Output, results: list[SearchResult], *, user: str) -> None:
+def show_answer(out: Output, answer: Answer) -> None:
+    found = answer.searched
+    if not found.results:
+        out.result(f"0 results for user {found.user_id}: {found.explanation}")
+        if answer.hint:
+            out.info(answer.hint)
+        return
     out.table(
-        ["noteId", "score", "version", "created"],
-        [(r.note_id, round(r.score, 4), r.version, timestamp(r.created / 1000)) for r in results],
-        title=f"{len(results)} result(s) for user {user}",
+        ["noteId", "score", "note", "version", "created"],
+        [
+            (
+                r.note_id,
+                round(r.score, 3),
+                answer.snippets.get(r.note_id, "-"),
+                r.version,
+                timestamp(r.created / 1000),
+            )
+            for r in found.results
+        ],
+        title=f"{len(found.results)} result(s) for user {found.user_id}",
+        caption=SCORE_MEANING,
     )

@@ -259,6 +259,13 @@ class UnknownVersion(InvalidField):
         super().__init__(field, f"version {version} is not declared (plan has {listed})")
 
 
+class NoteNotFound(ConstellationError):
+    """A note asked for by user and id that no system holds for that user (exit 2: a bad
+    value), naming the user who does hold it, if one does."""
+
+    exit_code = 2
+
+
 class MonitoringError(ConstellationError):
     """Metrics could not be served, recorded or read."""
 

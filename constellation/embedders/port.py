@@ -85,7 +85,7 @@ def load_model(embedder: Embedder) -> float:
     embedder.truncate([LOAD_PROBE])  # loads a local model (its tokenizer); a provider has none
     took = time.perf_counter() - started
     if took > LOAD_NOTICE:
-        log.info("model %s loaded in %.1f s", embedder.model_id, took)
+        log.debug("model %s loaded in %.1f s", embedder.model_id, took)
     return took
 
 

@@ -306,6 +306,20 @@ class NotesSource:
         notes = self._run(query)
         return notes[0] if notes else None
 
+    def owners(self, note_id: str) -> list[str]:
+        """The users who hold a note of this id (an id is unique per user, not across them)."""
+        user = self.c["user"]
+        query = (
+            sa.select(user).where(self.c["id"] == self._typed_id(note_id)).distinct().order_by(user)
+        )
+        try:
+            with self.engine.connect() as db:
+                return [str(row[0]) for row in db.execute(query) if row[0] is not None]
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(
+                f"reading notes failed: {exc}", "check source.url in the plan"
+            ) from exc
+
     def notes_per_user(self, limit: int | None = None) -> dict[str, int]:
         """Users and their notes, the most notes first (then by user id); ``limit`` users at
         most. A NULL or blank user is no user."""

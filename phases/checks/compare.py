@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from constellation import records
-from constellation.errors import IndexNotFound
+from constellation.errors import IndexNotFound, NoteNotFound
 from constellation.migration.legacy import FetchesNotes
 from constellation.preprocess import prepare
 from constellation.wiring.migration import Migration
@@ -64,14 +64,32 @@ def compare(m: Migration, user_id: str, note_id: str, version: int | None = None
             note = "different models: vectors are not comparable"
     elif not note and not fetches:
         note = "the legacy adapter cannot fetch single records"
+    source = _source(m, user_id, note_id, version)
+    if not (source.present or old is not None or new is not None):
+        raise _not_found(m, user_id, note_id)
     return NoteComparison(
         user_id,
         note_id,
-        _source(m, user_id, note_id, version),
+        source,
         Side(old is not None, dict(old.metadata) if old else {}),
         Side(new is not None, dict(new.metadata) if new else {}),
         cosine,
         note,
+    )
+
+
+def _not_found(m: Migration, user_id: str, note_id: str) -> NoteNotFound:
+    """No system holds the note for this user: whose it is, if anyone's."""
+    owners = [u for u in m.source.owners(note_id) if u != user_id]
+    if owners:
+        return NoteNotFound(
+            f"note {note_id} is not a note of user {user_id}: it belongs to "
+            f"{', '.join('user ' + u for u in owners)}",
+            f"compare it as its owner: `constellation compare --user {owners[0]} --note {note_id}`",
+        )
+    return NoteNotFound(
+        f"no note {note_id} of user {user_id} in the notes source, the old or the new system",
+        "list users and their notes with `constellation users`",
     )
 
 

@@ -223,7 +223,9 @@ class ChromaLegacy:
         with self._translated("read a record"):
             page = self.collection.get(ids=[record_id], include=["metadatas", "embeddings"])
         found = _records(page, True)
-        return found[0] if found else None
+        if not found or self.layout.note_of(found[0].id, found[0].metadata) != (user_id, note_id):
+            return None  # another user's note under the same id: not this user's to see
+        return found[0]
 
     def note_keys(self, batch_size: int = 500) -> Iterator[NoteKey]:
         for record in self._pages(batch_size, vectors=False):
