@@ -114,7 +114,9 @@ class Output:
         caption: str | None = None,
     ) -> None:
         """A table; one key/value block per row where the table is wider than the terminal."""
-        table = Table(title=title, caption=caption, title_justify="left", header_style="bold")
+        # The title goes above the table as a line of its own: a table's title wraps at the
+        # table's width, which cut "a few of the sample app's users" in two.
+        table = Table(caption=caption, header_style="bold")
         for column in columns:
             numeric = rows and all(isinstance(r[columns.index(column)], int | float) for r in rows)
             table.add_column(column, justify="right" if numeric else "left")
@@ -122,6 +124,8 @@ class Output:
             table.add_row(*(self.cell(v) for v in row))
         natural = Measurement.get(self.out, self.out.options.update_width(UNLIMITED), table)
         if natural.maximum <= self.out.width or not rows:
+            if title:
+                self.out.print(Text(title, style="bold"), soft_wrap=True)
             self.out.print(table)
             return
         self._records(columns, rows, title=title, caption=caption)
