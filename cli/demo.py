@@ -18,7 +18,7 @@ from phases.demo.run import demo as run_demo
 
 def demo(
     ctx: typer.Context,
-    notes: Annotated[int, typer.Option("--notes", min=10, help="Notes in the sample app.")] = 1500,
+    notes: Annotated[int, typer.Option("--notes", min=10, help="Notes in the sample app.")] = 800,
     users: Annotated[int, typer.Option("--users", min=1, help="Users owning them.")] = 20,
     dwell: Annotated[
         str, typer.Option("--dwell", help="Phase 2: dwell per traffic step (3s, 1m, ...).")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": (
-        "constellation demo                          # the whole migration, 1,500 notes",
+        "constellation demo                          # the whole migration, 800 notes",
         "constellation demo --notes 300 --dwell 10s  # smaller, slower steps",
         "constellation demo --reset --json           # start afresh; the summary as JSON",
     ),

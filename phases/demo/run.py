@@ -107,7 +107,7 @@ def demo(
     plan: Plan,
     services: Services,
     *,
-    notes: int = 1500,
+    notes: int = 800,
     users: int = 20,
     dwell: float = 3.0,
     reset: bool = False,
