@@ -64,16 +64,29 @@ def read_back(index: VectorIndex, version: int, top_k: int = 10) -> Readback:
     )
 
 
-def explain_empty(index: VectorIndex, user_id: str, version: int | None, where: str) -> None:
-    """After a search found nothing: :class:`DamagedFile` when the user has records there
-    (the index's vectors cannot be read), else nothing (the user has no notes there)."""
+def explain_empty(
+    index: VectorIndex, user_id: str, version: int | None, where: str
+) -> str | None:
+    """After a search found nothing: why, where the user has records there.
+
+    ``None`` when the user has no records there (the caller says so). Where they have some,
+    a record is read back by its own vector: found, the vectors can be read and the records
+    were stored a moment ago (Chroma writes a record's metadata before its vector is in the
+    searchable segment, so a search racing the write finds nothing): that is said. Not found,
+    the index's vectors cannot be read: :class:`DamagedFile`, naming the way back."""
     held = index.count(user_id=user_id, version=version)
-    if held:
-        check = read_back(index, version) if version is not None else None
-        raise DamagedFile(
-            where,
-            "the index",
-            f"user {user_id} has {held:,} record(s) there but the search found none"
-            + ("" if check is None or check.ok else f"; {check.detail}"),
-            REBUILD,
+    if not held:
+        return None
+    check = read_back(index, version) if version is not None else None
+    if check is not None and check.ok:
+        return (
+            f"user {user_id} has {held:,} record(s) there, none searchable yet: records "
+            "stored a moment ago become searchable within a second or two; search again"
         )
+    raise DamagedFile(
+        where,
+        "the index",
+        f"user {user_id} has {held:,} record(s) there but the search found none"
+        + ("" if check is None else f"; {check.detail}"),
+        REBUILD,
+    )

@@ -158,9 +158,11 @@ class Migration:
             return "the text is empty after preprocessing: there is nothing to search for"
         where = location(self.plan.index_location)
         for version in versions:
-            # Fine for a user without notes; an error where the user has records (an index
-            # whose vectors cannot be read answers every search with nothing).
-            explain_empty(self.services.index(version), user_id, version, where=where)
+            # Fine for a user without notes; where the user has records, either they were
+            # stored a moment ago (said), or the index's vectors cannot be read (an error).
+            why = explain_empty(self.services.index(version), user_id, version, where=where)
+            if why:
+                return why
         named = ", ".join(str(v) for v in versions)
         return f"user {user_id} has no notes in model version{'s' if len(versions) > 1 else ''} {named}"
 

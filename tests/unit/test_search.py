@@ -124,3 +124,28 @@ def test_an_empty_answer_says_why(systems) -> None:  # type: ignore[no-untyped-d
     services.store_note("ana", "milk", "buy milk", 1)
     with pytest.raises(DamagedFile, match="user ana has 1 record"):
         m.search("buy milk", "ana", 5)
+
+
+class NotYetSearchable(MemoryIndex):
+    """An index whose newest records are counted but not yet in its searchable segment: the
+    user's own query races the write (Chroma keeps metadata before the vector segment), while
+    a record read back by its own vector, asked a moment later, is found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lagging = True
+
+    def query(self, *args: object, **kwargs: object) -> list[Hit]:
+        if self.lagging:
+            self.lagging = False
+            return []
+        return super().query(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_records_stored_a_moment_ago_are_no_damage(systems) -> None:  # type: ignore[no-untyped-def]
+    m, services, _ = systems
+    services.indexes[1] = NotYetSearchable()
+    services.store_note("ana", "milk", "buy milk", 1)
+    found = m.search("buy milk", "ana", 5)
+    assert found.results == []
+    assert "1 record(s) there, none searchable yet" in found.explanation
