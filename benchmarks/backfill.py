@@ -53,11 +53,17 @@ from phases.sample_notes import sample_notes  # noqa: E402
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """This process's resident memory and its children's (the model's own processes)."""
+    me = str(os.getpid())
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if status.parent.name == me or fields.get("PPid", "").strip() == me:
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total / 1024
 
 
 def texts_sample(args: argparse.Namespace, plan: Any, size: int = 10_000) -> list[str]:

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,14 +106,9 @@ def bench_sorted(model: Any, texts: Sequence[str], passes: int, streams: int = 1
     import torch
 
     model.encode(list(texts[: 3 * passes]), batch_size=passes, show_progress_bar=False)
-    ordered = sorted(texts, key=len)
-    parts = [ordered[i::streams] for i in range(streams)]
     threads_each = max(1, (os.cpu_count() or 1) // streams)
-    barrier = threading.Barrier(streams + 1)
 
     def encode(part: list[str]) -> None:
-        torch.set_num_threads(threads_each)
-        barrier.wait()
         model.encode(
             part,
             batch_size=passes,
@@ -122,26 +117,7 @@ def bench_sorted(model: Any, texts: Sequence[str], passes: int, streams: int = 1
             show_progress_bar=False,
         )
 
-    workers = [
-        threading.Thread(target=encode, args=(part,), name=f"bare-model-{n}")
-        for n, part in enumerate(parts)
-    ]
-    for worker in workers:
-        worker.start()
-    cpu = time.process_time()
-    barrier.wait()
-    started = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - started
-    cpu = time.process_time() - cpu
-    return {
-        "texts": len(texts),
-        "streams": streams,
-        "seconds": seconds,
-        "rate": len(texts) / seconds,
-        "cpu_ms_per_text": 1000 * cpu / len(texts),
-    }
+    return at_once(texts, streams, encode, setup=lambda: torch.set_num_threads(threads_each))
 
 
 def bench_embedder(embedder: Any, texts: Sequence[str], streams: int = 1) -> dict[str, Any]:
@@ -150,16 +126,35 @@ def bench_embedder(embedder: Any, texts: Sequence[str], streams: int = 1) -> dic
     64, after a warm-up. For ``OnnxEmbedder`` give it as many streams as it was built with:
     each session run then has its share of the cores."""
     embedder.embed(list(texts[:16]))
+
+    def run(part: list[str]) -> None:
+        for start in range(0, len(part), 64):
+            embedder.embed(part[start : start + 64])
+
+    return at_once(texts, streams, run)
+
+
+def at_once(
+    texts: Sequence[str],
+    streams: int,
+    run: Callable[[list[str]], None],
+    setup: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """``texts`` sorted by length and dealt in turn to ``streams`` threads that each ``run``
+    their part, released together (after their ``setup``); texts/s and CPU per text."""
     ordered = sorted(texts, key=len)
     parts = [ordered[i::streams] for i in range(streams)]
     barrier = threading.Barrier(streams + 1)
 
-    def run(part: list[str]) -> None:
+    def go(part: list[str]) -> None:
+        setup()
         barrier.wait()
-        for start in range(0, len(part), 64):
-            embedder.embed(part[start : start + 64])
+        run(part)
 
-    threads = [threading.Thread(target=run, args=(part,)) for part in parts]
+    threads = [
+        threading.Thread(target=go, args=(part,), name=f"bare-model-{n}")
+        for n, part in enumerate(parts)
+    ]
     for thread in threads:
         thread.start()
     cpu = time.process_time()

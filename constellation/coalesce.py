@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -131,3 +134,12 @@ class Coalescer(Generic[Req, Res]):
                 continue
             for (_, future), result in zip(group, results, strict=True):
                 future.set_result(result)
+
+
+def split(rows: np.ndarray, calls: Sequence[Sized]) -> list[np.ndarray]:
+    """``rows`` computed for several calls' items together, cut back into one slice per call."""
+    out, start = [], 0
+    for call in calls:
+        out.append(rows[start : start + len(call)])
+        start += len(call)
+    return out

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from constellation.coalesce import Coalescer
+from constellation.coalesce import Coalescer, split
 from constellation.embedders.port import Embedder, Loading, no_notice
 from constellation.errors import ModelError
 
@@ -102,11 +102,7 @@ class ModelProcesses:
     def _embed_together(self, calls: Sequence[list[str]]) -> list[np.ndarray]:
         texts = [text for call in calls for text in call]
         vectors = self._ask("embed", texts)
-        out, start = [], 0
-        for call in calls:
-            out.append(vectors[start : start + len(call)])
-            start += len(call)
-        return out
+        return split(vectors, calls)
 
     def _ask(self, verb: str, texts: list[str]) -> Any:
         child = self._free.get()

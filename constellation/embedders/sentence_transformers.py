@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from constellation.coalesce import Coalescer
+from constellation.coalesce import Coalescer, split
 from constellation.embedders.port import Loading, no_notice, threads_per_stream
 from constellation.embedders.truncation import truncate
 from constellation.errors import ModelError
@@ -183,11 +183,7 @@ class SentenceTransformerEmbedder:
     def _encode_together(self, calls: Sequence[list[str]]) -> list[np.ndarray]:
         texts = [text for call in calls for text in call]
         vectors = self._encode(texts)
-        out, start = [], 0
-        for call in calls:
-            out.append(vectors[start : start + len(call)])
-            start += len(call)
-        return out
+        return split(vectors, calls)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np
