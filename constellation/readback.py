@@ -64,9 +64,7 @@ def read_back(index: VectorIndex, version: int, top_k: int = 10) -> Readback:
     )
 
 
-def explain_empty(
-    index: VectorIndex, user_id: str, version: int | None, where: str
-) -> str | None:
+def explain_empty(index: VectorIndex, user_id: str, version: int | None, where: str) -> str | None:
     """After a search found nothing: why, where the user has records there.
 
     ``None`` when the user has no records there (the caller says so). Where they have some,
