@@ -140,6 +140,8 @@ def quality(out: Output, report: QualityReport) -> None:
 def capacity(out: Output, report: CapacityReport) -> None:
     rate = "not measured" if report.rate is None else f"{report.rate:,.1f} texts/s"
     backfill = "-" if report.backfill_seconds is None else _duration(report.backfill_seconds)
+    if report.limit_rate is not None:
+        rate += f"; the provider's {report.limited_by} allow {report.limit_rate:,.1f}"
     out.table(
         ["notes", "already stored", "to embed", "embedding rate (one worker)", "backfill time"],
         [

@@ -65,6 +65,10 @@ def show_stats(out: Output, s: ServiceStats, *, title: str) -> None:
         (f"queue {s.queue.name}: in flight", s.queue.in_flight),
         (f"dead-letter queue {s.dead_letter.name}", s.dead_letter.total),
         *((f"index records v{v}", n) for v, n in s.index_size.items()),
+        *(
+            (f"embedding provider v{v}", "unavailable: workers have stopped receiving")
+            for v in s.providers_unavailable
+        ),
     ]
     out.table(["", "now"], rows, title=f"{title}: queues and index")
     j = s.jobs
@@ -75,6 +79,7 @@ def show_stats(out: Output, s: ServiceStats, *, title: str) -> None:
         ("failed attempts", j.failed),
         *((f"  failed: {k}", v) for k, v in j.failed_by_reason.items()),
         ("dead-lettered", j.dead_lettered),
+        ("given back (provider unavailable)", j.deferred),
         ("truncated", j.truncated),
     ]
     since = s.scope.since if s.scope is not None else None

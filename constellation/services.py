@@ -151,6 +151,7 @@ def build_embedder(plan: Plan, version: int, loading: Loading | None = None) -> 
             provider=model.provider,
             dimensions=model.dimensions,
             normalize=model.normalize,
+            plan_field=f"models.{version}",
         )
     if model.processes:
         from constellation.embedders.processes import ModelProcesses

@@ -15,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from constellation.embedders.provider import HttpEmbedder
 from constellation.errors import ConstellationError, JobsRejected, Unavailable
 from constellation.jobs import Job, Rejection, job_from_dict, parse_job
 from constellation.migration.router import Routed, Router, WriteOutcome
@@ -83,6 +85,8 @@ class ServiceRuntime:
         versions = {self.plan.default_version, self.plan.legacy.model_version}
         try:
             for version in sorted(versions):
+                if self.plan.model(version).backend == "http":
+                    continue  # nothing to load; /readyz asks the provider itself
                 self.services.embedder(version).embed(["warm up"])
         except ConstellationError as exc:
             self.model_state = f"failed: {exc}"
@@ -202,6 +206,9 @@ class ServiceRuntime:
             "index": self._index_check,
             "state store": self._state_check,
         }
+        for version, model in self.plan.models.items():
+            if model.backend == "http":
+                checks[f"embedding provider v{version}"] = partial(self._provider_check, version)
         timeout = self.plan.service.ready_timeout
         futures = {name: self._checks.submit(fn) for name, fn in checks.items()}
         results = [Check("model", self.model_state == "ready", self.model_state)]
@@ -216,6 +223,14 @@ class ServiceRuntime:
             alive = self._worker_thread is not None and self._worker_thread.is_alive()
             results.append(Check("worker", alive, "running" if alive else "stopped"))
         return sorted(results, key=lambda c: c.name)
+
+    def _provider_check(self, version: int) -> str:
+        """The provider's circuit breaker here: closed, or open with why (a probe when one is
+        due: a provider back is seen within its ``probe_interval``)."""
+        embedder = self.services.embedder(version)
+        if not isinstance(embedder, HttpEmbedder):
+            return "not a provider here"
+        return embedder.ready()
 
     def _queue_check(self) -> str:
         depth = self.services.queue.depth()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from constellation.embedders.port import Upstream
 from constellation.errors import ConstellationError
 from constellation.jobs import REASONS
 from constellation.monitoring import queries as q
@@ -171,6 +172,13 @@ class ServiceMetrics:
             ["version"],
             registry=r,
         )
+        self.provider_unavailable = Gauge(
+            q.PROVIDER_UNAVAILABLE,
+            "1 while a model version's embedding provider is unavailable (its circuit breaker "
+            "open: the worker receives nothing), else 0.",
+            ["version"],
+            registry=r,
+        )
         #: gauges that hold a real reading (an unread gauge is 0, which is not a reading)
         self._read: set[str] = set()
 
@@ -223,6 +231,10 @@ class ServiceMetrics:
         self.dead_letter_depth.set(total)
         self._read.add(q.DEAD_LETTER_DEPTH)
 
+    def set_provider_unavailable(self, version: int, unavailable: bool) -> None:
+        self.provider_unavailable.labels(str(version)).set(1 if unavailable else 0)
+        self._read.add(q.PROVIDER_UNAVAILABLE)
+
     def set_index_size(self, version: int, count: int) -> None:
         self.index_size.labels(str(version)).set(count)
         self._read.add(q.INDEX_SIZE)
@@ -258,6 +270,11 @@ def refresh_gauges(
         metrics.set_dead_letter(services.dead_letter.depth().total)
     except ConstellationError as exc:
         log.debug("could not read queue depths: %s", exc)
+    for version, model in plan.models.items():
+        if model.backend == "http":  # the breaker of this process's provider client
+            embedder = services.embedder(version)
+            if isinstance(embedder, Upstream):
+                metrics.set_provider_unavailable(version, embedder.outage() is not None)
     counted = index_sizes(plan, services) if sizes is None else sizes.read(plan, services, force)
     for version, count in counted.items():
         metrics.set_index_size(version, count)

@@ -98,6 +98,7 @@ ALERT_QUERIES: dict[str, Query] = {
     "error_rate": ERROR_RATE,
     "processing_p95_ms": PROCESSING_P95_MS,
     "query_p95_ms": QUERY_P95_MS,
+    "provider_unavailable": Latest(PROVIDER_UNAVAILABLE),
 }
 
 

@@ -51,6 +51,8 @@ class JobTotals:
     skipped_by_reason: dict[str, int]
     failed_by_reason: dict[str, int]
     dead_lettered_by_reason: dict[str, int]
+    #: jobs given back to the queue, uncounted, while an embedding provider was unavailable
+    deferred: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class ServiceStats:
     jobs: JobTotals
     window: WindowStats
     index_size: dict[int, int]
+    #: model versions whose embedding provider a worker reports unavailable now (its breaker
+    #: open: that worker receives nothing)
+    providers_unavailable: list[int] = field(default_factory=list)
     #: what the totals and the window count: the deployment, and since when
     scope: Scope | None = None
     notes: list[str] = field(default_factory=list)
@@ -95,6 +100,7 @@ _TOTALS: dict[str, Query] = {
     "failed": Total(q.FAILED, "error_type"),
     "dead_lettered": Total(q.DEAD_LETTERED, "error_type"),
     "truncated": Total(q.TRUNCATED),
+    "deferred": Total(q.DEFERRED),
 }
 _WINDOW: dict[str, Query] = {
     "w_processed": Increase(q.PROCESSED),
@@ -112,6 +118,7 @@ _GAUGES: dict[str, Query] = {
     "in_flight": Latest(q.QUEUE_IN_FLIGHT),
     "dead_letter": Latest(q.DEAD_LETTER_DEPTH),
     "index": Latest(q.INDEX_SIZE, "version"),
+    "provider": Latest(q.PROVIDER_UNAVAILABLE, "version"),
 }
 
 
@@ -163,6 +170,7 @@ def read_stats(
             skipped_by_reason=by("skipped"),
             failed_by_reason=by("failed"),
             dead_lettered_by_reason=by("dead_lettered"),
+            deferred=count("deferred"),
         ),
         window=WindowStats(
             seconds=window,
@@ -178,6 +186,9 @@ def read_stats(
             query_p95_ms=_round(one("query_p95"), 1),
         ),
         index_size=sizes,
+        providers_unavailable=sorted(
+            int(v) for v, down in answers["provider"].items() if v.isdigit() and down
+        ),
         scope=reader.scope,
         notes=notes,
     )
@@ -235,4 +246,5 @@ def alert_values(stats: ServiceStats) -> dict[str, float | None]:
         "error_rate": stats.window.error_rate,
         "processing_p95_ms": stats.window.batch_ms.p95,
         "query_p95_ms": stats.window.query_p95_ms,
+        "provider_unavailable": 1.0 if stats.providers_unavailable else 0.0,
     }

@@ -9,7 +9,12 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from constellation.plan.fields import Duration, OptSecret, OptStr, PlanPath, Section
 
 Metric = Literal[
-    "queue_depth", "dead_letter_depth", "error_rate", "processing_p95_ms", "query_p95_ms"
+    "queue_depth",
+    "dead_letter_depth",
+    "error_rate",
+    "processing_p95_ms",
+    "query_p95_ms",
+    "provider_unavailable",
 ]
 #: where an alert's changes go: the Slack-compatible webhook, PagerDuty, email, the command
 Channel = Literal["webhook", "pagerduty", "email", "command"]
@@ -52,6 +57,14 @@ DEFAULT_ALERTS = [
         threshold=2000,
         for_=600,
         summary="p95 batch processing time (full batch to stored) above 2000 ms for 10 minutes",
+    ),
+    AlertRule(
+        name="EmbeddingProviderUnavailable",
+        metric="provider_unavailable",
+        threshold=0,
+        for_=60,
+        severity="critical",
+        summary="provider unavailable for a minute: workers wait, jobs stay queued",
     ),
     AlertRule(
         name="EmbedDeadLetters",

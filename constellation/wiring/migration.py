@@ -143,12 +143,12 @@ class Migration:
                 text,
                 user_id=user_id,
                 index=self.services.index(version),
-                embedder=self.services.embedder(version),
+                embedder=self.services.query_embedder(version),
                 top_k=top_k,
                 version=version,
                 observe=self.observe_query,
             )
-        sources = [(v, self.services.index(v), self.services.embedder(v)) for v in versions]
+        sources = [(v, self.services.index(v), self.services.query_embedder(v)) for v in versions]
         return search_versions(
             text, user_id=user_id, sources=sources, top_k=top_k, observe=self.observe_query
         )

@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from constellation.embedders.port import Embedder
+from constellation.embedders.provider import HttpEmbedder
 from constellation.preprocess import Prepared, prepare
 from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate, GateCheck, Outcome, combine
@@ -77,13 +79,16 @@ class Machine:
     disk: Callable[[Path], int | None] = disk_free
 
 
-def measure_rate(embedder: Embedder, texts: Sequence[str], batch_size: int) -> float:
-    """Texts per second the model embeds here, in the worker's batches (loaded beforehand,
-    so the load is not counted)."""
+def measure_rate(
+    embedder: Embedder, texts: Sequence[str], batch_size: int, concurrency: int = 1
+) -> float:
+    """Texts per second the model embeds here, in the worker's batches, ``concurrency`` of
+    them at once (loaded beforehand, so the load is not counted)."""
     embedder.embed([texts[0]])
+    batches = [list(texts[s : s + batch_size]) for s in range(0, len(texts), batch_size)]
     started = time.perf_counter()
-    for start in range(0, len(texts), batch_size):
-        embedder.embed(list(texts[start : start + batch_size]))
+    with ThreadPoolExecutor(max(1, concurrency)) as pool:
+        list(pool.map(embedder.embed, batches))
     return len(texts) / max(time.perf_counter() - started, 1e-9)
 
 
@@ -106,6 +111,10 @@ class CapacityReport:
     disk_free: int | None
     location: str
     server: bool
+    #: a provider's: the texts per second its limits allow, and which limit (None: no limit,
+    #: or a local model); the backfill time uses the smaller of it and the measured rate
+    limit_rate: float | None = None
+    limited_by: str | None = None
     checks: list[GateCheck] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -135,7 +144,11 @@ def check_capacity(
     machine: Machine | None = None,
 ) -> CapacityReport:
     """Notes to backfill, this machine's embedding rate, the backfill time, and the index's
-    memory and disk beside what is free. ``rate`` skips the measurement (tests)."""
+    memory and disk beside what is free. ``rate`` skips the measurement (tests).
+
+    Through a provider, the rate is measured with the worker's batches in flight at once,
+    and the backfill time is bounded by the provider's limits (requests and tokens per
+    minute): it never promises what the limits would not let through."""
     config = m.plan.migration.capacity
     machine = machine or Machine()
     version = m.plan.default_version if version is None else version
@@ -148,11 +161,19 @@ def check_capacity(
     total_now = index.count() if index else 0
     to_embed = max(notes - stored, 0)
     sample = 0
+    bound: tuple[float, str] | None = None
     if rate is None and to_embed:
         texts = [p.text for p in _sample_texts(m, version, config.sample) if not p.empty]
         sample = len(texts)
-        if texts:
-            rate = measure_rate(m.services.embedder(version), texts, m.plan.consumer.max_batch_size)
+        embedder = m.services.embedder(version)
+        consumer = m.plan.consumer
+        if texts and isinstance(embedder, HttpEmbedder):
+            # a provider: the worker's batches in flight at once, and its limits' bound
+            bound = embedder.limits_bound(texts)
+            rate = measure_rate(embedder, texts, consumer.max_batch_size, consumer.max_concurrency)
+        elif texts:
+            rate = measure_rate(embedder, texts, consumer.max_batch_size)
+    effective = min(rate, bound[0]) if rate and bound else rate
     dims = m.plan.model(version).dimensions
     records_after = total_now - stored + notes
     server = m.plan.index.url is not None
@@ -164,7 +185,7 @@ def check_capacity(
         to_embed=to_embed,
         sample=sample,
         rate=rate,
-        backfill_seconds=to_embed / rate if rate else None,
+        backfill_seconds=to_embed / effective if effective else None,
         records_after=records_after,
         dimensions=dims,
         memory_needed=CHROMA_MEMORY.bytes(records_after, dims),
@@ -174,6 +195,8 @@ def check_capacity(
         disk_free=None if server else machine.disk(m.plan.index_path),
         location=location,
         server=server,
+        limit_rate=bound[0] if bound else None,
+        limited_by=bound[1] if bound else None,
     )
     report.checks = _checks(report, config.warn_at, config.dry_run)
     return report

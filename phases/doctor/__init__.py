@@ -2,7 +2,8 @@
 
 Four rows, each its own module: queue backlog or slow processing (:mod:`.backlog`), embedding
 errors (:mod:`.errors`), slow queries (:mod:`.queries`) and inconsistent results between the
-systems (:mod:`.consistency`). Each finding carries its evidence and the command to run next;
+systems (:mod:`.consistency`); a fifth where a model embeds through a provider over HTTP
+(:mod:`.provider`: an outage, its key, its dimension, its rate limits). Each finding carries its evidence and the command to run next;
 a system that cannot be reached is a finding too.
 """
 
@@ -18,8 +19,10 @@ from constellation.wiring.migration import Migration
 from phases.doctor.backlog import diagnose_backlog
 from phases.doctor.consistency import diagnose_consistency
 from phases.doctor.errors import diagnose_errors
+from phases.doctor.provider import diagnose_provider
 from phases.doctor.queries import diagnose_queries
 from phases.doctor.report import Area, DoctorReport, Finding
+from phases.operate.provider import provider_versions
 
 __all__ = ["Area", "DoctorReport", "Finding", "doctor"]
 
@@ -55,6 +58,14 @@ def doctor(
             lambda: diagnose_consistency(m, samples=size),
         ),
     ]
+    if provider_versions(plan):
+        checks.append(
+            (
+                "provider",
+                "embedding provider: an outage or its rate limits",
+                lambda: diagnose_provider(m, stats),
+            )
+        )
     for key, title, check in checks:
         try:
             area = check()

@@ -289,6 +289,9 @@ def finalize(
         if on_progress:
             on_progress(f"delete version {old}", len(doomed), len(doomed[start : start + 500]))
     backfill.reset(m.state, [new])
+    # the old version has no records now: an upgrade back to it must send every note again,
+    # not resume after its last backfill's cursor (which would send none)
+    backfill.reset(m.state, [old])
 
     def decide(now: MigrationState) -> dict[str, Any]:
         if now.notes.get(NOTE) != upgrade_note:

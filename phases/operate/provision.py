@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from constellation.damage import sqlite_file
-from constellation.errors import DimensionMismatch, ModelError
+from constellation.errors import DimensionMismatch, ModelError, ProviderUnavailable
 from constellation.index.layout import Layout, layout_name
 from constellation.index.partitioned import PartitionedStore
 from constellation.index.port import IndexSpec, VectorStore
@@ -185,6 +185,12 @@ class CheckModel:
             actual = len(self.services.embedder(self.version).embed(["dimension probe"])[0])
         except DimensionMismatch as exc:
             return Check("conflict", exc.message)
+        except ProviderUnavailable as exc:
+            # a provider answering another length, or refusing our key or request: the plan
+            # and the provider disagree (one out of reach is exit 4, raised as it is)
+            if exc.kind in ("dimension", "key refused", "refused"):
+                return Check("conflict", exc.message)
+            raise
         except ModelError:
             raise
         if actual != declared:  # pragma: no cover - the embedder already refuses this

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from constellation.embedders.provider import HttpEmbedder
 from constellation.errors import ConstellationError
 from constellation.jobs import Job
 from constellation.plan import Plan
@@ -65,6 +66,9 @@ class TuneReport:
     snippet: str
     path: Path
     notes: list[str] = field(default_factory=list)
+    #: through a provider: the texts per second its limits allow (None: no limit set), which
+    #: the trials can never beat
+    limit_rate: float | None = None
 
 
 class _Timings:
@@ -145,12 +149,55 @@ def tune(
             "trials": [vars(t) for t in trials],
         },
     )
+    bound = (
+        embedder.limits_bound([j.text for j in texts])
+        if isinstance(embedder, HttpEmbedder)
+        else None
+    )
+    if isinstance(embedder, HttpEmbedder):
+        notes = [*notes, *_provider_notes(embedder, best, bound)]
     snippet = (
         "consumer:\n"
         f"  max_batch_size: {chosen.max_batch_size}\n"
         f"  max_concurrency: {chosen.max_concurrency}\n"
     )
-    return TuneReport(model, version, sample_from, len(texts), trials, chosen, snippet, path, notes)
+    return TuneReport(
+        model,
+        version,
+        sample_from,
+        len(texts),
+        trials,
+        chosen,
+        snippet,
+        path,
+        notes,
+        limit_rate=bound[0] if bound else None,
+    )
+
+
+def _provider_notes(
+    embedder: HttpEmbedder, best: float, bound: tuple[float, str] | None
+) -> list[str]:
+    """What the provider's rate and limits say about the trials."""
+    report = embedder.report()
+    said = []
+    if report.latency_ms is not None:
+        said.append(
+            f"the provider answered {report.requests:,} requests, {report.latency_ms:,.0f} ms "
+            f"each (median), {report.rate_limited:,} of them 429"
+        )
+    if bound is not None:
+        rate, limit = bound
+        said.append(
+            f"the provider's {limit} allow {rate:,.1f} texts/s; the best trial made "
+            f"{best:,.1f} jobs/s ({best / rate:.0%} of it)"
+        )
+        if best >= CLOSE * rate:
+            said.append(
+                "the limits set the pace, not the worker: more batches in flight will not "
+                "help (the recommendation takes the fewest that reach it)"
+            )
+    return said
 
 
 def _sample(m: Migration, size: int, version: int) -> tuple[list[Job], str, list[str]]:

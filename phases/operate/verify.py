@@ -24,6 +24,7 @@ from constellation.plan import Plan
 from constellation.readback import REBUILD, read_back
 from constellation.services import Services
 from constellation.worker.control import ConsumerSwitch
+from phases.operate.provider import check_providers
 from phases.operate.provision import max_receive_count
 from phases.operate.verify_roundtrip import Record, RoundTrip, embedded
 
@@ -100,10 +101,12 @@ def _checklist(
     if inline and plan.queue.adapter == "sqlite" and plan.index.url is None:
         # Stand-alone on the embedded default: the deployment is this folder, so create
         # whatever is missing first (provisioning is idempotent).
-        from phases.operate.provision import provision
+        from phases.operate.provision import CheckModel, provision_steps
+        from phases.steps import run_steps
 
-        report = provision(plan, services)
-        created = [r.resource for r in report.results if r.outcome == "created"]
+        # the model is checked below, with the providers: one line each, not a refusal here
+        steps = [s for s in provision_steps(plan, services) if not isinstance(s, CheckModel)]
+        created = [r.resource for r in run_steps(steps) if r.outcome == "created"]
         record(
             "embedded resources",
             True,
@@ -111,6 +114,7 @@ def _checklist(
         )
     ok = _queues(plan, services, record)
     ok = _index(plan, services, record) and _readable(plan, services, record) and ok
+    ok = _providers(plan, services, record) and ok
     ok = _model(plan, services, record) and ok
     _old_system(plan, services, record)
     if ok:
@@ -185,8 +189,19 @@ def _readable(plan: Plan, services: Services, record: Record) -> bool:
     return record(name, True, found)
 
 
+def _providers(plan: Plan, services: Services, record: Record) -> bool:
+    """Each embedding provider: reachable, our key accepted, the plan's dimension, its
+    latency and what is left of its rate limits (one line each)."""
+    ok = True
+    for check in check_providers(plan, services):
+        ok = record(f"embedding provider v{check.version}", check.ok, check.detail) and ok
+    return ok
+
+
 def _model(plan: Plan, services: Services, record: Record) -> bool:
     version = plan.default_version
+    if plan.model(version).backend == "http":
+        return True  # the provider's check above embedded with it
     try:
         vector = services.embedder(version).embed(["dimension check"])[0]
     except ConstellationError as exc:

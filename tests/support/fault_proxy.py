@@ -43,6 +43,8 @@ class FaultProxy:
         self._slow_seconds = 0.0
         self.refuse_marker: str | None = None
         self.wrong_dimension = False
+        #: headers added to every answer passed through (``x-ratelimit-*``, as OpenAI sends)
+        self.extra_headers: dict[str, str] = {}
         self._connections: set[socket.socket] = set()
         self._server = self._serve(0)
         self.port = self._server.server_address[1]
@@ -182,7 +184,11 @@ class FaultProxy:
             for row in payload["data"]:
                 row["embedding"] = row["embedding"] * 2  # 768 instead of 384
             content = json.dumps(payload).encode()
-        return reply.status_code, {"Content-Type": "application/json"}, content
+        return (
+            reply.status_code,
+            {"Content-Type": "application/json", **self.extra_headers},
+            content,
+        )
 
 
 def _error(

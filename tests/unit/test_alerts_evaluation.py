@@ -123,6 +123,7 @@ def test_the_default_rules_read_as_the_issue_states() -> None:
         "queue_depth > 1000 for 15m",
         "error_rate > 0.05 for 5m",
         "processing_p95_ms > 2000 for 10m",
+        "provider_unavailable > 0 for 1m",
         "dead_letter_depth > 0",
     ]
 

@@ -80,7 +80,7 @@ def test_the_rule_file_is_a_prometheus_rule_file(local: Plan, tmp_path: Path) ->
             isinstance(v, str) for v in (*rule["labels"].values(), *rule["annotations"].values())
         )
         assert rule["labels"]["severity"] == plan_rule.severity
-    assert [r["for"] for r in rules] == ["15m", "5m", "10m", "0s"]
+    assert [r["for"] for r in rules] == ["15m", "5m", "10m", "1m", "0s"]
     promtool = shutil.which("promtool")
     if promtool:
         path = tmp_path / "alerts.yaml"

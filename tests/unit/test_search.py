@@ -34,6 +34,9 @@ class TwoVersions:
     def embedder(self, version: int | None = None) -> RecordingEmbedder:
         return self.embedders[version or self.plan.default_version]
 
+    def query_embedder(self, version: int | None = None) -> RecordingEmbedder:
+        return self.embedder(version)
+
     def store_note(self, user: str, note: str, text: str, version: int) -> None:
         vector = self.embedders[version].vector(text)
         meta = {records.USER: user, records.NOTE: note, records.VERSION: version}

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from constellation.embedders.provider.dispatch import Dispatcher, embed_texts
+from constellation.embedders.provider.limits import limits_bound
 from constellation.embedders.provider.session import ProviderReport, ProviderSession
-from constellation.errors import InputsRejected
+from constellation.errors import InputsRejected, ProviderUnavailable
 from constellation.plan.provider import ProviderConfig
 
 if TYPE_CHECKING:
@@ -34,13 +35,14 @@ class HttpEmbedder:
         dimensions: int = 384,
         normalize: bool = True,
         session: ProviderSession | None = None,
+        plan_field: str = "models.<version>",
     ) -> None:
         self.model_id = name
         self.dimension = dimensions
         self.normalize = normalize
         self.config = provider
         self.session = session or ProviderSession(
-            provider, model=provider.model or name, dimensions=dimensions
+            provider, model=provider.model or name, dimensions=dimensions, plan_field=plan_field
         )
         self._dispatcher = Dispatcher(self.session)
 
@@ -86,8 +88,30 @@ class HttpEmbedder:
         since = f" for {state.open_for:.0f}s" if state.open_for is not None else ""
         return f"embedding provider {self.name} unavailable{since}: {state.reason}"
 
+    def ready(self) -> str:
+        """One line saying the provider serves (asked once if nothing was asked yet, probed
+        when a probe is due); raises :class:`ProviderUnavailable` saying why not."""
+        if self.session.report().requests == 0:
+            self.for_queries().embed(["readiness check"])
+        if not self.available():
+            raise ProviderUnavailable(self.outage() or f"embedding provider {self.name} is out")
+        report = self.session.report()
+        latency = f", {report.latency_ms:,.0f} ms" if report.latency_ms is not None else ""
+        return f"{self.name}: answering{latency}"
+
     def report(self) -> ProviderReport:
         return self.session.report()
+
+    def limits_bound(self, texts: Sequence[str]) -> tuple[float, str] | None:
+        """Texts per second our limits allow for texts like ``texts`` (see
+        :func:`~.limits.limits_bound`), and which limit it is; None without limits."""
+        chars = sum(len(t) for t in texts) / max(len(texts), 1)
+        return limits_bound(
+            requests_per_minute=self.config.requests_per_minute,
+            tokens_per_minute=self.config.tokens_per_minute,
+            texts_per_request=self.config.texts_per_request,
+            tokens_per_text=chars / self.config.chars_per_token,
+        )
 
     def close(self) -> None:
         self.session.close()

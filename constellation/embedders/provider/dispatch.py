@@ -69,7 +69,7 @@ def _check_request(session: ProviderSession, deadline: float, trip_on_deadline: 
         message = f"{session.wire.where} refuses every request: {answer.reason}"
         session.breaker.failed(message, "refused", trip=True)
         raise ProviderUnavailable(
-            message, "check models.<version>.provider (url, model) in the plan", kind="refused"
+            message, f"check {session.plan_field}.provider (url, model) in the plan", kind="refused"
         )
 
 

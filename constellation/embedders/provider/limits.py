@@ -162,3 +162,21 @@ class Window:
                 self.size = max(1, self.size // 2)
                 self._shrunk_at = now
             self._successes = 0
+
+
+def limits_bound(
+    *,
+    requests_per_minute: int | None,
+    tokens_per_minute: int | None,
+    texts_per_request: int,
+    tokens_per_text: float,
+) -> tuple[float, str] | None:
+    """Texts per second our limits allow at most, and which limit sets it (None: no limit):
+    full requests at ``requests_per_minute``, or texts of ``tokens_per_text`` tokens at
+    ``tokens_per_minute``."""
+    bounds = []
+    if requests_per_minute:
+        bounds.append((requests_per_minute * texts_per_request / 60.0, "requests per minute"))
+    if tokens_per_minute:
+        bounds.append((tokens_per_minute / max(tokens_per_text, 1e-9) / 60.0, "tokens per minute"))
+    return min(bounds) if bounds else None

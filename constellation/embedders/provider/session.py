@@ -76,8 +76,11 @@ class ProviderSession:
         sleep: Callable[[float], None] = time.sleep,
         wire: Wire | None = None,
         rng: random.Random | None = None,
+        plan_field: str = "models.<version>",
     ) -> None:
         self.config = config
+        #: where the plan sets this provider, for hints ("models.3")
+        self.plan_field = plan_field
         self.dimensions = dimensions
         self.clock = clock
         self.sleep = sleep
@@ -163,7 +166,10 @@ class ProviderSession:
                 self.breaker.failed(outcome.reason, kind, trip=True)
                 raise ProviderUnavailable(
                     f"the embedding provider refused the request: {outcome.reason}",
-                    _KEY_HINT if outcome.key else "check models.<version>.provider in the plan",
+                    f"check the API key the plan reads from the environment "
+                    f"({self.plan_field}.provider.api_key)"
+                    if outcome.key
+                    else f"check {self.plan_field}.provider in the plan",
                     kind=kind,
                 )
             self._sleep_until(backoff, deadline)  # after the slot is free for others
@@ -184,7 +190,7 @@ class ProviderSession:
             self.breaker.failed(reason, "dimension", trip=True)
             raise ProviderUnavailable(
                 reason,
-                "fix models.<version>.dimensions (or the provider's model); nothing was stored",
+                f"fix {self.plan_field}.dimensions (or the provider's model); nothing was stored",
                 kind="dimension",
             )
         self._count(answered=(len(texts), answer.seconds))
@@ -295,7 +301,4 @@ class ProviderSession:
 _HINT = (
     "the jobs stay on the queue and the worker resumes by itself once a probe answers; "
     "`constellation verify` checks the provider"
-)
-_KEY_HINT = (
-    "check the API key the plan reads from the environment (models.<version>.provider.api_key)"
 )
