@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -96,7 +97,18 @@ def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Invoke:
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        # A command that configures logging (worker, serve, monitor) points the constellation
+        # loggers at the runner's stderr, closed once it returns: put them back as they were,
+        # as a process of its own would start, so later commands do not log into it.
+        loggers = [logging.getLogger(name) for name in ("constellation", "uvicorn")]
+        saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+        try:
+            return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        finally:
+            for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+                logger.handlers[:] = handlers
+                logger.setLevel(level)
+                logger.propagate = propagate
 
     return run
 

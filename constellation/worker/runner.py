@@ -105,6 +105,7 @@ class Worker:
         self.queue = queue
         #: embedding providers every job may need: while one is out, nothing is received
         self.upstreams = tuple(upstreams)
+        self._paused_for: float | None = None  # since when (clock) a provider is out
         self.processor = processor
         self.settings = settings
         self.stats = stats or WorkerStats()
@@ -232,8 +233,27 @@ class Worker:
         return self._enabled
 
     def _upstreams_available(self) -> bool:
-        """Every provider serves (each one out is probed here when its probe is due)."""
-        return all([upstream.available() for upstream in self.upstreams])
+        """Every provider serves (each one out is probed here when its probe is due); says so
+        in the log when receiving stops and when it resumes."""
+        available = all([upstream.available() for upstream in self.upstreams])
+        outage = None if available else self._outage()
+        if outage is not None and self._paused_for is None:
+            log.warning(
+                "%s; not receiving (the jobs wait on the queue), probing until it answers",
+                outage,
+                extra={"event": "provider_unavailable"},
+            )
+        elif available and self._paused_for is not None:
+            log.warning(
+                "the embedding provider answers again; resuming after %.0fs",
+                self.clock() - self._paused_for,
+                extra={"event": "provider_back"},
+            )
+        if available:
+            self._paused_for = None
+        elif self._paused_for is None:
+            self._paused_for = self.clock()
+        return available
 
     def _outage(self) -> str | None:
         """Why receiving is paused (the first provider out), without probing."""

@@ -108,5 +108,6 @@ def test_a_backfill_survives_429s_and_a_30s_outage_and_loses_nothing(
         (letter,) = services.dead_letter.receive(max_messages=10)
         assert MARKER in letter.body and letter.attributes["reason"] == "input_refused"
         assert f"it contains '{MARKER}'" in letter.attributes["detail"]
-    assert "answers again; resuming" in worker.stderr
+    assert "not receiving (the jobs wait on the queue)" in worker.stderr
+    assert "answers again; resuming after" in worker.stderr
     assert infinity_key not in worker.stderr + worker.stdout_path.read_text()

@@ -278,19 +278,16 @@ class ProviderSession:
         )
 
     def _log_change(self, state: BreakerState) -> None:
+        # At info: a command that only asks once (verify, query) reports the error itself; a
+        # worker says at warning that it stops receiving (constellation.worker.runner).
         if state.state == "closed":
-            log.warning(
-                "embedding provider %s answers again; resuming",
-                self.wire.where,
-                extra={"event": "provider_back"},
-            )
+            log.info("embedding provider %s answers again", self.wire.where)
         else:
-            log.warning(
-                "embedding provider %s unavailable (%s): %s; receiving stops, probing every %gs",
+            log.info(
+                "embedding provider %s unavailable (%s): %s",
                 self.wire.where,
                 state.kind,
                 state.reason,
-                self.config.probe_interval,
                 extra={"event": "provider_unavailable", "kind": state.kind},
             )
 
