@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from constellation import records
-from constellation.errors import StateError
+from constellation.errors import NoteNotFound, StateError
 from constellation.jobs import Job
 from constellation.migration.router import serves_new
 from constellation.migration.source import Note
@@ -184,5 +184,6 @@ def test_compare_shows_both_sides_and_their_cosine(m: RigMigration) -> None:
     assert report.old.present and report.new.present
     assert report.cosine == pytest.approx(1.0, abs=1e-5)
     assert report.new.metadata["noteId"] == note.id
-    missing = compare(m, note.user_id, "no-such-note")
-    assert not missing.old.present and not missing.new.present and missing.cosine is None
+    # a note nowhere (source, old, new) is an error naming it, not a report of three absences
+    with pytest.raises(NoteNotFound, match="no note no-such-note of user "):
+        compare(m, note.user_id, "no-such-note")
