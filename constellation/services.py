@@ -158,15 +158,13 @@ def build_embedder(plan: Plan, version: int, loading: Loading | None = None) -> 
 
         inner = model.model_copy(update={"processes": 0, "streams": model.processes})
         alone = plan.model_copy(update={"models": {**plan.models, version: inner}})
-        processes = ModelProcesses(
+        return ModelProcesses(
             functools.partial(build_embedder, alone, version),
             model_id=model.name,
             dimension=model.dimensions,
             processes=model.processes,
+            loading=loading,
         )
-        if loading is not None:
-            processes.loading = loading
-        return processes
     extra: dict[str, Any] = {"encode_batch_size": model.encode_batch_size}
     if loading is not None:
         extra["loading"] = loading

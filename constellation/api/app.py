@@ -70,7 +70,7 @@ def create_app(
         finally:
             runtime.close()
 
-    app = FastAPI(
+    app = _Service(
         title="Constellation",
         description=DESCRIPTION,
         version=_version(),
@@ -95,7 +95,6 @@ def create_app(
     app.add_middleware(BearerAuth, tokens=tokens)
     app.add_middleware(page.PageHeaders)
     app.add_middleware(AccessLog, metrics=metrics)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
@@ -107,21 +106,23 @@ def app_from_env() -> FastAPI:
     return create_app(plan, worker=worker)
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with the bearer scheme every endpoint but /healthz requires."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"}
-        }
-        schema["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-    return app.openapi_schema
+class _Service(FastAPI):
+    """FastAPI with the bearer scheme every endpoint but /healthz requires in its document."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            schema["security"] = [{"bearer": []}]
+            self.openapi_schema = schema
+        return self.openapi_schema
 
 
 def _version() -> str:

@@ -90,10 +90,6 @@ class JobBody(BaseModel):
     version: int = Field(description="the model version (declared in the plan)")
 
 
-class JobBatch(BaseModel):
-    jobs: list[JobBody]
-
-
 def embed_request_schema() -> dict[str, Any]:
     """``/embed``'s body for the OpenAPI document: one job, or ``{"jobs": [...]}``."""
     job = JobBody.model_json_schema()

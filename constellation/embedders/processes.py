@@ -47,12 +47,13 @@ class ModelProcesses:
         dimension: int,
         processes: int = 2,
         max_call_texts: int = 256,
+        loading: Loading | None = None,
     ) -> None:
         self.model_id = model_id
         self.dimension = dimension
         self.processes = max(1, processes)
         #: around the children's first load (the CLI's spinner)
-        self.loading: Loading = no_notice
+        self.loading: Loading = loading or no_notice
         self._build = build
         self._children: list[_Child] = []
         self._free: queue.Queue[_Child] = queue.Queue()
