@@ -252,14 +252,10 @@ class BatchProcessor:
         if undecided:
             if version not in self._loaded:
                 out.load_seconds = self._load(version)  # its tokenizer is needed: load it first
-            try:
-                cut_texts = cut([i.normalized for i in undecided], embedder)
-            except ModelError as exc:
-                out.fail(undecided, MODEL_ERROR, str(exc))
-                cut_texts = []
-            for item, prepared in zip(undecided, cut_texts, strict=False):
-                item.prepared = prepared
-                item.hash = records.content_hash(prepared.text, model)
+            self._prepare(undecided, embedder, model, out)
+            for item in undecided:
+                if item.prepared is None:
+                    continue  # failed with the model's error
                 existing = stored.get(item.id)
                 # a record from before source hashes: its content hash decides
                 if existing is not None and existing.metadata.get(records.HASH) == item.hash:
@@ -283,16 +279,8 @@ class BatchProcessor:
         if to_embed:
             started = time.perf_counter()
             unprepared = [i for i in to_embed if i.prepared is None]
-            if unprepared:
-                try:
-                    texts = cut([i.normalized for i in unprepared], embedder)
-                except ModelError as exc:
-                    out.fail(unprepared, MODEL_ERROR, str(exc))
-                    texts = []
-                    to_embed = [i for i in to_embed if i.prepared is not None]
-                for item, prepared in zip(unprepared, texts, strict=False):
-                    item.prepared = prepared
-                    item.hash = records.content_hash(prepared.text, model)
+            if unprepared and not self._prepare(unprepared, embedder, model, out):
+                to_embed = [i for i in to_embed if i.prepared is not None]
             try:
                 embedded = self._embed(embedder, to_embed)
             except ProviderUnavailable:
@@ -315,6 +303,22 @@ class BatchProcessor:
         out.writing = [item for _, item, _ in writes] + empties
         out.handed_at = time.perf_counter()
         out.written = self.access.write(index, stored, writes, empties)
+
+    @staticmethod
+    def _prepare(
+        items: list[Pending], embedder: Embedder, model: str, out: _VersionOutcome
+    ) -> bool:
+        """Cut each job's text as the model will read it and hash what it will embed (the
+        content hash); if the model cannot cut them, every one fails with its error."""
+        try:
+            texts = cut([i.normalized for i in items], embedder)
+        except ModelError as exc:
+            out.fail(items, MODEL_ERROR, str(exc))
+            return False
+        for item, prepared in zip(items, texts, strict=False):
+            item.prepared = prepared
+            item.hash = records.content_hash(prepared.text, model)
+        return True
 
     @staticmethod
     def _unchanged(

@@ -21,7 +21,7 @@ state the rollback left, so what it prints is what ``migrate status`` shows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,22 +61,50 @@ def _phase4_guard(state: MigrationState, force: bool) -> None:
         )
 
 
-def _catch_up(
-    m: Migration, state: MigrationState, command: str, reason: str, on_progress: Progress | None
-) -> tuple[list[Step], CatchUp | None]:
-    """From phase 4: dual writes again, then the catch-up (nothing otherwise)."""
-    if not needs_catch_up(state):
-        return [], None
-    dual = ChangeState(
-        m.state,
-        command,
-        f"{reason}: dual writes first, so the old system gets every write from now on",
-        # only from "new": a full rollback that came first (write mode old) is not undone
-        lambda current: {"write_mode": "dual"} if needs_catch_up(current) else {},
-    )
-    since = old_writes_stopped(m, state)
-    catch_up = CatchUp(m, since, m.plan.migration.traffic.state_refresh, on_progress)
-    return [dual, catch_up], catch_up
+def _begin(m: Migration, force: bool, reason: str, kind: str) -> tuple[MigrationState, str]:
+    """The state a rollback starts from (refused from phase 4 without ``force``) and its
+    reason for the journal."""
+    state = m.state.read()
+    _phase4_guard(state, force)
+    return state, reason or f"{kind} rollback"
+
+
+def _run(
+    m: Migration,
+    state: MigrationState,
+    kind: str,
+    reason: str,
+    decide: Callable[[MigrationState], dict[str, object]],
+    *,
+    dry_run: bool,
+    on_progress: Progress | None,
+    after: Sequence[Step] = (),
+) -> tuple[list[StepResult], CatchUp | None]:
+    """A rollback's steps in order: from phase 4, dual writes again and the catch-up of the
+    old system; then the state change, decided again inside its transition (so a rollback
+    that came first is not undone); then ``after``."""
+    command = f"rollback {kind}"
+    steps: list[Step] = []
+    catch_up = None
+    if needs_catch_up(state):
+        steps.append(
+            ChangeState(
+                m.state,
+                command,
+                f"{reason}: dual writes first, so the old system gets every write from now on",
+                # only from "new": a full rollback that came first (write mode old) is not undone
+                lambda current: {"write_mode": "dual"} if needs_catch_up(current) else {},
+            )
+        )
+        since = old_writes_stopped(m, state)
+        catch_up = CatchUp(m, since, m.plan.migration.traffic.state_refresh, on_progress)
+        steps.append(catch_up)
+    steps += [ChangeState(m.state, command, reason, decide), *after]
+    return run_steps(steps, dry_run=dry_run), catch_up
+
+
+def _caught_up(catch_up: CatchUp | None) -> dict[str, Any] | None:
+    return catch_up.summary() if catch_up and catch_up.applied else None
 
 
 def _message(m: Migration, report: RollbackReport, catch_up: CatchUp | None, rest: str) -> str:
@@ -115,9 +143,7 @@ def rollback_quick(
     on_progress: Progress | None = None,
 ) -> RollbackReport:
     """Quick rollback: all searches to the old system and the consumer paused; dual writes."""
-    state = m.state.read()
-    _phase4_guard(state, force)
-    why = reason or "quick rollback"
+    state, why = _begin(m, force, reason, "quick")
 
     def decide(current: MigrationState) -> dict[str, object]:
         _phase4_guard(current, force)
@@ -141,12 +167,12 @@ def rollback_quick(
         return RollbackReport(
             "quick", dry_run, [unchanged], state, message="already rolled back; nothing changed"
         )
-    steps, catch_up = _catch_up(m, state, "rollback quick", why, on_progress)
-    # Decided again inside the transition: a full rollback that came first is not undone.
-    steps.append(ChangeState(m.state, "rollback quick", why, decide))
-    report = RollbackReport("quick", dry_run, run_steps(steps, dry_run=dry_run))
+    results, catch_up = _run(
+        m, state, "quick", why, decide, dry_run=dry_run, on_progress=on_progress
+    )
+    report = RollbackReport("quick", dry_run, results)
     report.state = m.state.read()
-    report.caught_up = catch_up.summary() if catch_up and catch_up.applied else None
+    report.caught_up = _caught_up(catch_up)
     if dry_run:
         refresh = f"{m.plan.migration.traffic.state_refresh:g}s"
         report.message = (
@@ -212,14 +238,12 @@ def rollback_full(
     on_progress: Progress | None = None,
 ) -> RollbackReport:
     """Full rollback: writes and reads back to the old system; the service kept (or deleted)."""
-    state = m.state.read()
-    _phase4_guard(state, force)
+    state, why = _begin(m, force, reason, "full")
     if delete_service and not yes and not dry_run:
         raise StateError(
             "--delete-service deletes the queues and the index (after archiving the index)",
             "confirm with --yes",
         )
-    why = reason or "full rollback"
     changes = {
         "write_mode": "old",
         "read_traffic": 0.0,
@@ -233,10 +257,17 @@ def rollback_full(
         _phase4_guard(current, force)  # phase 4 may have begun since the first look
         return changes
 
-    steps, catch_up = _catch_up(m, state, "rollback full", why, on_progress)
-    steps += [ChangeState(m.state, "rollback full", why, decide), ResetBackfill(m.state)]
-    report.steps = run_steps(steps, dry_run=dry_run)
-    report.caught_up = catch_up.summary() if catch_up and catch_up.applied else None
+    report.steps, catch_up = _run(
+        m,
+        state,
+        "full",
+        why,
+        decide,
+        dry_run=dry_run,
+        on_progress=on_progress,
+        after=[ResetBackfill(m.state)],
+    )
+    report.caught_up = _caught_up(catch_up)
     if delete_service:
         # A separate run: if the archive cannot be verified, nothing is deleted, and the
         # rollback itself (above) still stands.
