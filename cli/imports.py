@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 from collections.abc import Callable
 from pathlib import Path
@@ -60,24 +61,8 @@ def git(
     json_out: Json = False,
 ) -> None:
     """Import a repository's files as notes (created: each file's last commit time)."""
-    app_ctx = context.get(ctx)
-    out = app_ctx.output
-    m = app_ctx.migration(write=not dry_run)
-    with out.tracker() as tracker:
-        report = _run(
-            lambda: verbs.import_git(
-                m,
-                repo,
-                user_id=user or getpass.getuser(),
-                globs=glob or (),
-                ref=ref,
-                name=name,
-                dry_run=dry_run,
-                allow_empty=allow_empty,
-                on_progress=tracker.advance,
-            )
-        )
-    out.show(report, show_import)
+    verb = functools.partial(verbs.import_git, repo=repo, globs=glob or (), ref=ref)
+    _import(ctx, verb, user, name, dry_run, allow_empty)
 
 
 @app.command("folder")
@@ -92,23 +77,8 @@ def folder(
     json_out: Json = False,
 ) -> None:
     """Import a folder's files as notes (created: each file's modification time)."""
-    app_ctx = context.get(ctx)
-    out = app_ctx.output
-    m = app_ctx.migration(write=not dry_run)
-    with out.tracker() as tracker:
-        report = _run(
-            lambda: verbs.import_folder(
-                m,
-                directory,
-                user_id=user or getpass.getuser(),
-                globs=glob or (),
-                name=name,
-                dry_run=dry_run,
-                allow_empty=allow_empty,
-                on_progress=tracker.advance,
-            )
-        )
-    out.show(report, show_import)
+    verb = functools.partial(verbs.import_folder, folder=directory, globs=glob or ())
+    _import(ctx, verb, user, name, dry_run, allow_empty)
 
 
 @app.command("notion")
@@ -122,29 +92,36 @@ def notion(
     json_out: Json = False,
 ) -> None:
     """Import a Notion export's pages and database rows as notes (created: last edit time)."""
+    _import(
+        ctx, functools.partial(verbs.import_notion, export=export), user, name, dry_run, allow_empty
+    )
+
+
+def _import(
+    ctx: typer.Context,
+    verb: Callable[..., ImportReport],
+    user: str | None,
+    name: str | None,
+    dry_run: bool,
+    allow_empty: bool,
+) -> None:
+    """Run one import verb (its source already bound) with the options every import takes."""
     app_ctx = context.get(ctx)
     out = app_ctx.output
     m = app_ctx.migration(write=not dry_run)
     with out.tracker() as tracker:
-        report = _run(
-            lambda: verbs.import_notion(
+        try:
+            report = verb(
                 m,
-                export,
                 user_id=user or getpass.getuser(),
                 name=name,
                 dry_run=dry_run,
                 allow_empty=allow_empty,
                 on_progress=tracker.advance,
             )
-        )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     out.show(report, show_import)
-
-
-def _run(action: Callable[[], ImportReport]) -> ImportReport:
-    try:
-        return action()
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def show_import(out: Output, report: ImportReport) -> None:
