@@ -33,6 +33,7 @@ from constellation.damage import detail as damage_detail
 from constellation.damage import is_damage, sqlite_file
 from constellation.errors import DamagedFile, StateError
 from constellation.ledger.db import LOCKING, add_missing_columns, create_tables, engine, masked
+from constellation.ledger.notes import Notes, from_stored, merged
 from constellation.plan import Plan
 from constellation.timefields import EPOCH_SECONDS
 
@@ -92,7 +93,8 @@ class MigrationState:
     #: phase 2 held at its step: no promotion (``--step``, ``--auto``) until resumed
     paused: bool = False
     updated_at: float = field(default=0.0, metadata=EPOCH_SECONDS)
-    notes: dict[str, Any] = field(default_factory=dict)
+    #: what commands record beside the fields above (:mod:`constellation.ledger.notes`)
+    notes: Notes = field(default_factory=lambda: Notes())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -102,6 +104,7 @@ class MigrationState:
         data = json.loads(text)
         for key in ("write_versions", "read_versions"):
             data[key] = tuple(data.get(key) or (1,))
+        data["notes"] = from_stored(data.get("notes"))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -131,7 +134,8 @@ def default_actor() -> str:
 
 
 #: a transition's decision: the state as stored now → the fields to change (None: no change).
-#: ``notes`` holds only the note keys to set; they are merged into the stored notes.
+#: ``notes`` holds only the note entries to set; they are merged into the stored notes
+#: (:func:`constellation.ledger.notes.merged`).
 Decide = Callable[[MigrationState], Mapping[str, Any] | None]
 #: the journal's reason for a transition, or how to word it from the state it changes
 Reason = str | Callable[[MigrationState], str]
@@ -344,7 +348,7 @@ class StateStore:
     def _apply(self, before: MigrationState, decided: Mapping[str, Any]) -> MigrationState:
         changes = dict(decided)
         if "notes" in changes:
-            changes["notes"] = {**before.notes, **changes["notes"]}
+            changes["notes"] = merged(before.notes, changes["notes"])
         try:
             return replace(before, **changes, updated_at=self.clock())
         except TypeError as exc:

@@ -1,7 +1,8 @@
 """The last measurement and outcome of every check, kept in the migration state's notes.
 
-Each check is one note key (``check: <name>``), so two commands that record different checks
-at once never overwrite each other (a transition merges only the note keys it sets). Phase
+Each check is one entry of the notes' ``checks`` (:mod:`constellation.ledger.notes`), so two
+commands that record different checks at once never overwrite each other (a transition merges
+``checks`` by name). Phase
 gates record theirs in the transition that concludes them; ``check recall|quality|capacity``
 (:func:`measure_recall`, :func:`measure_quality`, :func:`measure_capacity`) and phase 2's gates
 record theirs in a transition of their own. ``migrate status`` reads them.
@@ -14,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from constellation.ledger.notes import CheckNote, Notes
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.capacity import CapacityReport, check_capacity
 from phases.checks.gates import GateCheck
 from phases.checks.quality import QualityReport, check_quality
 from phases.checks.recall import Progress, RecallReport, check_recall
-
-PREFIX = "check: "
 
 
 @dataclass(frozen=True)
@@ -38,44 +38,43 @@ class RecordedCheck:
 
 
 def recorded(checks: Iterable[GateCheck], command: str, at: float) -> dict[str, Any]:
-    """The note keys that record ``checks`` (merge them into a transition's ``notes``)."""
-    return {
-        PREFIX + c.name: {
-            "outcome": c.outcome,
-            "value": c.value,
-            "bound": c.bound,
-            "dry_run": c.dry_run,
-            "command": command,
-            "at": at,
-        }
+    """The note entries that record ``checks`` (merge them into a transition's ``notes``)."""
+    entries: dict[str, CheckNote] = {
+        c.name: CheckNote(
+            outcome=c.outcome,
+            value=c.value,
+            bound=c.bound,
+            dry_run=c.dry_run,
+            command=command,
+            at=at,
+        )
         for c in checks
     }
+    return {"checks": entries}
 
 
 def record(m: Migration, command: str, checks: Iterable[GateCheck]) -> MigrationState:
     """Record ``checks`` in the state (one journaled transition) and return the new state."""
     notes = recorded(list(checks), command, m.clock())
-    summary = ", ".join(f"{name.removeprefix(PREFIX)} {n['outcome']}" for name, n in notes.items())
+    summary = ", ".join(f"{name} {n['outcome']}" for name, n in notes["checks"].items())
     return m.state.transition(command, f"measured: {summary}", lambda _s: {"notes": notes}).after
 
 
-def last_checks(notes: Mapping[str, Any]) -> list[RecordedCheck]:
+def last_checks(notes: Notes) -> list[RecordedCheck]:
     """Every recorded check of a state's notes, the most recent first."""
-    found = []
-    for key, note in notes.items():
-        if not key.startswith(PREFIX) or not isinstance(note, Mapping):
-            continue
-        found.append(
-            RecordedCheck(
-                key.removeprefix(PREFIX),
-                str(note.get("outcome", "")),
-                str(note.get("value", "")),
-                str(note.get("bound", "")),
-                bool(note.get("dry_run", False)),
-                str(note.get("command", "")),
-                float(note.get("at") or 0.0),
-            )
+    found = [
+        RecordedCheck(
+            name,
+            str(note.get("outcome", "")),
+            str(note.get("value", "")),
+            str(note.get("bound", "")),
+            bool(note.get("dry_run", False)),
+            str(note.get("command", "")),
+            float(note.get("at") or 0.0),
         )
+        for name, note in (notes.get("checks") or {}).items()
+        if isinstance(note, Mapping)
+    ]
     return sorted(found, key=lambda c: (-c.at, c.name))
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from constellation.errors import GateFailed, StateError
 from constellation.ledger.comparisons import percentile
+from constellation.ledger.notes import step_started_at
 from constellation.migration.source import Note
 from constellation.monitoring.worker_metrics import query_metrics
 from constellation.plan import Plan
@@ -283,7 +284,7 @@ def _wait_for_step(
     """Wait at a step for its dwell and until the gate has its minimum of comparisons, saying
     so when that takes longer than the dwell (a busy machine searches slowly)."""
     needed = m.plan.migration.traffic.min_comparisons
-    since = float(m.state.read().notes.get("step_started_at", 0.0))
+    since = step_started_at(m.state.read().notes)
     started = time.monotonic()
     said = False
     while True:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from constellation.ledger.state import MigrationState
 from constellation.migration.legacy import LegacySystem, Prunable, write_notes
@@ -27,7 +27,7 @@ from constellation.wiring.migration import Migration
 from phases.steps import Check
 
 #: the state note phase 4 writes when the old system stops getting writes (epoch seconds)
-OLD_WRITES_STOPPED = "old_writes_stopped_at"
+OLD_WRITES_STOPPED: Final = "old_writes_stopped_at"
 #: seconds taken off that time: app machines' clocks may be behind ours by this much
 CLOCK_MARGIN = 300.0
 #: notes per write into the old system

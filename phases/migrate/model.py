@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from constellation.errors import StateError
+from constellation.ledger.notes import ModelUpgradeNote
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.consistency import ConsistencyReport, consistency_between
@@ -32,7 +33,7 @@ from phases.operate.repair import stale_notes
 from phases.steps import ChangeState, Step, StepResult, run_steps
 
 Progress = Callable[[str, int | None, int], None]
-NOTE = "model_upgrade"
+NOTE: Final = "model_upgrade"
 #: the upgrade's stage while finalize deletes the old version (rollback and upgrade refuse)
 FINALIZING = "finalizing"
 
@@ -238,7 +239,7 @@ def rollback(m: Migration) -> ModelReport:
 
     done = m.state.transition(
         "model rollback",
-        lambda state: f"reads back to version {state.notes[NOTE]['from']}",
+        lambda state: f"reads back to version {_upgrade(state)['from']}",
         decide,
     )
     previous = int(found["from"])
@@ -260,7 +261,7 @@ def finalize(
     state = m.state.read()
     _may_finalize(state)
     if not yes:
-        old = state.notes[NOTE]["from"]
+        old = _upgrade(state)["from"]
         raise StateError(f"finalize deletes every record of version {old}", "confirm with --yes")
 
     def claim(now: MigrationState) -> dict[str, Any]:
@@ -277,10 +278,10 @@ def finalize(
 
     claimed = m.state.transition(
         "model finalize",
-        lambda now: f"deleting the records of version {now.notes[NOTE]['from']}",
+        lambda now: f"deleting the records of version {_upgrade(now)['from']}",
         claim,
     ).after
-    upgrade_note = claimed.notes[NOTE]
+    upgrade_note = _upgrade(claimed)
     old, new = int(upgrade_note["from"]), int(upgrade_note["to"])
     index = m.services.index(old)
     doomed = [r.id for r in index.scan(500, version=old)]
@@ -312,7 +313,15 @@ def finalize(
     )
 
 
-def _may_finalize(state: MigrationState) -> dict[str, Any]:
+def _upgrade(state: MigrationState) -> ModelUpgradeNote:
+    """The upgrade in progress (a command that got here checked there is one)."""
+    note = state.notes.get(NOTE)
+    if note is None:
+        raise StateError("there is no model upgrade", "see `constellation model status`")
+    return note
+
+
+def _may_finalize(state: MigrationState) -> ModelUpgradeNote:
     """The upgrade note finalize works on (switched, or a finalize that was interrupted)."""
     note = state.notes.get(NOTE)
     if not isinstance(note, dict) or note.get("stage") not in ("switched", FINALIZING):

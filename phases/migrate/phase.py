@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from constellation.errors import StateError
+from constellation.ledger.notes import Notes, merged
 from constellation.ledger.state import MigrationState
 from constellation.migration.source import SkippedNote
 from constellation.wiring.migration import Migration
@@ -128,7 +129,8 @@ def conclude(
             )
         return {"status": done, "notes": notes} if gate.passed else {"notes": notes}
 
-    notes = {**notes, **recorded(gate.checks, command(report.phase), m.clock())}
+    # the phase's own checks (phase 1's capacity) and its gate's, together
+    notes = merged(cast(Notes, notes), recorded(gate.checks, command(report.phase), m.clock()))
     if gate.passed:
         reason = f"{gate.name} passed"
         report.message = passed

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from constellation.errors import GateFailed, GateInconclusive, StateError
+from constellation.ledger.notes import step_started_at
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate, GateCheck, traffic_gate
@@ -47,7 +48,7 @@ class Tick:
 def current_gate(m: Migration, state: MigrationState | None = None) -> Gate:
     """The traffic gate over the comparisons since the current step began."""
     state = state or m.state.read()
-    since = float(state.notes.get("step_started_at", 0.0))
+    since = step_started_at(state.notes)
     return traffic_gate(m.comparisons.summary(since), m.plan.migration.traffic)
 
 

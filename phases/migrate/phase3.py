@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from constellation.ledger.notes import step_started_at
 from constellation.wiring.migration import Migration
 from phases.checks.consistency import consistency, consistency_note
 from phases.checks.gates import cutover_checklist
@@ -42,7 +43,7 @@ def phase3(
     quality = plan_quality(m)
     report.measured += [recall] if quality is None else [recall, quality]
     traffic = m.plan.migration.traffic
-    since = float(current.notes.get("step_started_at", 0.0))
+    since = step_started_at(current.notes)
     report.gate = cutover_checklist(
         report.consistency,
         m.comparisons.summary(since),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from constellation.ledger.notes import step_started_at
 from constellation.ledger.state import JournalEntry, MigrationState
 from constellation.timefields import EPOCH_SECONDS
 from constellation.wiring.migration import Migration
@@ -123,7 +124,7 @@ def status(m: Migration, *, journal_tail: int = 10) -> MigrationStatus:
         )
     elif state.phase == 3:
         traffic = m.plan.migration.traffic
-        since = float(state.notes.get("step_started_at", 0.0))
+        since = step_started_at(state.notes)
         gate = cutover_checklist(
             _stored_consistency(state),
             m.comparisons.summary(since),
