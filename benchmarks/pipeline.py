@@ -1,7 +1,8 @@
 """The pipeline alone: the worker with its model replaced by a constant-time stub.
 
     .venv/bin/python benchmarks/pipeline.py [--jobs 5000] [--fills 0,50000,100000]
-        [--server] [--processes 1,2,4] [--process-jobs 2000] [--folder DIR] [--json]
+        [--write-batches 4000] [--server] [--processes 1,2,4] [--process-jobs 2000]
+        [--folder DIR] [--json]
 
 What a GPU or a remote embedding service leaves: the worker's own cost around the model
 (receive, validate, hash, read what is stored, write, delete). The stub returns real-shaped
@@ -13,6 +14,10 @@ of ``plans/local.yaml`` / ``plans/staging.yaml`` (``max_batch_size`` 20, ``max_c
    index holding each of ``--fills`` records (filled through the index port, pages of 4,000,
    real metadata), and beside each, in the same run, the index alone: ``--jobs`` fresh
    records upserted through the same port in pages of 4,000 (the most the worker could reach).
+   ``--write-batches 4000,16000``: the same for each ``consumer.max_write_batch`` (the index
+   alone then in pages of that size): Chroma's cost per call grows with the records a
+   partition holds, so the records a call carries decide its rate. Use ``--jobs`` of at least
+   the largest, or the drain ends before a write is full.
 2. **``chroma run``** (``--server``): the same with the index on a Chroma server started here.
 3. **Worker processes** (``--processes``): SQS on a moto server + ``chroma run``; for each
    count, a fresh queue and index, ``--process-jobs`` jobs queued, then that many worker
@@ -93,13 +98,14 @@ def jobs(count: int, start: int) -> list[Job]:
     ]
 
 
-def fill(services: Services, count: int, start: int) -> float:
-    """Upsert ``count`` records of new notes through the index port; records/s."""
+def fill(services: Services, count: int, start: int, page_size: int = PAGE) -> float:
+    """Upsert ``count`` records of new notes through the index port, ``page_size`` at a time;
+    records/s."""
     index = services.index()
     stub = StubEmbedder()
     started = time.perf_counter()
-    for page in range(start, start + count, PAGE):
-        batch = jobs(min(PAGE, start + count - page), page)
+    for page in range(start, start + count, page_size):
+        batch = jobs(min(page_size, start + count - page), page)
         vectors = stub.embed([job.text for job in batch])
         index.upsert(
             [
@@ -140,6 +146,7 @@ def drain(plan: Plan, services: Services, count: int, start: int) -> dict[str, A
 
 def bench_fills(plan: Plan, fills: list[int], count: int) -> list[dict[str, Any]]:
     rows = []
+    page = plan.consumer.max_write_batch
     with Services(plan, embedders={1: StubEmbedder()}) as services:
         provision(plan, services)
         held = 0
@@ -149,10 +156,14 @@ def bench_fills(plan: Plan, fills: list[int], count: int) -> list[dict[str, Any]
                 fill(services, target - held, 10_000_000 + held)
                 held = target
             say(f"{held:,} records: the worker drains {count:,} jobs")
-            row = {"records": held, **drain(plan, services, count, 20_000_000 + held)}
+            row = {
+                "records": held,
+                "max_write_batch": page,
+                **drain(plan, services, count, 20_000_000 + held),
+            }
             held += count
             say(f"{held:,} records: the index alone takes {count:,} more")
-            row["index_alone_rate"] = fill(services, count, 30_000_000 + held)
+            row["index_alone_rate"] = fill(services, count, 30_000_000 + held, page)
             held += count
             row["ratio_to_index"] = row["rate"] / row["index_alone_rate"]
             rows.append(row)
@@ -245,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--fills", default="0,50000,100000")
+    parser.add_argument(
+        "--write-batches", default="4000", help="consumer.max_write_batch values, e.g. 4000,16000"
+    )
     parser.add_argument("--server", action="store_true", help="also on `chroma run`")
     parser.add_argument("--processes", default="", help="worker process counts, e.g. 1,2,4")
     parser.add_argument("--process-jobs", type=int, default=2000)
@@ -264,11 +278,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-", dir=args.folder) as tmp:
         folder = Path(tmp)
-        embedded = write_plan(
-            folder, "local.yaml", {"data_dir": str(folder / "embedded"), "consumer": CONSUMER}
-        )
-        say(f"embedded default, {embedded.index.partitions} partitions")
-        results["embedded"] = bench_fills(embedded, fills, args.jobs)
+        results["embedded"] = []
+        for size in [int(x) for x in args.write_batches.split(",") if x.strip()]:
+            embedded = write_plan(
+                folder,
+                "local.yaml",
+                {
+                    "data_dir": str(folder / f"embedded-{size}"),
+                    "consumer": {**CONSUMER, "max_write_batch": size},
+                },
+            )
+            say(f"embedded default, {embedded.index.partitions} partitions, writes of {size:,}")
+            results["embedded"] += bench_fills(embedded, fills, args.jobs)
         if args.server or args.processes:
             from tests.support import servers
 
@@ -306,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("embedded", "server"):
         for row in results.get(name, []):
             print(
-                f"{name:9} {row['records']:>8,} records: {row['rate']:7,.0f} jobs/s "
+                f"{name:9} {row['records']:>8,} records, writes of {row['max_write_batch']:,}: "
+                f"{row['rate']:7,.0f} jobs/s "
                 f"({row['cpu_ms_per_job']:.2f} ms CPU a job); index alone "
                 f"{row['index_alone_rate']:7,.0f} records/s; x index {row['ratio_to_index']:.2f}"
             )
