@@ -8,6 +8,7 @@ One typed entry per owner, so the keys below are the notes' whole schema:
   catch-up writes every note changed since.
 * ``consistency``: phases 1 and 3: the last consistency check (``migrate status`` shows it).
 * ``model_upgrade``: ``model upgrade|switch|rollback|finalize``: the upgrade in progress.
+* ``archive``: phase 4: the legacy index's archive file and the records it holds.
 * ``checks``: every check's last measurement by name (``check recall|quality|capacity``, the
   gates of the phases and of ``model switch``).
 
@@ -45,6 +46,13 @@ ModelUpgradeNote = TypedDict(
 )
 
 
+class ArchiveNote(TypedDict):
+    """Phase 4's archive of the legacy index, as verified."""
+
+    path: str
+    records: int
+
+
 class CheckNote(TypedDict):
     """One check's last measurement and outcome."""
 
@@ -66,6 +74,7 @@ class Notes(TypedDict, total=False):
     old_writes_stopped_at: float | None
     consistency: ConsistencyNote | None
     model_upgrade: ModelUpgradeNote | None
+    archive: ArchiveNote | None
     checks: dict[str, CheckNote]
 
 

@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 
 from constellation.errors import Unreachable
 from constellation.ledger.comparisons import overlap
+from constellation.ledger.notes import ConsistencyNote
 from constellation.migration.source import Note, NotesSource
 from constellation.query import SearchResult
 from constellation.wiring.migration import Migration
@@ -189,13 +190,13 @@ def consistency_between(
     )
 
 
-def consistency_note(report: ConsistencyReport) -> dict[str, object]:
+def consistency_note(report: ConsistencyReport) -> ConsistencyNote:
     """What the state keeps of a consistency check (``migrate status`` shows it)."""
-    return {
-        "mean": report.mean,
-        "minimum": report.minimum,
-        "checked": report.checked,
-        "min_overlap": report.min_overlap,
-        "passed": report.passed,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return ConsistencyNote(
+        mean=report.mean,
+        minimum=report.minimum,
+        checked=report.checked,
+        min_overlap=report.min_overlap,
+        passed=report.passed,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from constellation.ledger.notes import CheckNote, Notes
 from constellation.ledger.state import MigrationState
@@ -37,7 +36,7 @@ class RecordedCheck:
     at: float
 
 
-def recorded(checks: Iterable[GateCheck], command: str, at: float) -> dict[str, Any]:
+def recorded(checks: Iterable[GateCheck], command: str, at: float) -> Notes:
     """The note entries that record ``checks`` (merge them into a transition's ``notes``)."""
     entries: dict[str, CheckNote] = {
         c.name: CheckNote(
@@ -50,13 +49,13 @@ def recorded(checks: Iterable[GateCheck], command: str, at: float) -> dict[str, 
         )
         for c in checks
     }
-    return {"checks": entries}
+    return Notes(checks=entries)
 
 
 def record(m: Migration, command: str, checks: Iterable[GateCheck]) -> MigrationState:
     """Record ``checks`` in the state (one journaled transition) and return the new state."""
     notes = recorded(list(checks), command, m.clock())
-    summary = ", ".join(f"{name} {n['outcome']}" for name, n in notes["checks"].items())
+    summary = ", ".join(f"{name} {n['outcome']}" for name, n in notes.get("checks", {}).items())
     return m.state.transition(command, f"measured: {summary}", lambda _s: {"notes": notes}).after
 
 

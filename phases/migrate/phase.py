@@ -10,9 +10,9 @@ finished steps report ``unchanged``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from constellation.errors import StateError
 from constellation.ledger.notes import Notes, merged
@@ -108,7 +108,7 @@ def opening(
 def conclude(
     m: Migration,
     report: PhaseReport,
-    notes: Mapping[str, object],
+    notes: Notes,
     *,
     done: str,
     passed: str,
@@ -130,7 +130,7 @@ def conclude(
         return {"status": done, "notes": notes} if gate.passed else {"notes": notes}
 
     # the phase's own checks (phase 1's capacity) and its gate's, together
-    notes = merged(cast(Notes, notes), recorded(gate.checks, command(report.phase), m.clock()))
+    notes = merged(notes, recorded(gate.checks, command(report.phase), m.clock()))
     if gate.passed:
         reason = f"{gate.name} passed"
         report.message = passed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from constellation.ledger.notes import Notes, merged
 from constellation.wiring.migration import Migration
 from constellation.worker import WorkerStatus
 from phases.checks.capacity import CapacityReport, Machine, check_capacity
@@ -83,11 +84,13 @@ def phase1(
         report.consistency,
         [recall.as_check()],
     )
-    notes = {
-        "consistency": consistency_note(report.consistency),
-        "step_started_at": m.clock(),  # phase 2's first gate reads comparisons from here
-        **recorded(capacity.checks, command(1), m.clock()),
-    }
+    notes = merged(
+        Notes(
+            consistency=consistency_note(report.consistency),
+            step_started_at=m.clock(),  # phase 2's first gate reads comparisons from here
+        ),
+        recorded(capacity.checks, command(1), m.clock()),
+    )
     return conclude(
         m,
         report,

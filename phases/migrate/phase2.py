@@ -23,9 +23,9 @@ at the last step. ``dry_run`` describes that same list.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from constellation.errors import GateFailed, GateInconclusive, StateError
+from constellation.ledger.notes import Notes
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.gates import COMPARISONS, Gate
@@ -187,7 +187,7 @@ def _abort(m: Migration, report: PhaseReport, failed: GateFailed) -> PhaseReport
     """A failing gate sends every user back to the old system, journaled with the values."""
     gate = failed.gate if isinstance(failed.gate, Gate) else None
     failing = f": {gate.failing()}" if gate else ""
-    notes: dict[str, Any] = {"step_started_at": m.clock()}
+    notes = Notes(step_started_at=m.clock())
     if gate is not None:
         notes.update(recorded(gate.checks, COMMAND, m.clock()))
     report.state = m.state.change(

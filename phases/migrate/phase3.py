@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from constellation.ledger.notes import step_started_at
+from constellation.ledger.notes import Notes, step_started_at
 from constellation.wiring.migration import Migration
 from phases.checks.consistency import consistency, consistency_note
 from phases.checks.gates import cutover_checklist
@@ -54,7 +54,7 @@ def phase3(
         traffic.latency_tolerance,
         [recall.as_check()] if quality is None else [recall.as_check(), quality.as_check()],
     )
-    notes = {"consistency": consistency_note(report.consistency)}
+    notes = Notes(consistency=consistency_note(report.consistency))
     return conclude(
         m,
         report,

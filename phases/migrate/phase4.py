@@ -11,12 +11,11 @@ import time
 from collections.abc import Callable
 
 from constellation.errors import ConstellationError
-from constellation.ledger.state import MigrationState
+from constellation.ledger.notes import ArchiveNote, Notes
 from constellation.migration.legacy import Archivable
 from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate, GateCheck, outcome_of
 from phases.migrate.archive import Archive, archive_count
-from phases.migrate.catchup import OLD_WRITES_STOPPED
 from phases.migrate.phase import PhaseReport, Progress, conclude, opening
 from phases.steps import Step, StepResult, run_steps
 
@@ -33,9 +32,11 @@ def phase4(
     """Phase 4, cleanup: writes to the new system only; the legacy index archived and verified."""
     before = m.state.read()
     changes: dict[str, object] = {"write_mode": "new", "read_traffic": 1.0}
+    stopped = before.notes.get("old_writes_stopped_at")
     if before.write_mode != "new":
         # From here the old system gets no writes: a rollback catches it up from this time.
-        changes["notes"] = {OLD_WRITES_STOPPED: m.clock()}
+        stopped = m.clock()
+        changes["notes"] = Notes(old_writes_stopped_at=stopped)
     start = opening(m, 4, changes, force=force, reason=reason)
     legacy = m.legacy
     if not isinstance(legacy, Archivable):
@@ -44,7 +45,7 @@ def phase4(
             "archive the old index with its own tools, then run phase 4 with --force",
         )
     name = m.plan.legacy.name
-    path = m.plan.data_dir / "archive" / _archive_name(name, changes, before)
+    path = m.plan.data_dir / "archive" / _archive_name(name, stopped)
     archive = Archive(
         "the legacy index",
         lambda: legacy.scan(500),
@@ -69,7 +70,7 @@ def phase4(
         f"= {expected:,} in the legacy index",
     )
     report.gate = Gate("phase 4 exit", [check])
-    notes = {"archive": {"path": str(path), "records": found}}
+    notes = Notes(archive=ArchiveNote(path=str(path), records=found))
     return conclude(
         m,
         report,
@@ -80,11 +81,9 @@ def phase4(
     )
 
 
-def _archive_name(name: str, changes: dict[str, object], before: MigrationState) -> str:
+def _archive_name(name: str, stopped: float | None) -> str:
     """One archive per time phase 4 began: after a rollback and a new phase 4, an archive of
     the earlier one is never taken for the current one, whatever its count."""
-    notes = changes.get("notes", before.notes)
-    stopped = notes.get(OLD_WRITES_STOPPED) if isinstance(notes, dict) else None
-    if not isinstance(stopped, int | float):
+    if stopped is None:
         return f"{name}.jsonl.gz"
     return f"{name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(stopped))}.jsonl.gz"

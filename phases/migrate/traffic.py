@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constellation.errors import ConfirmationNeeded, StateError
+from constellation.ledger.notes import Notes
 from constellation.ledger.state import MigrationState
 from constellation.wiring.migration import Migration
 from phases.checks.gates import Gate
@@ -58,7 +59,7 @@ def set_traffic(
         return {
             "read_traffic": share,
             "traffic_step": index,
-            "notes": {"step_started_at": m.clock()},
+            "notes": Notes(step_started_at=m.clock()),
         }
 
     def why(state: MigrationState) -> str:

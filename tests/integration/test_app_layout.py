@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from constellation.ledger.notes import step_started_at
 from constellation.migration.source import Note
 from constellation.plan import load_plan
 from constellation.wiring.migration import Migration
@@ -80,7 +81,7 @@ def searches_until(m: Migration, notes: list[Note], comparisons: int) -> None:
     """The app's searches through the router until the gate has enough comparisons."""
     router = m.router()
     phrases = search_phrases(notes, seed=5)
-    since = float(m.state.read().notes.get("step_started_at", 0.0))
+    since = step_started_at(m.state.read().notes)
     deadline = time.monotonic() + 120
     while m.comparisons.summary(since).comparisons < comparisons:
         user, text = next(phrases)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from constellation.index.port import VectorRecord
+from constellation.ledger.notes import step_started_at
 from phases.checks.capacity import CHROMA_DISK, CHROMA_MEMORY, Machine, check_capacity
 from phases.checks.recall import check_recall
 from phases.migrate import status
@@ -48,7 +49,7 @@ def search_exactly(m: RigMigration, searches: int) -> None:
     """``searches`` app searches, and wait until each one's comparison is logged."""
     router = m.router()
     phrases = search_phrases(m.sample, seed=13)
-    since = float(m.state.read().notes.get("step_started_at", 0.0))
+    since = step_started_at(m.state.read().notes)
     for _ in range(searches):
         user, text = next(phrases)
         router.search(text, user)

@@ -187,7 +187,8 @@ def test_the_whole_walk_and_status_tells_the_truth_at_every_step(m: RigMigration
     report = phase4(m)
     assert report.ok
     assert now() == (4, "complete", "new", 1.0)
-    archive = Path(m.state.read().notes["archive"]["path"])  # type: ignore[index]
-    assert archive.exists() and m.state.read().notes["archive"]["records"] == 120  # type: ignore[index]
+    archived = m.state.read().notes.get("archive")
+    assert archived is not None and archived["records"] == 120
+    assert Path(archived["path"]).exists()
     commands = [e.command for e in m.state.journal(50)]
     assert commands[:2] == ["provision", "migrate phase 1"] and commands[-1] == "migrate phase 4"

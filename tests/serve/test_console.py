@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from constellation.ledger.notes import Notes, step_started_at
 from phases.migrate.phase2 import phase2
 from phases.sample_notes import search_phrases
 from tests.serve.conftest import AppServer
@@ -59,7 +60,7 @@ def search(app: AppServer, count: int, seed: int) -> None:
 
 def comparisons_since_step(app: AppServer) -> int:
     with app.migration() as m:
-        since = float(m.state.read().notes.get("step_started_at", 0.0))
+        since = step_started_at(m.state.read().notes)
         return m.comparisons.summary(since).comparisons
 
 
@@ -79,8 +80,7 @@ def phase2_app(app_server: AppServer) -> Iterator[AppServer]:
     """The served app at phase 2's first step (20%), with comparisons to draw."""
     app = app_server
     with app.migration() as m:
-        notes = m.state.read().notes
-        m.state.change("test", "fresh comparisons", notes={**notes, "step_started_at": m.clock()})
+        m.state.change("test", "fresh comparisons", notes=Notes(step_started_at=m.clock()))
     feed_gate(app, seed=5)
     with app.migration() as m:
         report = phase2(m, mode="step", reason="console tests: the first step")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from constellation.ledger.notes import Notes, step_started_at
 from constellation.migration.router import bucket
 from phases.migrate.phase2 import phase2
 from phases.migrate.rollback import rollback_quick
@@ -81,10 +82,9 @@ def test_js_app_embeds_queries_and_searches_while_phase2_walks_and_rolls_back(
     searches = tmp_path / "searches.json"
     searches.write_text(json.dumps(pairs))
     with app.migration() as m:
-        state = m.state.read()
         # phase 2's first gate reads the comparisons from here on: the app's searches below
         mark = m.clock()
-        m.state.change("test", "fresh comparisons", notes={**state.notes, "step_started_at": mark})
+        m.state.change("test", "fresh comparisons", notes=Notes(step_started_at=mark))
     node = NodeApp(
         app, searches, "--user", "js-user", "--note", "js-note", "--text", "Pick up the bike"
     )
@@ -95,7 +95,7 @@ def test_js_app_embeds_queries_and_searches_while_phase2_walks_and_rolls_back(
             enough = app.plan.migration.traffic.min_comparisons
 
             def compared_since_step() -> bool:
-                since = float(m.state.read().notes["step_started_at"])
+                since = step_started_at(m.state.read().notes)
                 return m.comparisons.summary(since).comparisons >= enough
 
             def stepped(result: StepResult) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from constellation.ledger.notes import step_started_at
 from constellation.migration.source import Note, NotesSource, create_notes_table, insert_notes
 from constellation.plan import Plan, load_plan
 from constellation.services import Services
@@ -116,7 +117,7 @@ def search_until(m: RigMigration, comparisons: int, seed: int = 11) -> None:
     current step began."""
     router = m.router()
     phrases = search_phrases(m.sample, seed)
-    since = float(m.state.read().notes.get("step_started_at", 0.0))
+    since = step_started_at(m.state.read().notes)
     deadline = time.monotonic() + 60
     while m.comparisons.summary(since).comparisons < comparisons:
         user, text = next(phrases)
