@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import typer
 
 from cli.output import Output, timestamp
-from constellation.ledger.state import JournalEntry, MigrationState
+from constellation.ledger.journal import JournalEntry
+from constellation.ledger.state import MigrationState
 from constellation.migration.source import SkippedNote
 from phases.checks.capacity import CapacityReport
 from phases.checks.consistency import ConsistencyReport

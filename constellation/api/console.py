@@ -19,7 +19,7 @@ from constellation.api.serving import ServiceRuntime
 from constellation.api.verbs import Action, ActionOutcome, ConsoleVerbs
 from constellation.errors import ConflictError, InvalidField, StateError, Unreachable
 from constellation.jsondata import iso_time, jsonable
-from constellation.ledger.state import acting_as
+from constellation.ledger.journal import acting_as
 
 router = APIRouter()
 

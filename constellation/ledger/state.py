@@ -14,15 +14,11 @@ same history. The default is a SQLite file in the plan's data folder; production
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +29,7 @@ from constellation.damage import detail as damage_detail
 from constellation.damage import is_damage, sqlite_file
 from constellation.errors import DamagedFile, StateError
 from constellation.ledger.db import LOCKING, add_missing_columns, create_tables, engine, masked
+from constellation.ledger.journal import JournalEntry, current_actor
 from constellation.ledger.notes import Notes, from_stored, merged
 from constellation.plan import Plan
 from constellation.timefields import EPOCH_SECONDS
@@ -109,30 +106,6 @@ class MigrationState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-#: who the transitions made in this context are journaled as (see :func:`acting_as`)
-_actor: ContextVar[str] = ContextVar("constellation_actor", default="")
-
-
-@contextmanager
-def acting_as(who: str) -> Iterator[None]:
-    """Journal the transitions made inside as made by ``who`` (the console names its caller's
-    token); elsewhere they are the local user's (:func:`default_actor`)."""
-    token = _actor.set(who)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
-
-
-def default_actor() -> str:
-    """``user@host`` of this process, as a command run in a terminal is journaled."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
-        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
 #: a transition's decision: the state as stored now → the fields to change (None: no change).
 #: ``notes`` holds only the note entries to set; they are merged into the stored notes
 #: (:func:`constellation.ledger.notes.merged`).
@@ -151,29 +124,6 @@ class Transition:
     @property
     def changed(self) -> bool:
         return self.after is not self.before
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    id: int
-    at: float = field(metadata=EPOCH_SECONDS)
-    command: str
-    reason: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-    #: who made the change: ``user@host`` for a command, ``console (token NAME)`` for the
-    #: browser console; empty for entries written before the journal recorded it
-    who: str = ""
-
-    @property
-    def changes(self) -> dict[str, tuple[Any, Any]]:
-        """Fields whose value changed: name → (before, after)."""
-        keys = [k for k in self.after if k != "updated_at"]
-        return {
-            k: (self.before.get(k), self.after[k])
-            for k in keys
-            if self.before.get(k) != self.after[k]
-        }
 
 
 class StateStore:
@@ -340,7 +290,7 @@ class StateStore:
                     reason=masked(reason(before) if callable(reason) else reason),
                     before=before.to_json(),
                     after=after.to_json(),
-                    who=_actor.get() or default_actor(),
+                    who=current_actor(),
                 )
             )
         return Transition(before, after)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from constellation.ledger.journal import JournalEntry
 from constellation.ledger.notes import step_started_at
-from constellation.ledger.state import JournalEntry, MigrationState
+from constellation.ledger.state import MigrationState
 from constellation.timefields import EPOCH_SECONDS
 from constellation.wiring.migration import Migration
 from phases.checks.consistency import ConsistencyReport

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import StateError
-from constellation.ledger.state import acting_as
+from constellation.ledger.journal import acting_as
 from phases.migrate import status
 from phases.migrate.pause import pause, resume
 from phases.migrate.phase1 import phase1

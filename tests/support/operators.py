@@ -22,7 +22,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from constellation.ledger.state import JournalEntry, MigrationState
+from constellation.ledger.journal import JournalEntry
+from constellation.ledger.state import MigrationState
 from phases.migrate.transitions import may_start
 
 

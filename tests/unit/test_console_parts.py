@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from constellation.ledger.comparisons import Comparison, side_by_side
-from constellation.ledger.state import StateStore, acting_as, default_actor
+from constellation.ledger.journal import acting_as, default_actor
+from constellation.ledger.state import StateStore
 
 
 def row(at: float, overlap: float | None, old_ms: float, new_ms: float, **kw: str) -> Comparison:
