@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,11 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# The ONNX exports of the session (version 1 and 2 of the shipped plans) in a folder of its own:
+# each exported once per test run, whatever the machine's own cache holds; gone afterwards.
+if "CONSTELLATION_MODEL_CACHE" not in os.environ:
+    os.environ["CONSTELLATION_MODEL_CACHE"] = tempfile.mkdtemp(prefix="constellation-models-")
+    atexit.register(shutil.rmtree, os.environ["CONSTELLATION_MODEL_CACHE"], True)
 
 
 @pytest.fixture(scope="session")
@@ -118,18 +125,17 @@ def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands run in this process get the session's loaded model for the plan's bundled
     all-MiniLM-L6-v2 (one load per test run instead of one per command)."""
     from constellation import services as services_module
-    from tests.support.model import MODEL, MODEL_PACKAGE, real_embedder
+    from tests.support.model import MODEL, MODEL_PACKAGE, real_embedder, real_onnx_embedder
 
     build = services_module.build_embedder
 
     def build_embedder(plan: Any, version: int, loading: Any = None) -> Any:
         model = plan.model(version)
-        if (model.backend, model.name, model.package) == (
-            "sentence-transformers",
-            MODEL,
-            MODEL_PACKAGE,
-        ):
-            return real_embedder()
+        if (model.name, model.package) == (MODEL, MODEL_PACKAGE):
+            if model.backend == "sentence-transformers":
+                return real_embedder()
+            if model.backend == "onnx" and model.quantize is None:
+                return real_onnx_embedder()
         return build(plan, version, loading)
 
     monkeypatch.setattr(services_module, "build_embedder", build_embedder)

@@ -1,10 +1,17 @@
 """A sentence-transformers model exported to ONNX Runtime, optionally int8-quantized.
 
-The second model version we ship: the same all-MiniLM-L6-v2 weights, exported once from the
-installed package (no download) to ``<data_dir>/models/<name>/`` and, with ``quantize: int8``,
-quantized with ONNX Runtime's dynamic quantization. It embeds faster on a CPU at a small cost
-in agreement with the original (see ``benchmarks/model_versions.py``), a trade an operator
-makes with ``constellation model upgrade``.
+Both model versions we ship run here: version 1 is all-MiniLM-L6-v2 exported unquantized (the
+same vectors as the torch model, cosine 1.000000, about 1.8 x its rate on a CPU, and ONNX
+Runtime releases the GIL for a whole inference, so the index's writes cannot stall it); version
+2 the same weights with ONNX Runtime's dynamic int8 quantization (faster still, at a small cost
+in agreement, see ``benchmarks/model_versions.py``), a trade an operator makes with
+``constellation model upgrade``.
+
+The export runs once per machine, from the installed package (no download): into this
+machine's cache (``$CONSTELLATION_MODEL_CACHE``, else ``~/.cache/constellation/models``), keyed
+by the source's files and the libraries' versions, and is then linked into the data folder's
+``models/<name>/``, so a fresh data folder (every demo, every test) costs a link, not 8 s of
+torch.
 
 Inference needs only ``onnxruntime`` and ``tokenizers``; torch is imported once, to export.
 Pooling follows the model's own configuration: mean over tokens, then L2 normalization.
@@ -12,8 +19,10 @@ Pooling follows the model's own configuration: mean over tokens, then L2 normali
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 import warnings
@@ -33,7 +42,22 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def export(source: str, target: Path, quantize: str | None) -> Path:
-    """Export the transformer of the sentence-transformers model at ``source`` to ONNX."""
+    """Export the transformer of the sentence-transformers model at ``source`` to ONNX, into
+    ``target`` (which gets its name only once complete)."""
+    # a name of its own: two processes exporting into one cache must not share a staging folder
+    staging = target.with_name(f"{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _export_into(source, staging, quantize)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, target)
+    return target
+
+
+def _export_into(source: str, staging: Path, quantize: str | None) -> None:
     _offline()
     import torch
     from sentence_transformers import SentenceTransformer
@@ -53,9 +77,6 @@ def export(source: str, target: Path, quantize: str | None) -> Path:
             )
             return out.last_hidden_state
 
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     sample = model.tokenizer(
         ["an example", "another, longer example"], padding=True, return_tensors="pt"
     )
@@ -90,9 +111,83 @@ def export(source: str, target: Path, quantize: str | None) -> Path:
         fp32.rename(final)
     for name in ("tokenizer.json", "sentence_bert_config.json"):
         shutil.copy(Path(source) / name, staging / name)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # only a complete export gets the final name
-    return target
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Give a complete folder its final name; only a complete folder ever has it. Where another
+    process got there first its copy stays (a reader may be linking from it) and ours goes."""
+    try:
+        staging.rename(target)  # fails where the target exists and is not empty
+        return
+    except OSError:
+        if not (target / "model.onnx").exists():
+            raise  # not ours to remove: the error names the folder to delete
+    shutil.rmtree(staging, ignore_errors=True)  # published by another process meanwhile
+
+
+def machine_cache() -> Path | None:
+    """This machine's cache of exports: ``$CONSTELLATION_MODEL_CACHE`` (empty: none), else
+    ``$XDG_CACHE_HOME`` or ``~/.cache``, then ``constellation/models``."""
+    configured = os.environ.get("CONSTELLATION_MODEL_CACHE")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "constellation" / "models"
+
+
+def _fingerprint(source: str, quantize: str | None) -> str:
+    """Names one export: the source folder's files (path, size, modification time), the
+    quantization and the versions of the libraries that export and quantize."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(f"quantize={quantize}\n".encode())
+    for library in ("torch", "onnxruntime", "transformers"):
+        try:
+            digest.update(f"{library}={version(library)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{library}=none\n".encode())
+    root = Path(source)
+    for file in sorted(root.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure_export(source: str, folder: Path, quantize: str | None) -> None:
+    """Make ``folder`` hold the export of the model at ``source``: linked (or copied) from this
+    machine's cache, exporting into the cache first when no data folder has yet. Without a
+    writable cache it exports straight into ``folder``, as before the cache."""
+    if (folder / "model.onnx").exists():
+        return
+    cache = machine_cache()
+    if cache is not None:
+        entry = cache / f"{folder.name}-{_fingerprint(source, quantize)}"
+        try:
+            if not (entry / "model.onnx").exists():
+                export(source, entry, quantize)
+        except OSError as exc:  # a read-only or full home: export where the data is
+            logging.getLogger(__name__).warning(
+                "cannot keep the ONNX export in %s (%s); exporting into %s", cache, exc, folder
+            )
+        else:
+            _link_into(entry, folder)
+            return
+    export(source, folder, quantize)
+
+
+def _link_into(entry: Path, folder: Path) -> None:
+    """The cache entry's files in ``folder``: hard links where the file system allows (no copy
+    of the model's bytes), copies otherwise; published whole, as an export is."""
+    staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for file in entry.iterdir():
+        try:
+            os.link(file, staging / file.name)
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(file, staging / file.name)
+    _publish(staging, folder)
 
 
 class OnnxEmbedder:
@@ -142,7 +237,7 @@ class OnnxEmbedder:
         """The first load, under the load lock: export once if needed, then open."""
         try:
             if not (self._folder / "model.onnx").exists():
-                export(model_folder(*self._source), self._folder, self.quantize)
+                ensure_export(model_folder(*self._source), self._folder, self.quantize)
             import onnxruntime
             from tokenizers import Tokenizer
 
@@ -167,7 +262,8 @@ class OnnxEmbedder:
         except Exception as exc:
             raise ModelError(
                 f"cannot prepare the ONNX model {self.model_id} in {self._folder}: {exc}",
-                "check models.<version> in the plan; delete that folder to export it again",
+                "check models.<version> in the plan; delete that folder and its entry in "
+                f"{machine_cache() or 'the cache'} to export it again",
             ) from exc
         self._tokenizer, self._counter, self._session = tokenizer, counter, session
 
