@@ -201,34 +201,53 @@ class Collector:
 
 
 def time_encode(embedder: Any) -> list[float]:
-    """Record how long each of the worker's model calls takes, without its wait for the model
-    (nothing to record when the model runs in processes of its own)."""
-    if not hasattr(embedder, "model"):
+    """Record how long each of the worker's model calls takes, without its wait for the model:
+    each ``encode`` of the torch model, each text's session run of the ONNX model (it runs
+    texts one at a time); nothing when the model runs in processes of its own."""
+    target = _model_call(embedder)
+    if target is None:
         return []
-    model = embedder.model
-    original = model.encode
+    owner, name = target
+    original = getattr(owner, name)
     durations: list[float] = []
 
-    def encode(*args: Any, **kwargs: Any) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
             durations.append(time.perf_counter() - started)
 
-    model.encode = encode
+    setattr(owner, name, timed)
     return durations
 
 
+def _model_call(embedder: Any) -> tuple[Any, str] | None:
+    """Where the embedder's forward pass is called: the torch model's ``encode``, or the ONNX
+    embedder's per-text ``_pool`` (a session run and the pooling)."""
+    if hasattr(embedder, "model"):
+        return embedder.model, "encode"
+    if hasattr(embedder, "_pool"):
+        return embedder, "_pool"
+    return None
+
+
 def stub_model(embedder: Any) -> None:
-    """Replace the model's forward pass with random unit vectors: what is left is the pipeline."""
+    """Replace the model's forward pass with random unit vectors: what is left is the pipeline
+    (for the ONNX model: tokenizing stays, as cheap as it is)."""
     rng = np.random.default_rng(SEED)
 
     def encode(texts: Sequence[str], **_: Any) -> np.ndarray:
         vectors = rng.standard_normal((len(texts), embedder.dimension)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    embedder.model.encode = encode
+    owner, name = _model_call(embedder) or (None, "")
+    if name == "encode":
+        owner.encode = encode
+    elif name == "_pool":
+        owner._pool = lambda _encoding: encode([""])[0]
+    else:
+        raise SystemExit("--pipeline stubs a local model; this plan's model is not one")
 
 
 def write_plan(folder: Path, base: str, overrides: dict[str, Any]) -> Plan:
@@ -252,20 +271,28 @@ def consumer_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def model_overrides(name: str, processes: int) -> dict[str, Any]:
-    """The plan's models with ``processes`` set on each (none when 0)."""
-    if not processes:
+def model_overrides(name: str, processes: int, v1_backend: str | None = None) -> dict[str, Any]:
+    """The plan's models with ``processes`` set on each (none when 0) and version 1 on
+    ``v1_backend`` (as the plan has it when None)."""
+    if not processes and not v1_backend:
         return {}
     base = "local.yaml" if name == "embedded" else "staging.yaml"
     models = yaml.safe_load((REPO / "plans" / base).read_text())["models"]
-    return {"models": {v: {**m, "processes": processes} for v, m in models.items()}}
+    if processes:
+        models = {v: {**m, "processes": processes} for v, m in models.items()}
+    if v1_backend:
+        models[1] = {**models[1], "backend": v1_backend}
+    return {"models": models}
 
 
 @contextmanager
-def backend_plan(name: str, args: argparse.Namespace) -> Iterator[Plan]:
-    """A plan of one backend in a temporary folder; ``sqs`` also starts moto and `chroma run`."""
+def backend_plan(
+    name: str, args: argparse.Namespace, v1_backend: str | None = None
+) -> Iterator[Plan]:
+    """A plan of one backend in a temporary folder; ``sqs`` also starts moto and `chroma run`.
+    ``v1_backend``: model version 1 on that backend instead of the plan's."""
     consumer = consumer_settings(args)
-    models = model_overrides(name, getattr(args, "model_processes", 0))
+    models = model_overrides(name, getattr(args, "model_processes", 0), v1_backend)
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
         if name == "embedded":

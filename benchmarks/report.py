@@ -66,31 +66,30 @@ def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, A
     for column in columns:
         table.add_column(column, justify="right")
     streams = bare.get("streams", 1)
-    rows = [("bare, before", bare["rate_before"]), ("bare, after", bare["rate_after"])]
-    if "streams_rate" in bare:
-        rows += [
-            (f"bare, {streams} streams, before", bare["streams_rate_before"]),
-            (f"bare, {streams} streams, after", bare["streams_rate_after"]),
-        ]
-    for label, rate in rows:
-        table.add_row(label, str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}")
-    table.add_row(
-        "bare, mean",
-        "",
-        "",
-        f"{bare['rate']:.1f}",
-        "1.00",
-        "",
-        "",
-        f"{bare['cpu_ms_per_text']:.1f}",
-    )
-    if "streams_rate" in bare:
+    configurations = [
+        ("rate", "bare torch, one call"),
+        ("streams_rate", f"bare torch, {streams} streams"),
+        ("onnx_rate", "bare ONNX, 1 session"),
+        ("onnx_streams_rate", f"bare ONNX, {streams} sessions"),
+    ]
+    configurations = [(key, label) for key, label in configurations if key in bare]
+    best = bare.get("best", max(bare[key] for key, _ in configurations))
+    for key, label in configurations:
+        for when in ("before", "after"):
+            rate = bare[f"{key}_{when}"]
+            table.add_row(
+                f"{label}, {when}", str(bare["texts"]), f"{bare['texts'] / rate:.1f}", f"{rate:.1f}"
+            )
+    for key, label in configurations:
         table.add_row(
-            f"bare, {streams} streams, mean",
+            f"{label}, mean",
             "",
             "",
-            f"{bare['streams_rate']:.1f}",
-            f"{bare['streams_rate'] / bare['rate']:.2f}",
+            f"{bare[key]:.1f}",
+            f"{bare[key] / bare['rate']:.2f}",
+            "",
+            f"{bare[key] / best:.2f}",
+            f"{bare['cpu_ms_per_text']:.1f}" if key == "rate" else "",
         )
     for name, run in entry["worker"].items():
         ratio = run["ratio"]
@@ -104,7 +103,36 @@ def _render_throughput(console: Any, results: dict[str, Any], entry: dict[str, A
             f"{run.get('ratio_to_best', ratio):.2f}",
             f"{run['cpu_ms_per_text']:.1f}",
         )
+    langchain = entry.get("langchain") or {}
+    for name, run in langchain.items():
+        table.add_row(
+            f"LangChain index(), {name}, batches of {run['batch_size']}",
+            str(run["texts"]),
+            f"{run['seconds']:.1f}",
+            f"{run['rate']:.1f}",
+            f"{run['ratio']:.2f}",
+            "",
+            f"{run['ratio_to_best']:.2f}",
+            f"{run['cpu_ms_per_text']:.1f}",
+        )
     console.print(table)
+    if "embedded" in entry["worker"]:
+        ours = entry["worker"]["embedded"]
+        met = ours["ratio_to_best"] >= 0.9
+        console.print(
+            f"worker (embedded, the plan's model) against the best bare configuration: "
+            f"[{'green' if met else 'red'}]{ours['ratio_to_best']:.2f} x[/]"
+        )
+        for name, run in langchain.items():
+            ahead = ours["rate"] > run["rate"]
+            again = run["unchanged"]
+            console.print(
+                f"against LangChain's index() ({name}): [{'green' if ahead else 'red'}]"
+                f"{ours['rate'] / run['rate']:.2f} x[/] ({ours['rate']:.1f} against "
+                f"{run['rate']:.1f} texts/s); LangChain unchanged: {again['rate']:.0f} jobs/s, "
+                f"{again['skipped']} skipped, {again['model_calls']} model calls, "
+                f"{again['records_written']} records written"
+            )
     drift = abs(bare["rate_before"] - bare["rate_after"]) / bare["rate"]
     if drift > 0.05:
         console.print(
