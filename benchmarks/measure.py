@@ -241,13 +241,14 @@ def stub_model(embedder: Any) -> None:
         vectors = rng.standard_normal((len(texts), embedder.dimension)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    owner, name = _model_call(embedder) or (None, "")
+    target = _model_call(embedder)
+    if target is None:
+        raise SystemExit("--pipeline stubs a local model; this plan's model is not one")
+    owner, name = target
     if name == "encode":
         owner.encode = encode
-    elif name == "_pool":
+    else:  # the ONNX embedder's per-text session run
         owner._pool = lambda _encoding: encode([""])[0]
-    else:
-        raise SystemExit("--pipeline stubs a local model; this plan's model is not one")
 
 
 def write_plan(folder: Path, base: str, overrides: dict[str, Any]) -> Plan:

@@ -44,10 +44,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def export(source: str, target: Path, quantize: str | None) -> Path:
     """Export the transformer of the sentence-transformers model at ``source`` to ONNX, into
     ``target`` (which gets its name only once complete)."""
-    # a name of its own: two processes exporting into one cache must not share a staging folder
-    staging = target.with_name(f"{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = _staging(target)
     try:
         _export_into(source, staging, quantize)
     except BaseException:
@@ -113,6 +110,15 @@ def _export_into(source: str, staging: Path, quantize: str | None) -> None:
         shutil.copy(Path(source) / name, staging / name)
 
 
+def _staging(target: Path) -> Path:
+    """An empty folder beside ``target`` to build it in, named for this process and thread:
+    two processes writing one cache entry or data folder never share one."""
+    staging = target.with_name(f"{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
 def _publish(staging: Path, target: Path) -> None:
     """Give a complete folder its final name; only a complete folder ever has it. Where another
     process got there first its copy stays (a reader may be linking from it) and ours goes."""
@@ -155,11 +161,9 @@ def _fingerprint(source: str, quantize: str | None) -> str:
 
 
 def ensure_export(source: str, folder: Path, quantize: str | None) -> None:
-    """Make ``folder`` hold the export of the model at ``source``: linked (or copied) from this
-    machine's cache, exporting into the cache first when no data folder has yet. Without a
-    writable cache it exports straight into ``folder``, as before the cache."""
-    if (folder / "model.onnx").exists():
-        return
+    """Give ``folder`` (which holds no export) the export of the model at ``source``: linked
+    (or copied) from this machine's cache, exporting into the cache first when no data folder
+    has yet. Without a writable cache it exports straight into ``folder``, as before the cache."""
     cache = machine_cache()
     if cache is not None:
         entry = cache / f"{folder.name}-{_fingerprint(source, quantize)}"
@@ -179,9 +183,7 @@ def ensure_export(source: str, folder: Path, quantize: str | None) -> None:
 def _link_into(entry: Path, folder: Path) -> None:
     """The cache entry's files in ``folder``: hard links where the file system allows (no copy
     of the model's bytes), copies otherwise; published whole, as an export is."""
-    staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = _staging(folder)
     for file in entry.iterdir():
         try:
             os.link(file, staging / file.name)
@@ -236,7 +238,7 @@ class OnnxEmbedder:
     def _load_now(self) -> None:
         """The first load, under the load lock: export once if needed, then open."""
         try:
-            if not (self._folder / "model.onnx").exists():
+            if not (self._folder / "model.onnx").exists():  # the package only to export
                 ensure_export(model_folder(*self._source), self._folder, self.quantize)
             import onnxruntime
             from tokenizers import Tokenizer

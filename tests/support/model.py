@@ -5,7 +5,9 @@ Worker *processes* started by tests load their own copy, as in production.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +32,7 @@ def real_onnx_embedder() -> OnnxEmbedder:
     """Version 1 as the shipped plans run it (ONNX Runtime, unquantized), loaded once per
     process; its export comes from the session's model cache (tests/conftest.py)."""
     folder = Path(tempfile.mkdtemp(prefix="constellation-test-models-"))
+    atexit.register(shutil.rmtree, folder, True)
     embedder = OnnxEmbedder(MODEL, package=MODEL_PACKAGE, cache_dir=folder)
     load_model(embedder)  # load now, not inside the first timed test
     return embedder
