@@ -9,7 +9,8 @@ from constellation.worker.control import ConsumerSwitch
 from constellation.worker.events import FailureSink, FanOut, Recorder, WorkerStats
 from constellation.worker.failure_warnings import FailureFanOut, FailureWarnings
 from constellation.worker.process import BatchProcessor
-from constellation.worker.runner import RunSummary, Worker, WorkerSettings, WorkerStatus
+from constellation.worker.runner import Worker
+from constellation.worker.settings import RunSummary, WorkerSettings, WorkerStatus
 
 if TYPE_CHECKING:
     from constellation.plan import Plan

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from constellation.queues.port import Message
+from constellation.errors import ConstellationError
+from constellation.queues.port import Message, Queue
 
 log = logging.getLogger("constellation.worker")
 
@@ -52,6 +53,18 @@ class HeldMessages:
             for r in receipts:
                 if r in self._until:
                     self._until[r] = until
+
+    def extend(self, queue: Queue, now: float, vt: float) -> None:
+        """Hide again for ``vt`` seconds the messages whose invisibility ends within half of
+        it (the worker's heartbeat); a queue error is logged and tried at the next beat."""
+        due = self.due(now + vt / 2)
+        if not due:
+            return
+        try:
+            result = queue.change_visibility_batch(due, vt)
+            self.extended(result.succeeded, now + vt)
+        except ConstellationError as exc:
+            log.warning("could not extend visibility: %s", exc, extra={"event": "extend_error"})
 
     def __len__(self) -> int:
         return len(self._until)

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
-
-import numpy as np
+from concurrent.futures import wait
 
 from constellation import records
 from constellation.embedders.port import LOAD_NOTICE, Embedder, load_model
@@ -44,17 +41,24 @@ from constellation.index.port import StoredRecord, Vector, VectorIndex, VectorRe
 from constellation.jobs import Rejection, parse_job
 from constellation.preprocess import cut, normalize
 from constellation.queues.port import Message, Queue
-from constellation.worker.access import IndexAccess, Snapshot, Written, newer
+from constellation.worker.access import IndexAccess, Snapshot, newer
 from constellation.worker.events import (
-    INDEX_ERROR,
     INPUT_REFUSED,
     MODEL_ERROR,
     PROCESSED,
     SKIPPED,
-    TIMEOUT,
     BatchTiming,
     FailureSink,
     Recorder,
+)
+from constellation.worker.in_flight import (
+    Embedded,
+    Refused,
+    Started,
+    VersionOutcome,
+    add_newest,
+    checked,
+    index_error_type,
 )
 from constellation.worker.outcomes import Acknowledger, BatchOutcome, Failure, Pending
 
@@ -127,7 +131,7 @@ class BatchProcessor:
                 started.result.rejected += 1
                 self.acks.reject(message, parsed)
                 continue
-            _add_newest(
+            add_newest(
                 pending,
                 Pending(
                     message,
@@ -167,7 +171,7 @@ class BatchProcessor:
             try:
                 written, count, calls = out.written.result()
             except VectorIndexError as exc:
-                kind = _index_error_type(exc)
+                kind = index_error_type(exc)
                 failures += [Failure(item, kind, str(exc)) for item in out.writing]
                 continue
             done += written
@@ -196,8 +200,8 @@ class BatchProcessor:
         self.access.backlog(busy)
 
     # one model version ------------------------------------------------------------------------
-    def _process_version(self, version: int, items: list[Pending]) -> _VersionOutcome:
-        out = _VersionOutcome(version=version)
+    def _process_version(self, version: int, items: list[Pending]) -> VersionOutcome:
+        out = VersionOutcome(version=version)
         try:
             embedder = self.embedder_for(version)
             index = self.index_for(version)
@@ -206,7 +210,7 @@ class BatchProcessor:
             out.fail(items, MODEL_ERROR, str(exc))
             return out
         except VectorIndexError as exc:
-            out.fail(items, _index_error_type(exc), str(exc))
+            out.fail(items, index_error_type(exc), str(exc))
             return out
         try:
             self._decide(version, items, embedder, index, stored, out)
@@ -221,7 +225,7 @@ class BatchProcessor:
         embedder: Embedder,
         index: VectorIndex,
         stored: Snapshot,
-        out: _VersionOutcome,
+        out: VersionOutcome,
     ) -> None:
         """Skip, embed or empty each job of one version, and hand the records over."""
         model = self.models[version]
@@ -267,7 +271,7 @@ class BatchProcessor:
             try:
                 vectors = index.get([i.id for i in forward], include_vectors=True)
             except VectorIndexError as exc:
-                out.fail(forward, _index_error_type(exc), str(exc))
+                out.fail(forward, index_error_type(exc), str(exc))
                 forward = []
             for item in forward:
                 stored_vector = vectors[item.id].vector if item.id in vectors else None
@@ -305,9 +309,7 @@ class BatchProcessor:
         out.written = self.access.write(index, stored, writes, empties)
 
     @staticmethod
-    def _prepare(
-        items: list[Pending], embedder: Embedder, model: str, out: _VersionOutcome
-    ) -> bool:
+    def _prepare(items: list[Pending], embedder: Embedder, model: str, out: VersionOutcome) -> bool:
         """Cut each job's text as the model will read it and hash what it will embed (the
         content hash); if the model cannot cut them, every one fails with its error."""
         try:
@@ -322,7 +324,7 @@ class BatchProcessor:
 
     @staticmethod
     def _unchanged(
-        item: Pending, existing: StoredRecord, forward: list[Pending], out: _VersionOutcome
+        item: Pending, existing: StoredRecord, forward: list[Pending], out: VersionOutcome
     ) -> None:
         """An unchanged text: skipped, or (a newer edit of it) its vector kept, `created` moved
         forward so that a late delivery of an older edit can never win afterwards."""
@@ -331,7 +333,7 @@ class BatchProcessor:
         else:
             out.done.append((item, SKIPPED))
 
-    def _embed(self, embedder: Embedder, items: list[Pending]) -> list[_Embedded]:
+    def _embed(self, embedder: Embedder, items: list[Pending]) -> list[Embedded]:
         """One model call for the batch; if it fails, find the texts that fail on their own.
 
         A provider that refuses some texts says which (:class:`InputsRejected`): those get its
@@ -341,7 +343,7 @@ class BatchProcessor:
         try:
             matrix = embedder.embed(texts)
             return [
-                _checked(item, row, embedder.dimension)
+                checked(item, row, embedder.dimension)
                 for item, row in zip(items, matrix, strict=True)
             ]
         except ProviderUnavailable:
@@ -350,16 +352,16 @@ class BatchProcessor:
             return [
                 (item, None, Refused(refused.rejected[row]))
                 if row in refused.rejected
-                else _checked(item, refused.vectors[row], embedder.dimension)
+                else checked(item, refused.vectors[row], embedder.dimension)
                 for row, item in enumerate(items)
             ]
         except Exception as batch_error:
             if len(items) == 1:
                 return [(items[0], None, f"model failed: {batch_error}")]
-        results: list[_Embedded] = []
+        results: list[Embedded] = []
         for item, text in zip(items, texts, strict=True):
             try:
-                results.append(_checked(item, embedder.embed([text])[0], embedder.dimension))
+                results.append(checked(item, embedder.embed([text])[0], embedder.dimension))
             except Exception as exc:
                 results.append((item, None, f"model failed: {exc}"))
         return results
@@ -367,76 +369,3 @@ class BatchProcessor:
     def _record(self, item: Pending, vector: Vector, model: str) -> VectorRecord:
         metadata = records.metadata(item.job, item.hash, model, item.source or None)
         return VectorRecord(item.id, vector, metadata)
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A text the provider refused, with its reason (its job goes to the dead-letter queue)."""
-
-    reason: str
-
-
-#: one job after the model: its vector, or why it has none
-_Embedded = tuple[Pending, np.ndarray | None, str | Refused | None]
-
-
-@dataclass
-class Started:
-    """A batch handed over to be stored: what :meth:`BatchProcessor.finish` acknowledges."""
-
-    messages: Sequence[Message]
-    at: float
-    result: BatchOutcome = field(default_factory=BatchOutcome)
-    versions: list[_VersionOutcome] = field(default_factory=list)
-
-    @property
-    def stored(self) -> list[Future[Written]]:
-        """What to wait for before :meth:`BatchProcessor.finish`."""
-        return [v.written for v in self.versions if v.written is not None]
-
-
-@dataclass
-class _VersionOutcome:
-    done: list[tuple[Pending, str]] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    #: jobs given back to the queue (the provider is unavailable)
-    deferred: list[Pending] = field(default_factory=list)
-    model_seconds: float = 0.0
-    embedded: int = 0
-    #: the jobs handed over to be stored, and when; ``written`` completes once they are
-    writing: list[Pending] = field(default_factory=list)
-    handed_at: float = 0.0
-    written: Future[Written] | None = None
-    #: its model version, and the seconds waited for the model's first load (not timed)
-    version: int = 0
-    load_seconds: float = 0.0
-
-    def fail(self, items: list[Pending], error_type: str, detail: str) -> None:
-        self.failures += [Failure(item, error_type, detail) for item in items]
-
-
-def _add_newest(pending: dict[str, Pending], item: Pending) -> None:
-    """Keep one job per record id in a batch: the newest edit (the later one on a tie)."""
-    current = pending.get(item.id)
-    if current is None:
-        pending[item.id] = item
-    elif item.job.created >= current.job.created:
-        item.duplicates = [*current.duplicates, current.message]
-        pending[item.id] = item
-    else:
-        current.duplicates.append(item.message)
-
-
-def _checked(item: Pending, row: np.ndarray, dimension: int) -> _Embedded:
-    if row.shape != (dimension,) or not np.all(np.isfinite(row)):
-        return item, None, f"model returned an unusable vector (shape {row.shape})"
-    return item, row, None
-
-
-def _index_error_type(exc: BaseException) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
-            return TIMEOUT
-        cause = cause.__cause__
-    return INDEX_ERROR

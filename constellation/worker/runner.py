@@ -26,64 +26,17 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
 
 from constellation.embedders.port import Upstream
 from constellation.errors import ConstellationError, DamagedFile
 from constellation.queues.port import Message, Queue, QueueDepth
 from constellation.worker.control import AlwaysEnabled, ConsumerSwitch, HeldMessages
 from constellation.worker.events import WorkerStats
-from constellation.worker.process import BatchProcessor, Started
+from constellation.worker.in_flight import Started
+from constellation.worker.process import BatchProcessor
+from constellation.worker.settings import RunSummary, WorkerSettings, WorkerStatus
 
 log = logging.getLogger("constellation.worker")
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    max_batch_size: int = 20
-    max_batch_timeout: float = 30.0
-    max_concurrency: int = 10
-    #: long-poll wait of one receive call
-    wait_time: float = 5.0
-    visibility_timeout: float = 60.0
-    #: how often an idle, disabled or draining worker looks again
-    poll_interval: float = 1.0
-
-
-@dataclass(frozen=True)
-class WorkerStatus:
-    """What the status line shows."""
-
-    stats: dict[str, object]
-    in_flight_batches: int
-    held_messages: int
-    queue_depth: QueueDepth | None
-    consumer_enabled: bool
-    #: why receiving is paused: an embedding provider is unavailable (None: it is not)
-    outage: str | None = None
-
-
-@dataclass
-class RunSummary:
-    received: int = 0
-    batches: int = 0
-    #: why the run ended: "drained", "max-messages", "stopped", "consumer disabled"
-    reason: str = ""
-    stats: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> int:
-        """Failed attempts in this run."""
-        failed = self.stats.get("failed")
-        return sum(failed.values()) if isinstance(failed, dict) else 0
-
-    @property
-    def all_failed(self) -> bool:
-        """Jobs failed and none ended well (stored, skipped or emptied): a run that did nothing
-        but fail, which ``worker run`` reports with a non-zero exit code."""
-        counts = (self.stats.get(k) for k in ("processed", "skipped", "empty"))
-        done = sum(n for n in counts if isinstance(n, int))
-        return self.failed > 0 and done == 0
 
 
 class Worker:
@@ -418,23 +371,11 @@ class Worker:
         tick = max(0.1, min(vt / 4, self.status_interval))
         last_status = 0.0
         while not self._stop.wait(tick):
-            self._extend(vt)
+            self._held.extend(self.queue, self.clock(), vt)
             if self.on_status and self.clock() - last_status >= self.status_interval:
                 last_status = self.clock()
                 self._report()
-        self._extend(vt)
-
-    def _extend(self, vt: float) -> None:
-        """Extend the messages whose invisibility ends within half a timeout."""
-        now = self.clock()
-        due = self._held.due(now + vt / 2)
-        if not due:
-            return
-        try:
-            result = self.queue.change_visibility_batch(due, vt)
-            self._held.extended(result.succeeded, now + vt)
-        except ConstellationError as exc:
-            log.warning("could not extend visibility: %s", exc, extra={"event": "extend_error"})
+        self._held.extend(self.queue, self.clock(), vt)
 
     def _report(self) -> None:
         if self.on_status is None:
