@@ -76,7 +76,7 @@ def texts_sample(args: argparse.Namespace, plan: Any, size: int = 10_000) -> lis
 def model_alone(plan: Any, version: int, texts: list[str]) -> dict[str, dict[str, Any]]:
     """The model file alone on ``texts`` (cut as the worker cuts them), on one and two
     streams (one ONNX session run at a time, or two at once, each with its share of cores)."""
-    from measure import bench_embedder
+    from bare import bench_embedder
 
     from constellation.preprocess import prepare
     from constellation.services import build_embedder

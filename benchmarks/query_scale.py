@@ -87,7 +87,7 @@ def paragraph_vectors() -> tuple[list[str], np.ndarray]:
     cache = DATA / f"paragraphs-{len(texts)}.npy"
     if cache.exists():
         return texts, np.load(cache)
-    from measure import load_model
+    from bare import load_model
 
     vectors = load_model().encode(
         texts, batch_size=16, normalize_embeddings=True, show_progress_bar=False

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from bare import MODEL_PACKAGE, bench_embedder, bench_sorted, load_model  # noqa: E402
 from corpus import build_corpus  # noqa: E402
-from measure import MODEL_PACKAGE, bench_embedder, bench_sorted, load_model  # noqa: E402
 
 from constellation.embedders.onnx import OnnxEmbedder  # noqa: E402
 from constellation.preprocess import prepare  # noqa: E402

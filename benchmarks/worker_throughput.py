@@ -26,7 +26,7 @@ one call and two streams and the ONNX file's one and two sessions); ahead of Lan
 ``index()``; unchanged notes >= 3,000 jobs/s.
 
 The pieces live beside this script: ``corpus.py`` (the corpus and its description),
-``measure.py`` (the bare model and the worker), ``memory.py`` (the memory check) and
+``bare.py`` (the bare model), ``measure.py`` (the worker), ``memory.py`` (the memory check) and
 ``report.py`` (the Rich tables). This script holds the command line and the run.
 """
 
@@ -54,15 +54,10 @@ quiet_offline(
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.support.servers (moto and `chroma run` subprocesses)
 
+from bare import bench_embedder, bench_sorted, load_model  # noqa: E402
 from corpus import CORPORA, build_corpus, describe_corpus  # noqa: E402, F401
 from langchain_index import bench_langchain  # noqa: E402
-from measure import (  # noqa: E402
-    backend_plan,
-    bench_embedder,
-    bench_sorted,
-    bench_worker,
-    load_model,
-)
+from measure import backend_plan, bench_worker  # noqa: E402
 from memory import bench_memory, memory_child  # noqa: E402
 from report import render  # noqa: E402
 
