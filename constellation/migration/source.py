@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from constellation.errors import SourceError, UnusableValue
 from constellation.jobs import Job
 from constellation.ledger.db import engine
+from constellation.migration.values import epoch_ms
 from constellation.plan import Plan
 
 PAGE = 500
@@ -66,45 +67,6 @@ class Note:
     def job(self, version: int, *, force: bool = False) -> Job:
         """The note as a job; ``force`` replaces a stored record even if it is newer."""
         return Job(self.user_id, self.id, self.content, self.edited, version, force)
-
-
-def epoch_ms(value: Any) -> int:
-    """Epoch milliseconds from a datetime, epoch seconds or milliseconds, ISO 8601 text, or
-    None (0); :class:`UnusableValue` for anything else."""
-    if value is None:
-        return 0
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return _iso_ms(value)
-    elif isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise UnusableValue(f"not a date: {type(value).__name__} {_shown(value)}")
-    else:
-        number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):
-        raise UnusableValue(f"not a date: {value!r}")
-    # Heuristic, documented: values below 10^11 are seconds (that is before 1973 in ms).
-    return int(number * 1000) if number < 1e11 else int(number)
-
-
-def _iso_ms(text: str) -> int:
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UnusableValue(
-            f"not a date: {_shown(text)} (expected ISO 8601 or epoch time)"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class NotesSource:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from constellation.errors import SourceError
-from constellation.migration.source import NotesSource, epoch_ms
+from constellation.migration.source import NotesSource
+from constellation.migration.values import epoch_ms
 from phases.migrate.phase1 import phase1
 from phases.operate.recover import recover
 from phases.operate.requeue import requeue
