@@ -3,4 +3,8 @@ base class on its own): have pytest rewrite their asserts as it does a test modu
 
 import pytest
 
-pytest.register_assert_rewrite("tests.contract.queue_contract", "tests.contract.index_contract")
+pytest.register_assert_rewrite(
+    "tests.contract.queue_contract",
+    "tests.contract.queue_fifo_contract",
+    "tests.contract.index_contract",
+)

@@ -1,7 +1,7 @@
 """The queue port's contract: one suite, run against every adapter.
 
 :class:`QueueContract` holds the behaviour every adapter must have, moving messages between
-queues included; each adapter's test module (``test_queue_sqlite.py``, ``test_queue_sqs.py``)
+queues included (FIFO queues: :class:`~.queue_fifo_contract.FifoQueueContract`); each adapter's test module (``test_queue_sqlite.py``, ``test_queue_sqs.py``)
 subclasses it and provides a ``broker`` fixture and :meth:`QueueContract.receive_concurrently`.
 This module is not named ``test_*`` so that pytest does not collect the base class on its own;
 ``conftest.py`` has pytest rewrite its asserts all the same.
@@ -36,7 +36,7 @@ PAUSE = 0.002
 SETTLE = 0.01
 
 
-def _drain(queue: Queue, visibility: float = 30) -> list[Message]:
+def drain(queue: Queue, visibility: float = 30) -> list[Message]:
     """Receive everything visible now (each message hidden for ``visibility`` seconds)."""
     taken: list[Message] = []
     while batch := queue.receive(max_messages=10, visibility_timeout=visibility):
@@ -173,13 +173,13 @@ class QueueContract:
     def test_release_gives_messages_back_at_once(self, broker: Broker, prefix: str) -> None:
         queue = self.make(broker, f"{prefix}-embed")
         queue.send_batch([Outgoing("a"), Outgoing("b")])
-        taken = _drain(queue)
+        taken = drain(queue)
         assert len(taken) == 2
         released = queue.release_batch([m.receipt for m in taken] + ["not-a-receipt"])
         assert sorted(released.succeeded) == sorted(m.receipt for m in taken)
         assert list(released.failed) == [2]
         time.sleep(SETTLE)
-        again = _drain(queue)
+        again = drain(queue)
         assert sorted(m.body for m in again) == ["a", "b"]
         # the receive that was given back does not count where the technology allows
         assert {m.receive_count for m in again} == {1 if self.release_uncounted else 2}
@@ -311,7 +311,7 @@ class QueueContract:
         assert result.moved == 12
         assert result.left == []
         assert result.ok
-        moved = _drain(queue)
+        moved = drain(queue)
         assert sorted(m.body for m in moved) == sorted(f"job-{i}" for i in range(12))
         # the dead-letter reason no longer applies; other attributes travel with the body
         assert all(dict(m.attributes) == {"trace": f"t{m.body[4:]}"} for m in moved)
@@ -328,7 +328,7 @@ class QueueContract:
         assert sorted(result.left) == sorted(
             [(sent.succeeded[1], "still broken"), (sent.succeeded[3], "still broken")]
         )
-        assert sorted(m.body for m in _drain(queue)) == ["good-1", "good-2"]
+        assert sorted(m.body for m in drain(queue)) == ["good-1", "good-2"]
         time.sleep(SETTLE)
         # released at the end of the move, not left hidden
         assert dead.depth() == QueueDepth(visible=2, in_flight=0)
@@ -351,66 +351,5 @@ class QueueContract:
         with pytest.raises(RuntimeError, match="simulated crash"):
             move_messages(_CrashOnDelete(dead), queue)
         # every message is in the target and still in the source: duplicated, never lost
-        assert sorted(m.body for m in _drain(queue)) == bodies
+        assert sorted(m.body for m in drain(queue)) == bodies
         assert dead.depth().total == len(bodies)
-
-    # FIFO queues: one message group at a time, in order
-
-    def make_fifo(self, broker: Broker, prefix: str, visibility: int = 30) -> tuple[Queue, Queue]:
-        broker.create(QueueSpec(f"{prefix}-dlq.fifo", visibility, fifo=True))
-        redrive = Redrive(f"{prefix}-dlq.fifo", 5)
-        broker.create(QueueSpec(f"{prefix}-embed.fifo", visibility, redrive, fifo=True))
-        return broker.open(f"{prefix}-embed.fifo"), broker.open(f"{prefix}-dlq.fifo")
-
-    def test_a_fifo_name_is_required_of_a_fifo_queue_only(self) -> None:
-        with pytest.raises(ValueError, match=r"\.fifo"):
-            QueueSpec("jobs", 30, fifo=True)
-        with pytest.raises(ValueError, match=r"\.fifo"):
-            QueueSpec("jobs.fifo", 30)
-
-    def test_fifo_hands_out_a_group_in_order_and_never_two_at_once(
-        self, broker: Broker, prefix: str
-    ) -> None:
-        queue, _ = self.make_fifo(broker, prefix)
-        info = broker.inspect(queue.name)
-        assert info is not None and info.fifo
-        sent = [("A", "a1"), ("B", "b1"), ("A", "a2"), ("A", "a3"), ("B", "b2")]
-        assert queue.send_batch([Outgoing(body, group=group) for group, body in sent]).ok
-        (first,) = queue.receive(max_messages=1)
-        assert (first.group, first.body) == ("A", "a1")
-        # A has a message in flight: only B's come, in order
-        others = _drain(queue)
-        assert [m.body for m in others] == ["b1", "b2"][: len(others)] and others
-        assert all(m.group == "B" for m in others)
-        queue.delete_batch([m.receipt for m in others])
-        assert not queue.receive(max_messages=10)
-        queue.delete(first.receipt)
-        rest: list[str] = []
-        while batch := queue.receive(max_messages=10):
-            rest += [m.body for m in batch]
-            queue.delete_batch([m.receipt for m in batch])
-        assert rest == ["a2", "a3"]
-
-    def test_fifo_redelivers_the_head_of_a_group_first(self, broker: Broker, prefix: str) -> None:
-        queue, _ = self.make_fifo(broker, prefix)
-        queue.send_batch([Outgoing("x1", group="X"), Outgoing("x2", group="X")])
-        (held,) = queue.receive(max_messages=1, visibility_timeout=1)
-        assert held.body == "x1"
-        time.sleep(1.3)  # its visibility ran out: it comes back before the later one
-        (again, *_) = queue.receive(max_messages=10, wait_seconds=1)
-        assert again.body == "x1" and again.receive_count == 2
-
-    def test_a_dead_letter_moved_back_to_a_fifo_queue_is_not_dropped_as_a_copy(
-        self, broker: Broker, prefix: str
-    ) -> None:
-        queue, dead = self.make_fifo(broker, prefix)
-        queue.send_batch([Outgoing('{"job": 1}', group="G")])
-        (message,) = queue.receive(max_messages=1)
-        assert move_messages(queue, dead).moved == 0  # in flight: nothing to move
-        queue.change_visibility(message.receipt, 0)
-        time.sleep(SETTLE)
-        assert move_messages(queue, dead).moved == 1
-        # back within SQS's 5-minute deduplication window, with the same body
-        assert move_messages(dead, queue).moved == 1
-        (back,) = queue.receive(max_messages=10, wait_seconds=1)
-        assert (back.body, back.group) == ('{"job": 1}', "G")

@@ -16,6 +16,7 @@ import pytest
 from constellation.queues.port import Broker
 from constellation.queues.sqlite import SqliteBroker
 from tests.contract.queue_contract import PAUSE, QueueContract
+from tests.contract.queue_fifo_contract import FifoQueueContract
 
 
 def _sqlite_receiver(path: str, name: str, barrier: Any, results: Any) -> None:
@@ -31,7 +32,7 @@ def _sqlite_receiver(path: str, name: str, barrier: Any, results: Any) -> None:
     broker.close()
 
 
-class TestSqliteQueue(QueueContract):
+class TestSqliteQueue(QueueContract, FifoQueueContract):
     @pytest.fixture
     def broker(self, tmp_path: Path) -> Iterator[Broker]:
         broker = SqliteBroker(tmp_path / "queue.db")

@@ -20,11 +20,12 @@ from constellation.errors import QueueError, QueueNotFound
 from constellation.queues.port import Broker, Outgoing, QueueSpec, Redrive
 from constellation.queues.sqs import SqsBroker
 from tests.contract.queue_contract import PAUSE, QueueContract
+from tests.contract.queue_fifo_contract import FifoQueueContract
 from tests.support.servers import ManagedServer, free_port
 
 
 @pytest.mark.servers
-class TestSqsQueue(QueueContract):
+class TestSqsQueue(QueueContract, FifoQueueContract):
     stale_receipts_refused = False
     release_uncounted = False
 
