@@ -161,3 +161,16 @@ def finish_request(sock: socket.socket, rest: bytes) -> tuple[int, Any]:
         body += chunk
     sock.close()
     return status, json.loads(body) if body else None
+
+
+def found(serve: ServeProcess, user: str, text: str, note: str, timeout: float = 60.0) -> Answer:
+    """Query until ``note`` is the user's best hit (the worker stores jobs asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = serve.call("POST", "/query", {"text": text, "userId": user, "topK": 3})
+        assert answer.status == 200, answer
+        hits = answer.body["results"]
+        if hits and hits[0]["noteId"] == note:
+            return answer
+        assert time.monotonic() < deadline, f"{note} not found for {user}: {answer}"
+        time.sleep(0.2)
